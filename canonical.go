@@ -1,0 +1,132 @@
+package chainlog
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"unicode/utf8"
+)
+
+// AppendCanonical appends the canonical identity text of e to dst and returns
+// the extended slice.
+//
+// The text is the JSON object of the eight identity fields with keys in byte
+// order and no whitespace, encoded as Python's
+// json.dumps(obj, sort_keys=True, separators=(",", ":")) with ensure_ascii:
+// every byte outside printable ASCII is escaped, with lowercase hex and UTF-16
+// surrogate pairs above U+FFFF. Defaults for agent_type and agent_id are
+// applied here, so a caller may pass an event as decoded.
+func AppendCanonical(dst []byte, e *Event) []byte {
+	dst = append(dst, `{"agent_id":`...)
+	dst = appendPyString(dst, orDefault(e.AgentID, DefaultAgentID))
+	dst = append(dst, `,"agent_type":`...)
+	dst = appendPyString(dst, orDefault(e.AgentType, DefaultAgentType))
+	dst = append(dst, `,"event_type":`...)
+	dst = appendPyString(dst, e.EventType)
+	dst = append(dst, `,"id":`...)
+	dst = appendPyString(dst, e.ID)
+	dst = append(dst, `,"node_id":`...)
+	dst = appendPyString(dst, e.NodeID)
+	dst = append(dst, `,"session_id":`...)
+	dst = appendPyNullable(dst, e.SessionID)
+	dst = append(dst, `,"ts":`...)
+	dst = appendPyString(dst, e.TS)
+	dst = append(dst, `,"workspace_id":`...)
+	dst = appendPyNullable(dst, e.WorkspaceID)
+	return append(dst, '}')
+}
+
+// Canonical returns the canonical identity text of e.
+func Canonical(e *Event) string {
+	return string(AppendCanonical(nil, e))
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func appendPyNullable(dst []byte, s *string) []byte {
+	if s == nil {
+		return append(dst, "null"...)
+	}
+	return appendPyString(dst, *s)
+}
+
+const lowerHex = "0123456789abcdef"
+
+// appendPyString appends s as a JSON string the way Python's json.dumps does
+// with ensure_ascii=True. Invalid UTF-8 bytes are encoded as U+FFFD; the
+// decoder rejects such input before it gets here.
+func appendPyString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f {
+			if c == '"' || c == '\\' {
+				dst = append(dst, '\\')
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		if c < 0x80 {
+			dst = appendASCIIControl(dst, c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		if r > 0xffff {
+			r -= 0x10000
+			dst = appendU4(dst, 0xd800+(r>>10))
+			dst = appendU4(dst, 0xdc00+(r&0x3ff))
+			continue
+		}
+		dst = appendU4(dst, r)
+	}
+	return append(dst, '"')
+}
+
+func appendASCIIControl(dst []byte, c byte) []byte {
+	switch c {
+	case '\b':
+		return append(dst, `\b`...)
+	case '\f':
+		return append(dst, `\f`...)
+	case '\n':
+		return append(dst, `\n`...)
+	case '\r':
+		return append(dst, `\r`...)
+	case '\t':
+		return append(dst, `\t`...)
+	}
+	return appendU4(dst, rune(c))
+}
+
+func appendU4(dst []byte, r rune) []byte {
+	return append(dst, '\\', 'u',
+		lowerHex[r>>12&0xf], lowerHex[r>>8&0xf], lowerHex[r>>4&0xf], lowerHex[r&0xf])
+}
+
+// Hasher computes chain hashes, reusing its buffer between calls. It is not
+// safe for concurrent use; the zero value is ready.
+type Hasher struct {
+	buf []byte
+}
+
+// Sum returns chain_hash = hex(SHA-256(prevHash + "|" + canonical(e))).
+func (h *Hasher) Sum(prevHash string, e *Event) string {
+	h.buf = append(h.buf[:0], prevHash...)
+	h.buf = append(h.buf, '|')
+	h.buf = AppendCanonical(h.buf, e)
+	sum := sha256.Sum256(h.buf)
+	return hex.EncodeToString(sum[:])
+}
+
+// ChainHash returns the chain hash of e linked to prevHash.
+func ChainHash(prevHash string, e *Event) string {
+	var h Hasher
+	return h.Sum(prevHash, e)
+}

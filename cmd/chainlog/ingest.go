@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"chainlog"
+	"chainlog/sqlite"
+)
+
+// ingestBatch is how many events one transaction commits.
+const ingestBatch = 1000
+
+// maxListedErrors bounds the rejected lines printed in human output; --json
+// lists them all.
+const maxListedErrors = 100
+
+type ingestCmd struct {
+	env         *env
+	store       func() (string, error)
+	skipInvalid bool
+	jsonOut     bool
+	maxLine     int
+}
+
+type ingestSummary struct {
+	Inserted   int                   `json:"inserted"`
+	Duplicates int                   `json:"duplicates"`
+	Rejected   int                   `json:"rejected"`
+	Committed  bool                  `json:"committed"`
+	Errors     []*chainlog.LineError `json:"errors"`
+}
+
+func runIngest(ctx context.Context, e *env, args []string) int {
+	c := &ingestCmd{env: e}
+	fs := newFlagSet(e, "ingest", "ingest [--store PATH] [--skip-invalid] [--json] FILE|-")
+	c.store = storeFlag(e, fs)
+	fs.BoolVar(&c.skipInvalid, "skip-invalid", false, "commit the valid lines and report each rejected one, instead of rejecting the whole input")
+	fs.BoolVar(&c.jsonOut, "json", false, "print the summary as JSON")
+	fs.IntVar(&c.maxLine, "max-line-bytes", chainlog.DefaultMaxLineBytes, "reject lines longer than `n` bytes")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) != 1 {
+		return usageError(e, fs, "want exactly one input: a file, or - for standard input")
+	}
+	return c.run(ctx, pos[0])
+}
+
+func flagExit(err error) int {
+	if errors.Is(err, flagErrHelp) {
+		return exitOK
+	}
+	return exitError
+}
+
+func (c *ingestCmd) run(ctx context.Context, name string) int {
+	path, err := c.store()
+	if err != nil {
+		return fail(c.env, "ingest", err)
+	}
+	in, cleanup, err := c.openInput(name)
+	if err != nil {
+		return fail(c.env, "ingest", err)
+	}
+	defer cleanup()
+	var sum ingestSummary
+	if !c.skipInvalid {
+		// Validate everything first: a bad line rejects the whole input and
+		// the store is not even opened.
+		if err := c.validate(ctx, in, &sum); err != nil {
+			return fail(c.env, "ingest", err)
+		}
+		if sum.Rejected > 0 {
+			return c.report(&sum)
+		}
+		if err := in.rewind(); err != nil {
+			return fail(c.env, "ingest", err)
+		}
+	}
+	if err := c.ingest(ctx, path, in, &sum); err != nil {
+		c.report(&sum)
+		return fail(c.env, "ingest", err)
+	}
+	return c.report(&sum)
+}
+
+// validate reads the whole input and records every bad line.
+func (c *ingestCmd) validate(ctx context.Context, in *input, sum *ingestSummary) error {
+	bar := newProgress(c.env, in.size, "validating")
+	defer bar.finish()
+	r := chainlog.NewReader(in, c.maxLine, "")
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		_, err := r.Next()
+		bar.set(r.BytesRead())
+		if err == io.EOF {
+			return nil
+		}
+		if err == nil {
+			continue
+		}
+		if err := c.collect(err, sum); err != nil {
+			return err
+		}
+	}
+}
+
+// collect records a *LineError in sum; any other error is returned.
+func (c *ingestCmd) collect(err error, sum *ingestSummary) error {
+	var le *chainlog.LineError
+	if !errors.As(err, &le) {
+		return fmt.Errorf("read input: %w", err)
+	}
+	sum.Rejected++
+	sum.Errors = append(sum.Errors, le)
+	return nil
+}
+
+// ingest commits the input's valid events in batches.
+func (c *ingestCmd) ingest(ctx context.Context, path string, in *input, sum *ingestSummary) error {
+	st, err := sqlite.Open(ctx, path, sqlite.Options{DisableIntegrity: integrityOff(c.env)})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	bar := newProgress(c.env, in.size, "ingesting")
+	defer bar.finish()
+	r := chainlog.NewReader(in, c.maxLine, "")
+	batch := make([]chainlog.Event, 0, ingestBatch)
+	flush := func() error {
+		res, err := st.Ingest(ctx, batch)
+		if err != nil {
+			return err
+		}
+		sum.Inserted += res.Inserted
+		sum.Duplicates += res.Duplicates
+		sum.Committed = true
+		batch = batch[:0]
+		bar.set(r.BytesRead())
+		return nil
+	}
+	for {
+		ev, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if err := c.collect(err, sum); err != nil {
+				return err
+			}
+			continue
+		}
+		if batch = append(batch, ev); len(batch) == ingestBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if len(batch) > 0 {
+		return flush()
+	}
+	return nil
+}
+
+// integrityOff reports whether CHAINLOG_INTEGRITY turns chain stamping off.
+func integrityOff(e *env) bool {
+	switch e.getenv("CHAINLOG_INTEGRITY") {
+	case "0", "false", "off", "no":
+		return true
+	}
+	return false
+}
+
+func (c *ingestCmd) report(sum *ingestSummary) int {
+	code := exitOK
+	if sum.Rejected > 0 {
+		code = exitInvalid
+	}
+	if c.jsonOut {
+		if sum.Errors == nil {
+			sum.Errors = []*chainlog.LineError{}
+		}
+		writeJSON(c.env.stdout, sum)
+		return code
+	}
+	for i, le := range sum.Errors {
+		if i == maxListedErrors {
+			fmt.Fprintf(c.env.stderr, "... and %d more rejected lines (use --json for the full list)\n", len(sum.Errors)-i)
+			break
+		}
+		fmt.Fprintf(c.env.stderr, "rejected: %v\n", le)
+	}
+	if sum.Rejected > 0 && !c.skipInvalid {
+		fmt.Fprintf(c.env.stderr, "input rejected: %d invalid lines; nothing was stored (fix them, or use --skip-invalid to store the valid lines)\n", sum.Rejected)
+	}
+	fmt.Fprintf(c.env.stdout, "inserted %d, duplicates %d, rejected %d\n", sum.Inserted, sum.Duplicates, sum.Rejected)
+	return code
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// input is the ingest source. Standard input is spooled to a temporary file
+// while it is validated, so that it can be read a second time.
+type input struct {
+	f     *os.File
+	spool *os.File // non-nil while reading stdin for the first time
+	size  int64    // -1 when unknown
+	stdin io.Reader
+}
+
+func (c *ingestCmd) openInput(name string) (*input, func(), error) {
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open input: %w", err)
+		}
+		size := int64(-1)
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		return &input{f: f, size: size}, func() { f.Close() }, nil
+	}
+	in := &input{stdin: c.env.stdin, size: -1}
+	if c.skipInvalid {
+		return in, func() {}, nil // one pass: no need to keep a copy
+	}
+	spool, err := os.CreateTemp("", "chainlog-ingest-*.ndjson")
+	if err != nil {
+		return nil, nil, fmt.Errorf("spool standard input: %w", err)
+	}
+	in.spool = spool
+	return in, func() { spool.Close(); os.Remove(spool.Name()) }, nil
+}
+
+func (in *input) Read(p []byte) (int, error) {
+	if in.stdin == nil {
+		return in.f.Read(p)
+	}
+	n, err := in.stdin.Read(p)
+	if n > 0 && in.spool != nil {
+		if _, werr := in.spool.Write(p[:n]); werr != nil {
+			return n, fmt.Errorf("spool standard input: %w", werr)
+		}
+	}
+	return n, err
+}
+
+// rewind makes the next Read start again from the first byte.
+func (in *input) rewind() error {
+	if in.stdin != nil {
+		in.stdin, in.f = nil, in.spool
+		in.spool = nil
+	}
+	_, err := in.f.Seek(0, io.SeekStart)
+	return err
+}

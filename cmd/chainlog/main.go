@@ -1,0 +1,165 @@
+// Command chainlog is a tamper-evident audit log for AI-agent events.
+//
+// Run "chainlog help" for usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+)
+
+// Exit codes. They mean the same for every command.
+const (
+	exitOK      = 0 // success; verify-integrity: valid or empty
+	exitInvalid = 1 // verify-integrity: tampering found; ingest: input lines rejected
+	exitError   = 2 // the store could not be read or written, or the usage is wrong
+)
+
+const usage = `chainlog is a tamper-evident audit log for AI-agent events.
+
+Usage:
+  chainlog <command> [flags] [arguments]
+
+Commands:
+  ingest            import NDJSON events into the store
+  export            write the stored events as NDJSON, in commit order
+  backfill-costs    fill cost_usd and token_count from the model price table
+  verify-integrity  prove that no event was altered, deleted, reordered or forged
+
+The store is ~/.chainlog/chainlog.db unless --store or CHAINLOG_STORE says
+otherwise. Run "chainlog <command> -h" for a command's flags.
+
+Examples:
+  chainlog ingest events.ndjson
+  agent | chainlog ingest -
+  chainlog verify-integrity --json
+  chainlog export --node-id node-a > node-a.ndjson
+
+Exit codes:
+  0  success (verify-integrity: valid or empty)
+  1  verify-integrity found tampering; ingest rejected input lines
+  2  the store could not be read or written, or the usage is wrong
+`
+
+// env is what a command sees of the outside world; tests replace it.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	isTerminal     func(w io.Writer) bool
+}
+
+type command struct {
+	name string
+	run  func(ctx context.Context, e *env, args []string) int
+}
+
+var commands = []command{
+	{"ingest", runIngest},
+	{"export", runExport},
+	{"backfill-costs", runBackfill},
+	{"verify-integrity", runVerify},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, osEnv(), os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func osEnv() *env {
+	return &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, isTerminal: isTerminal}
+}
+
+func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, usage)
+		return exitError
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(e.stdout, usage)
+		return exitOK
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(ctx, e, args[1:])
+		}
+	}
+	fmt.Fprintf(e.stderr, "chainlog: unknown command %q\n\n%s", args[0], usage)
+	return exitError
+}
+
+// newFlagSet returns a flag set that prints its usage to e.stderr.
+func newFlagSet(e *env, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: chainlog %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args, allowing flags after positional arguments, and
+// returns the positional arguments. The error has already been printed.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+		if pos[len(pos)-1] == "--" {
+			return append(pos[:len(pos)-1], args...), nil
+		}
+	}
+}
+
+// storeFlag registers --store and returns a function giving its value,
+// falling back to CHAINLOG_STORE and then to ~/.chainlog/chainlog.db.
+func storeFlag(e *env, fs *flag.FlagSet) func() (string, error) {
+	p := fs.String("store", "", "store `path` (default $CHAINLOG_STORE, else ~/.chainlog/chainlog.db)")
+	return func() (string, error) {
+		if *p != "" {
+			return *p, nil
+		}
+		if v := e.getenv("CHAINLOG_STORE"); v != "" {
+			return v, nil
+		}
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no --store given and no home directory: %w", err)
+		}
+		return filepath.Join(home, ".chainlog", "chainlog.db"), nil
+	}
+}
+
+// usageError prints a usage problem and returns exitError.
+func usageError(e *env, fs *flag.FlagSet, format string, args ...any) int {
+	fmt.Fprintf(e.stderr, "chainlog %s: %s\n", fs.Name(), fmt.Sprintf(format, args...))
+	fs.Usage()
+	return exitError
+}
+
+// fail prints err for command name and returns exitError.
+func fail(e *env, name string, err error) int {
+	fmt.Fprintf(e.stderr, "chainlog %s: %v\n", name, err)
+	if errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintln(e.stderr, "hint: give the store with --store PATH or CHAINLOG_STORE")
+	}
+	return exitError
+}

@@ -1,0 +1,109 @@
+package chainlog
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// DefaultMaxLineBytes is the longest NDJSON line a Reader accepts by default.
+const DefaultMaxLineBytes = 1 << 20
+
+// LineError is one rejected input line.
+type LineError struct {
+	Line  int    `json:"line"`
+	Field string `json:"field,omitempty"`
+	Msg   string `json:"error"`
+}
+
+func (e *LineError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+	}
+	return fmt.Sprintf("line %d: field %q: %s", e.Line, e.Field, e.Msg)
+}
+
+// Reader decodes NDJSON events, one JSON object a line. Blank lines are
+// skipped. A bad line yields a *LineError and the Reader moves on to the
+// next line, so a caller can list every bad line of an input.
+type Reader struct {
+	br            *bufio.Reader
+	maxLine       int
+	defaultNodeID string
+	line          int
+	bytes         int64
+	buf           []byte
+}
+
+// NewReader returns a Reader of r that rejects lines longer than maxLine
+// bytes (DefaultMaxLineBytes when maxLine <= 0). Events without node_id get
+// defaultNodeID when it is not empty.
+func NewReader(r io.Reader, maxLine int, defaultNodeID string) *Reader {
+	if maxLine <= 0 {
+		maxLine = DefaultMaxLineBytes
+	}
+	return &Reader{br: bufio.NewReaderSize(r, 64<<10), maxLine: maxLine, defaultNodeID: defaultNodeID}
+}
+
+// Line returns the number of the line last returned.
+func (r *Reader) Line() int { return r.line }
+
+// BytesRead returns how many input bytes have been consumed.
+func (r *Reader) BytesRead() int64 { return r.bytes }
+
+// Next returns the next event. At the end of input it returns io.EOF; a bad
+// line gives a *LineError; any other error is the underlying reader's.
+func (r *Reader) Next() (Event, error) {
+	for {
+		line, tooLong, err := r.readLine()
+		if err != nil {
+			return Event{}, err
+		}
+		if tooLong {
+			return Event{}, &LineError{Line: r.line, Msg: fmt.Sprintf("line is longer than the %d-byte limit", r.maxLine)}
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		ev, err := DecodeEvent(line, r.defaultNodeID)
+		if err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				return Event{}, &LineError{Line: r.line, Field: fe.Field, Msg: fe.Msg}
+			}
+			return Event{}, &LineError{Line: r.line, Msg: err.Error()}
+		}
+		return ev, nil
+	}
+}
+
+// readLine reads one line without its end-of-line bytes. A line longer than
+// the limit is consumed and discarded, and reported as tooLong.
+func (r *Reader) readLine() (line []byte, tooLong bool, err error) {
+	r.buf = r.buf[:0]
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		r.bytes += int64(len(chunk))
+		if len(r.buf)+len(chunk) <= r.maxLine+2 { // room for "\r\n"
+			r.buf = append(r.buf, chunk...)
+		} else {
+			tooLong = true
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF && len(r.buf) == 0 && !tooLong:
+			return nil, false, io.EOF
+		case err != nil && err != io.EOF:
+			return nil, false, err
+		}
+		r.line++
+		line = bytes.TrimSuffix(bytes.TrimSuffix(r.buf, []byte("\n")), []byte("\r"))
+		if len(line) > r.maxLine {
+			tooLong = true
+		}
+		return line, tooLong, nil
+	}
+}

@@ -1,0 +1,217 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"chainlog"
+
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+)
+
+const insertEvent = `
+INSERT INTO events (id, agent_type, node_id, agent_id, session_id, workspace_id, event_type, ts,
+    data, cost_usd, token_count, model, created_at, chain_seq, chain_prev_hash, chain_hash)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+ON CONFLICT (id) DO NOTHING`
+
+// maxConflictRetries bounds how often Ingest re-reads the chain heads after
+// another writer moved them.
+const maxConflictRetries = 5
+
+// Ingest commits events in one transaction, in slice order, which is the
+// chain order of each node. An event whose id is already stored, or repeated
+// earlier in the slice, is counted as a duplicate and changes nothing.
+//
+// Chains are stamped in the same transaction as the insert, and each node's
+// head moves by compare-and-swap in it; the in-memory heads move only after
+// the commit. When another process moved a head in between, the batch is
+// rolled back and retried on the fresh heads. Events must already be
+// validated (chainlog.DecodeEvent).
+func (s *Store) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.IngestResult, error) {
+	if s.readOnly {
+		return chainlog.IngestResult{}, errors.New("ingest: store is open read-only")
+	}
+	var res chainlog.IngestResult
+	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		for attempt := 0; ; attempt++ {
+			var moved map[string]chainlog.Head
+			var err error
+			res, moved, err = s.ingestTx(conn, events)
+			if errors.Is(err, chainlog.ErrConflict) && attempt < maxConflictRetries {
+				s.opts.Logger.Warn("chain head moved by another writer; retrying batch", "attempt", attempt+1)
+				if err := s.loadHeadsLocked(conn); err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			for node, h := range moved {
+				s.heads[node] = h
+			}
+			return nil
+		}
+	})
+	if err != nil {
+		return chainlog.IngestResult{}, fmt.Errorf("ingest: %w", err)
+	}
+	return res, nil
+}
+
+func (s *Store) ingestTx(conn *sqlite.Conn, events []chainlog.Event) (res chainlog.IngestResult, moved map[string]chainlog.Head, err error) {
+	end, err := sqlitex.ImmediateTransaction(conn)
+	if err != nil {
+		return res, nil, err
+	}
+	defer end(&err)
+	now := s.timestamp()
+	moved = make(map[string]chainlog.Head)
+	var h chainlog.Hasher
+	stmt := conn.Prep(insertEvent)
+	for i := range events {
+		e := &events[i]
+		head, ok := moved[e.NodeID]
+		if !ok {
+			head = s.heads[e.NodeID]
+		}
+		var next chainlog.Head
+		if !s.opts.DisableIntegrity {
+			next = nextHead(&h, head, e, now)
+		}
+		inserted, err := insertRow(conn, stmt, e, now, head, next)
+		if err != nil {
+			return res, nil, fmt.Errorf("event %q: %w", e.ID, err)
+		}
+		if !inserted {
+			res.Duplicates++
+			continue
+		}
+		res.Inserted++
+		if !s.opts.DisableIntegrity {
+			moved[e.NodeID] = next
+		}
+	}
+	for node, next := range moved {
+		if err := casHead(conn, s.heads[node], next); err != nil {
+			return res, nil, err
+		}
+	}
+	return res, moved, nil
+}
+
+// nextHead stamps e after head; a zero head is genesis.
+func nextHead(h *chainlog.Hasher, head chainlog.Head, e *chainlog.Event, now string) chainlog.Head {
+	prev := head.Hash
+	if head.Seq == 0 {
+		prev = chainlog.GenesisHash
+	}
+	return chainlog.Head{NodeID: e.NodeID, Hash: h.Sum(prev, e), Seq: head.Seq + 1, UpdatedAt: now}
+}
+
+// insertRow inserts e, stamped with next when next is not zero. It reports
+// false when the id was already stored.
+func insertRow(conn *sqlite.Conn, stmt *sqlite.Stmt, e *chainlog.Event, now string, head, next chainlog.Head) (bool, error) {
+	defer stmt.Reset()
+	stmt.BindText(1, e.ID)
+	stmt.BindText(2, e.AgentType)
+	stmt.BindText(3, e.NodeID)
+	stmt.BindText(4, e.AgentID)
+	bindNullableText(stmt, 5, e.SessionID)
+	bindNullableText(stmt, 6, e.WorkspaceID)
+	stmt.BindText(7, e.EventType)
+	stmt.BindText(8, e.TS)
+	if e.Data == nil {
+		stmt.BindNull(9)
+	} else {
+		stmt.BindText(9, string(e.Data))
+	}
+	if e.CostUSD == nil {
+		stmt.BindNull(10)
+	} else {
+		stmt.BindFloat(10, *e.CostUSD)
+	}
+	if e.TokenCount == nil {
+		stmt.BindNull(11)
+	} else {
+		stmt.BindInt64(11, *e.TokenCount)
+	}
+	bindNullableText(stmt, 12, e.Model)
+	stmt.BindText(13, now)
+	if next.Seq == 0 {
+		stmt.BindNull(14)
+		stmt.BindNull(15)
+		stmt.BindNull(16)
+	} else {
+		prev := head.Hash
+		if head.Seq == 0 {
+			prev = chainlog.GenesisHash
+		}
+		stmt.BindInt64(14, next.Seq)
+		stmt.BindText(15, prev)
+		stmt.BindText(16, next.Hash)
+	}
+	if _, err := stmt.Step(); err != nil {
+		if sqlite.ErrCode(err) == sqlite.ResultConstraintUnique {
+			// (node_id, chain_seq) is taken: another writer extended the chain.
+			return false, fmt.Errorf("%w: %v", chainlog.ErrConflict, err)
+		}
+		return false, err
+	}
+	return conn.Changes() == 1, nil
+}
+
+func bindNullableText(stmt *sqlite.Stmt, i int, s *string) {
+	if s == nil {
+		stmt.BindNull(i)
+		return
+	}
+	stmt.BindText(i, *s)
+}
+
+// casHead moves node's head from old to next, failing with ErrConflict when
+// the stored head is not old.
+func casHead(conn *sqlite.Conn, old, next chainlog.Head) error {
+	var stmt *sqlite.Stmt
+	if old.Seq == 0 {
+		stmt = conn.Prep(`INSERT INTO chain_heads (node_id, chain_hash, seq, updated_at)
+			VALUES (?1, ?2, ?3, ?4) ON CONFLICT (node_id) DO NOTHING`)
+	} else {
+		stmt = conn.Prep(`UPDATE chain_heads SET chain_hash = ?2, seq = ?3, updated_at = ?4
+			WHERE node_id = ?1 AND chain_hash = ?5 AND seq = ?6`)
+		stmt.BindText(5, old.Hash)
+		stmt.BindInt64(6, old.Seq)
+	}
+	stmt.BindText(1, next.NodeID)
+	stmt.BindText(2, next.Hash)
+	stmt.BindInt64(3, next.Seq)
+	stmt.BindText(4, next.UpdatedAt)
+	defer stmt.Reset()
+	if _, err := stmt.Step(); err != nil {
+		return fmt.Errorf("move head of %q: %w", next.NodeID, err)
+	}
+	if conn.Changes() != 1 {
+		return fmt.Errorf("%w: node %q", chainlog.ErrConflict, next.NodeID)
+	}
+	return nil
+}
+
+// loadHeads reads every chain head into the in-memory cache.
+func (s *Store) loadHeads() error {
+	return s.loadHeadsLocked(s.conn)
+}
+
+func (s *Store) loadHeadsLocked(conn *sqlite.Conn) error {
+	heads, err := readHeads(conn, "")
+	if err != nil {
+		return fmt.Errorf("load chain heads: %w", err)
+	}
+	s.heads = make(map[string]chainlog.Head, len(heads))
+	for _, h := range heads {
+		s.heads[h.NodeID] = h
+	}
+	return nil
+}

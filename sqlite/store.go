@@ -1,0 +1,231 @@
+// Package sqlite is chainlog's embedded store: one SQLite database file,
+// written through the pure-Go modernc engine (no cgo).
+//
+// The file holds the events table (ClawMetry's column names plus chain_seq,
+// chain_prev_hash and chain_hash) and chain_heads, one row per node. The
+// schema is versioned with PRAGMA user_version and upgraded in place by the
+// embedded migrations when a store is opened for writing.
+//
+// Durability: the database runs in WAL mode with synchronous = FULL, so a
+// batch is on disk when Ingest returns.
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"chainlog"
+
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+)
+
+// Options configure a store opened for writing.
+type Options struct {
+	// DisableIntegrity turns chain stamping off: rows are written with NULL
+	// chain columns and count as pre-chain.
+	DisableIntegrity bool
+	// Logger receives operational messages; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for created_at and updated_at; nil is time.Now.
+	Now func() time.Time
+}
+
+// Store is a chainlog store in one SQLite file. Its methods are safe for
+// concurrent use; writes are serialized through a single connection.
+type Store struct {
+	path     string
+	readOnly bool
+	opts     Options
+	hasChain bool // the events table has chain columns
+
+	mu    sync.Mutex // guards conn and heads
+	conn  *sqlite.Conn
+	heads map[string]chainlog.Head // committed heads, moved only after commit
+}
+
+// ErrNotStore is returned when a file is not a SQLite database or holds no
+// chainlog schema.
+var ErrNotStore = errors.New("not a chainlog store")
+
+// Open opens the store at path for writing, creating the file and its
+// directory when missing and upgrading an older schema in place.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	conn, err := sqlite.OpenConn(path, sqlite.OpenReadWrite, sqlite.OpenCreate, sqlite.OpenWAL)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s := &Store{path: path, opts: opts, conn: conn, hasChain: true}
+	if err := s.initWritable(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) initWritable(ctx context.Context) error {
+	s.conn.SetInterrupt(ctx.Done())
+	defer s.conn.SetInterrupt(nil)
+	s.conn.SetBusyTimeout(10 * time.Second)
+	if err := checkDatabase(s.conn); err != nil {
+		return err
+	}
+	for _, p := range []string{
+		"PRAGMA journal_mode = WAL",
+		"PRAGMA synchronous = FULL",
+		"PRAGMA foreign_keys = ON",
+	} {
+		if err := sqlitex.ExecuteTransient(s.conn, p, nil); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	if err := migrate(s.conn); err != nil {
+		return err
+	}
+	return s.loadHeads()
+}
+
+// OpenReadOnly opens an existing store without ever writing to it: the
+// database file's bytes are unchanged afterwards, and neither the file nor
+// its directory needs write permission. An older schema is read as it is:
+// rows without chain columns count as pre-chain.
+func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	conn, err := openReadOnly(path)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s := &Store{path: path, readOnly: true, conn: conn}
+	conn.SetInterrupt(ctx.Done())
+	defer conn.SetInterrupt(nil)
+	if err := s.initReadOnly(); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// openReadOnly opens path with mode=ro. A WAL database needs its -shm file;
+// when that cannot be created (a read-only directory) and no -wal file
+// exists, nothing is pending, so the file is opened as immutable.
+func openReadOnly(path string) (*sqlite.Conn, error) {
+	conn, err := sqlite.OpenConn(fileURI(path, "mode=ro"), sqlite.OpenReadOnly, sqlite.OpenURI)
+	if err == nil {
+		if err = checkDatabase(conn); err == nil {
+			return conn, nil
+		}
+		conn.Close()
+	}
+	if sqlite.ErrCode(err).ToPrimary() != sqlite.ResultCantOpen {
+		return nil, err
+	}
+	if _, statErr := os.Stat(path + "-wal"); statErr == nil {
+		return nil, fmt.Errorf("%w (a -wal file exists but its -shm file cannot be created: give read access to both, or open once with write access)", err)
+	}
+	conn, err = sqlite.OpenConn(fileURI(path, "mode=ro&immutable=1"), sqlite.OpenReadOnly, sqlite.OpenURI)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDatabase(conn); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+func fileURI(path, query string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: query}
+	return u.String()
+}
+
+// checkDatabase reads the schema, which fails on a file that is not SQLite.
+func checkDatabase(conn *sqlite.Conn) error {
+	err := sqlitex.ExecuteTransient(conn, "SELECT count(*) FROM sqlite_master", nil)
+	if err == nil {
+		return nil
+	}
+	switch sqlite.ErrCode(err).ToPrimary() {
+	case sqlite.ResultNotADB, sqlite.ResultCorrupt:
+		return fmt.Errorf("%w: the file is not a SQLite database or is corrupt (%v)", ErrNotStore, err)
+	}
+	return err
+}
+
+func (s *Store) initReadOnly() error {
+	v, err := userVersion(s.conn)
+	if err != nil {
+		return err
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("store schema version %d is newer than this chainlog supports (%d): upgrade chainlog", v, SchemaVersion)
+	}
+	cols, err := columns(s.conn, "events")
+	if err != nil {
+		return err
+	}
+	if len(cols) == 0 {
+		return fmt.Errorf("%w: it has no events table", ErrNotStore)
+	}
+	s.hasChain = cols["chain_hash"] && cols["chain_seq"] && cols["chain_prev_hash"]
+	return nil
+}
+
+// Path returns the store's file path.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the store. On a writable store the last close checkpoints
+// the WAL into the database file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return nil
+	}
+	err := s.conn.Close()
+	s.conn = nil
+	if err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// withConn runs fn holding the store's connection, interruptible by ctx.
+func (s *Store) withConn(ctx context.Context, fn func(conn *sqlite.Conn) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return errors.New("store is closed")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.conn.SetInterrupt(ctx.Done())
+	defer s.conn.SetInterrupt(nil)
+	return fn(s.conn)
+}
+
+func (s *Store) timestamp() string {
+	return s.opts.Now().UTC().Format("2006-01-02T15:04:05.000000Z")
+}

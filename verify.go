@@ -1,0 +1,269 @@
+package chainlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Verification statuses.
+const (
+	StatusValid   = "valid"
+	StatusInvalid = "invalid"
+	StatusEmpty   = "empty"
+)
+
+// Reasons a chain breaks. Each is a short, stable phrase; a Break's Detail
+// adds the particulars.
+const (
+	ReasonHashMismatch = "chain_hash does not match the recomputed hash: an identity field was altered or the row was forged"
+	ReasonPrevMismatch = "chain_prev_hash does not link to the previous row: a row was removed, reordered or forged"
+	ReasonSeqGap       = "chain_seq skips: rows were deleted"
+	ReasonFork         = "fork: two rows claim the same predecessor"
+	ReasonHiddenRow    = "chain_hash is NULL on a stamped row: a row was hidden as pre-chain"
+	ReasonNoSeq        = "chain_seq is NULL on a stamped row"
+	ReasonHeadMismatch = "chain head disagrees with the node's last row: rows were deleted from the end or the head was rewritten"
+	ReasonHeadMissing  = "chain head is missing for a node with stamped rows"
+	ReasonHeadOrphan   = "chain head points at rows that do not exist"
+)
+
+// Break is the evidence of the first broken link in a node's chain.
+type Break struct {
+	NodeID   string `json:"node_id"`
+	Seq      int64  `json:"seq"`
+	EventID  string `json:"event_id"`
+	Reason   string `json:"reason"`
+	Detail   string `json:"detail,omitempty"`
+	Expected string `json:"expected"`
+	Found    string `json:"found"`
+}
+
+func (b *Break) Error() string {
+	s := fmt.Sprintf("node %q seq %d event %q: %s", b.NodeID, b.Seq, b.EventID, b.Reason)
+	if b.Detail != "" {
+		s += " (" + b.Detail + ")"
+	}
+	return s + fmt.Sprintf(": expected %s, found %s", orNone(b.Expected), orNone(b.Found))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "NULL"
+	}
+	return s
+}
+
+// NodeReport is the verification result of one node's chain.
+type NodeReport struct {
+	NodeID   string `json:"node_id"`
+	Status   string `json:"status"`
+	Checked  int64  `json:"checked"`
+	PreChain int64  `json:"pre_chain"`
+	HeadSeq  int64  `json:"head_seq"`
+	HeadHash string `json:"head_hash,omitempty"`
+	Break    *Break `json:"broken_at"`
+}
+
+// Report is the result of verifying a store, or one node of it.
+type Report struct {
+	Status   string       `json:"status"`
+	NodeID   string       `json:"node_id"` // the scope: a node id or "all"
+	Checked  int64        `json:"checked"`
+	PreChain int64        `json:"pre_chain"`
+	BrokenAt *Break       `json:"broken_at"`
+	Error    *string      `json:"error"`
+	Nodes    []NodeReport `json:"nodes"`
+}
+
+// ScopeAll is the Report.NodeID of a whole-store verification.
+const ScopeAll = "all"
+
+// NodeVerifier walks one node's chain in chain_seq order and recomputes
+// every hash. It keeps O(1) state: the previous row's seq and hashes.
+type NodeVerifier struct {
+	report   NodeReport
+	hasher   Hasher
+	lastSeq  int64
+	lastHash string
+	lastPrev string
+}
+
+// NewNodeVerifier returns a verifier for nodeID's chain.
+func NewNodeVerifier(nodeID string) *NodeVerifier {
+	return &NodeVerifier{report: NodeReport{NodeID: nodeID}, lastHash: GenesisHash}
+}
+
+// Add checks the next row of the chain. Rows must come in the order
+// ChainSource.ScanChains gives. After the first break, rows are counted but
+// no longer checked.
+func (v *NodeVerifier) Add(e *StoredEvent) {
+	if !e.Stamped() {
+		v.report.PreChain++
+		return
+	}
+	v.report.Checked++
+	if v.report.Break != nil {
+		return
+	}
+	if b := v.check(e); b != nil {
+		v.report.Break = b
+		return
+	}
+	v.lastSeq, v.lastPrev, v.lastHash = e.Seq, e.PrevHash, e.Hash
+}
+
+func (v *NodeVerifier) check(e *StoredEvent) *Break {
+	brk := func(reason, detail, expected, found string) *Break {
+		return &Break{NodeID: v.report.NodeID, Seq: e.Seq, EventID: e.ID, Reason: reason,
+			Detail: detail, Expected: expected, Found: found}
+	}
+	want := v.lastSeq + 1
+	switch {
+	case e.Seq == 0:
+		return brk(ReasonNoSeq, "", fmt.Sprint(want), "")
+	case e.Hash == "":
+		return brk(ReasonHiddenRow, "", v.hasher.Sum(e.PrevHash, &e.Event), "")
+	case v.lastSeq > 0 && e.Seq == v.lastSeq:
+		return brk(ReasonFork, fmt.Sprintf("seq %d appears twice", e.Seq), v.lastHash, e.Hash)
+	case e.Seq != want:
+		return brk(ReasonSeqGap, fmt.Sprintf("expected seq %d, found seq %d", want, e.Seq), fmt.Sprint(want), fmt.Sprint(e.Seq))
+	case e.PrevHash != v.lastHash && v.lastSeq > 0 && e.PrevHash == v.lastPrev:
+		return brk(ReasonFork, fmt.Sprintf("seq %d and seq %d both follow %s", v.lastSeq, e.Seq, e.PrevHash), v.lastHash, e.PrevHash)
+	case e.PrevHash != v.lastHash:
+		return brk(ReasonPrevMismatch, "", v.lastHash, e.PrevHash)
+	}
+	if got := v.hasher.Sum(e.PrevHash, &e.Event); got != e.Hash {
+		return brk(ReasonHashMismatch, "", got, e.Hash)
+	}
+	return nil
+}
+
+// Finish compares the walked chain with the recorded head (nil when the
+// store has none for this node) and returns the node's report.
+func (v *NodeVerifier) Finish(head *Head) NodeReport {
+	r := &v.report
+	if head != nil {
+		r.HeadSeq, r.HeadHash = head.Seq, head.Hash
+	}
+	if r.Break == nil {
+		r.Break = v.checkHead(head)
+	}
+	switch {
+	case r.Break != nil:
+		r.Status = StatusInvalid
+	case r.Checked == 0:
+		r.Status = StatusEmpty
+	default:
+		r.Status = StatusValid
+	}
+	return *r
+}
+
+func (v *NodeVerifier) checkHead(head *Head) *Break {
+	node := v.report.NodeID
+	switch {
+	case head == nil && v.lastSeq == 0:
+		return nil
+	case head == nil:
+		return &Break{NodeID: node, Seq: v.lastSeq, Reason: ReasonHeadMissing,
+			Expected: v.lastHash, Found: ""}
+	case v.lastSeq == 0:
+		return &Break{NodeID: node, Seq: head.Seq, Reason: ReasonHeadOrphan,
+			Detail: fmt.Sprintf("head is at seq %d, the node has no stamped rows", head.Seq),
+			Expected: GenesisHash, Found: head.Hash}
+	case head.Seq != v.lastSeq || head.Hash != v.lastHash:
+		return &Break{NodeID: node, Seq: v.lastSeq, Reason: ReasonHeadMismatch,
+			Detail: fmt.Sprintf("last row is seq %d, head says seq %d", v.lastSeq, head.Seq),
+			Expected: v.lastHash, Found: head.Hash}
+	}
+	return nil
+}
+
+// Verify walks every chain in src (or only nodeID's when it is not empty)
+// and reports the first break of each node. It streams: memory grows with
+// the number of nodes, not of events. An error is returned only when src
+// cannot be read; tampering is reported in the Report.
+func Verify(ctx context.Context, src ChainSource, nodeID string) (*Report, error) {
+	heads, err := src.Heads(ctx, nodeID)
+	if err != nil {
+		return nil, fmt.Errorf("read chain heads: %w", err)
+	}
+	w := &walker{heads: heads}
+	var cur *NodeVerifier
+	err = src.ScanChains(ctx, nodeID, func(e *StoredEvent) error {
+		if cur == nil || cur.report.NodeID != e.NodeID {
+			if cur != nil && e.NodeID < cur.report.NodeID {
+				return errors.New("rows out of node order")
+			}
+			if cur != nil {
+				w.finish(cur)
+			}
+			cur = NewNodeVerifier(e.NodeID)
+		}
+		cur.Add(e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan events: %w", err)
+	}
+	if cur != nil {
+		w.finish(cur)
+	}
+	w.orphans("") // heads left without rows
+	return w.report(nodeID), nil
+}
+
+// walker merges the node-ordered row stream with the node-ordered heads.
+type walker struct {
+	heads []Head
+	nodes []NodeReport
+}
+
+// orphans reports every remaining head that sorts before node (all of them
+// when node is empty): those nodes have no rows at all.
+func (w *walker) orphans(node string) {
+	for len(w.heads) > 0 && (node == "" || w.heads[0].NodeID < node) {
+		orphan := NewNodeVerifier(w.heads[0].NodeID)
+		w.nodes = append(w.nodes, orphan.Finish(&w.heads[0]))
+		w.heads = w.heads[1:]
+	}
+}
+
+// finish closes v's node with its head, if any.
+func (w *walker) finish(v *NodeVerifier) {
+	w.orphans(v.report.NodeID)
+	var head *Head
+	if len(w.heads) > 0 && w.heads[0].NodeID == v.report.NodeID {
+		head = &w.heads[0]
+		w.heads = w.heads[1:]
+	}
+	w.nodes = append(w.nodes, v.Finish(head))
+}
+
+func (w *walker) report(nodeID string) *Report {
+	r := &Report{NodeID: nodeID, Nodes: w.nodes}
+	if r.NodeID == "" {
+		r.NodeID = ScopeAll
+	}
+	if r.Nodes == nil {
+		r.Nodes = []NodeReport{}
+	}
+	for _, n := range w.nodes {
+		r.Checked += n.Checked
+		r.PreChain += n.PreChain
+		if n.Break != nil && r.BrokenAt == nil {
+			r.BrokenAt = n.Break
+		}
+	}
+	switch {
+	case r.BrokenAt != nil:
+		r.Status = StatusInvalid
+		msg := r.BrokenAt.Error()
+		r.Error = &msg
+	case r.Checked == 0:
+		r.Status = StatusEmpty
+	default:
+		r.Status = StatusValid
+	}
+	return r
+}

@@ -169,11 +169,11 @@ func (v *NodeVerifier) checkHead(head *Head) *Break {
 			Expected: v.lastHash, Found: ""}
 	case v.lastSeq == 0:
 		return &Break{NodeID: node, Seq: head.Seq, Reason: ReasonHeadOrphan,
-			Detail: fmt.Sprintf("head is at seq %d, the node has no stamped rows", head.Seq),
+			Detail:   fmt.Sprintf("head is at seq %d, the node has no stamped rows", head.Seq),
 			Expected: GenesisHash, Found: head.Hash}
 	case head.Seq != v.lastSeq || head.Hash != v.lastHash:
 		return &Break{NodeID: node, Seq: v.lastSeq, Reason: ReasonHeadMismatch,
-			Detail: fmt.Sprintf("last row is seq %d, head says seq %d", v.lastSeq, head.Seq),
+			Detail:   fmt.Sprintf("last row is seq %d, head says seq %d", v.lastSeq, head.Seq),
 			Expected: v.lastHash, Found: head.Hash}
 	}
 	return nil

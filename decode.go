@@ -3,6 +3,7 @@ package chainlog
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -22,9 +23,6 @@ func (e *FieldError) Error() string {
 	}
 	return fmt.Sprintf("field %q: %s", e.Field, e.Msg)
 }
-
-// Identity field names, in the order the chain-format spec lists them.
-var identityFields = []string{"id", "agent_type", "node_id", "agent_id", "session_id", "workspace_id", "event_type", "ts"}
 
 // exportOnlyFields are columns that export writes and a store recomputes on
 // ingest; DecodeEvent accepts and ignores them so an export can be
@@ -87,18 +85,10 @@ func decodeSyntaxError(line []byte, err error) error {
 		return &FieldError{Msg: "event is not a JSON object"}
 	}
 	var se *json.SyntaxError
-	if ok := asSyntax(err, &se); ok {
+	if errors.As(err, &se) {
 		return &FieldError{Msg: fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, err)}
 	}
 	return &FieldError{Msg: fmt.Sprintf("invalid JSON: %v", err)}
-}
-
-func asSyntax(err error, target **json.SyntaxError) bool {
-	se, ok := err.(*json.SyntaxError)
-	if ok {
-		*target = se
-	}
-	return ok
 }
 
 var knownFields = map[string]bool{

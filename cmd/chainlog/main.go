@@ -32,6 +32,7 @@ Commands:
   export            write the stored events as NDJSON, in commit order
   backfill-costs    fill cost_usd and token_count from the model price table
   verify-integrity  prove that no event was altered, deleted, reordered or forged
+  bench             measure ingest and verify throughput on generated stores
 
 The store is ~/.chainlog/chainlog.db unless --store or CHAINLOG_STORE says
 otherwise. Run "chainlog <command> -h" for a command's flags.
@@ -66,6 +67,7 @@ var commands = []command{
 	{"export", runExport},
 	{"backfill-costs", runBackfill},
 	{"verify-integrity", runVerify},
+	{"bench", runBench},
 }
 
 func main() {

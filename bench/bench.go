@@ -1,0 +1,204 @@
+// Package bench measures chainlog's throughput on generated stores: bulk
+// ingest with the chain off and on, in the same run, and verification.
+//
+// Ids are shaped like real agent ids, a prefix plus a random UUID, so the
+// unique id index sees random keys as it does in production.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"chainlog"
+	"chainlog/sqlite"
+
+	"github.com/google/uuid"
+)
+
+// Config says what to measure.
+type Config struct {
+	Events int    // events per store
+	Runs   int    // repetitions; the median is reported
+	Batch  int    // events per commit
+	Nodes  int    // distinct node ids
+	Dir    string // where the stores go; a temporary directory when empty
+	// Progress, when not nil, is told what is being measured.
+	Progress func(msg string)
+}
+
+// Measure is one figure over several runs.
+type Measure struct {
+	Name   string    `json:"name"`
+	Unit   string    `json:"unit"`
+	Median float64   `json:"median"`
+	Min    float64   `json:"min"`
+	Max    float64   `json:"max"`
+	Runs   []float64 `json:"runs"`
+}
+
+func newMeasure(name, unit string, runs []float64) Measure {
+	s := append([]float64(nil), runs...)
+	sort.Float64s(s)
+	m := Measure{Name: name, Unit: unit, Runs: runs, Min: s[0], Max: s[len(s)-1]}
+	if n := len(s); n%2 == 1 {
+		m.Median = s[n/2]
+	} else {
+		m.Median = (s[n/2-1] + s[n/2]) / 2
+	}
+	return m
+}
+
+// Result is a whole benchmark run.
+type Result struct {
+	Events   int       `json:"events"`
+	Batch    int       `json:"batch"`
+	Nodes    int       `json:"nodes"`
+	Runs     int       `json:"runs"`
+	Measures []Measure `json:"measures"`
+}
+
+// Run builds the stores and measures them.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.Events <= 0 || cfg.Runs <= 0 || cfg.Batch <= 0 || cfg.Nodes <= 0 {
+		return nil, fmt.Errorf("bench: events, runs, batch and nodes must be positive")
+	}
+	dir := cfg.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "chainlog-bench-*")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	say := cfg.Progress
+	if say == nil {
+		say = func(string) {}
+	}
+	var off, on, ratio, verify []float64
+	for run := 1; run <= cfg.Runs; run++ {
+		say(fmt.Sprintf("run %d/%d: ingest, integrity off", run, cfg.Runs))
+		rOff, _, err := ingestRun(ctx, cfg, filepath.Join(dir, fmt.Sprintf("off-%d.db", run)), true)
+		if err != nil {
+			return nil, err
+		}
+		say(fmt.Sprintf("run %d/%d: ingest, integrity on", run, cfg.Runs))
+		rOn, path, err := ingestRun(ctx, cfg, filepath.Join(dir, fmt.Sprintf("on-%d.db", run)), false)
+		if err != nil {
+			return nil, err
+		}
+		say(fmt.Sprintf("run %d/%d: verify", run, cfg.Runs))
+		rv, err := verifyRun(ctx, path, cfg.Events)
+		if err != nil {
+			return nil, err
+		}
+		off, on, ratio, verify = append(off, rOff), append(on, rOn), append(ratio, rOn/rOff), append(verify, rv)
+		for _, p := range []string{filepath.Join(dir, fmt.Sprintf("off-%d.db", run)), path} {
+			removeStore(p)
+		}
+	}
+	return &Result{Events: cfg.Events, Batch: cfg.Batch, Nodes: cfg.Nodes, Runs: cfg.Runs, Measures: []Measure{
+		newMeasure("ingest, integrity off", "events/s", off),
+		newMeasure("ingest, integrity on", "events/s", on),
+		newMeasure("ratio on/off", "", ratio),
+		newMeasure("verify-integrity", "events/s", verify),
+	}}, nil
+}
+
+func removeStore(path string) {
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(path + suffix)
+	}
+}
+
+// ingestRun ingests cfg.Events generated events into a new store at path
+// and returns events per second, counting only the time spent in Ingest.
+func ingestRun(ctx context.Context, cfg Config, path string, integrityOff bool) (float64, string, error) {
+	st, err := sqlite.Open(ctx, path, sqlite.Options{DisableIntegrity: integrityOff})
+	if err != nil {
+		return 0, "", err
+	}
+	defer st.Close()
+	gen := newGenerator(cfg.Nodes)
+	batch := make([]chainlog.Event, cfg.Batch)
+	var spent time.Duration
+	for done := 0; done < cfg.Events; {
+		n := min(cfg.Batch, cfg.Events-done)
+		for i := range batch[:n] {
+			gen.next(&batch[i])
+		}
+		start := time.Now()
+		res, err := st.Ingest(ctx, batch[:n])
+		spent += time.Since(start)
+		if err != nil {
+			return 0, "", err
+		}
+		if res.Inserted != n {
+			return 0, "", fmt.Errorf("bench: inserted %d of %d", res.Inserted, n)
+		}
+		done += n
+	}
+	return float64(cfg.Events) / spent.Seconds(), path, st.Close()
+}
+
+func verifyRun(ctx context.Context, path string, events int) (float64, error) {
+	st, err := sqlite.OpenReadOnly(ctx, path)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	start := time.Now()
+	rep, err := chainlog.Verify(ctx, st, "")
+	elapsed := time.Since(start)
+	if err != nil {
+		return 0, err
+	}
+	if rep.Status != chainlog.StatusValid || rep.Checked != int64(events) {
+		return 0, fmt.Errorf("bench: verify says %s after %d events, want valid after %d", rep.Status, rep.Checked, events)
+	}
+	return float64(events) / elapsed.Seconds(), nil
+}
+
+// generator makes realistic agent events.
+type generator struct {
+	rng   *rand.Rand
+	nodes []string
+	n     int
+	ts    time.Time
+}
+
+func newGenerator(nodes int) *generator {
+	g := &generator{rng: rand.New(rand.NewPCG(1, 2)), ts: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	for i := range nodes {
+		g.nodes = append(g.nodes, fmt.Sprintf("node-%02d", i))
+	}
+	return g
+}
+
+var (
+	eventTypes = []string{"tool_call", "tool.result", "prompt.submitted", "model.completed", "llm_usage"}
+	agentTypes = []string{"claude_code", "cursor", "codex", "openclaw"}
+	tools      = []string{"bash", "read", "edit", "grep", "web_fetch"}
+)
+
+func (g *generator) next(e *chainlog.Event) {
+	g.n++
+	g.ts = g.ts.Add(time.Duration(g.rng.IntN(2000)) * time.Millisecond)
+	session := fmt.Sprintf("sess-%04d", g.n/500)
+	*e = chainlog.Event{
+		ID:          "evt_" + uuid.NewString(),
+		AgentType:   agentTypes[g.rng.IntN(len(agentTypes))],
+		NodeID:      g.nodes[g.rng.IntN(len(g.nodes))],
+		AgentID:     "main",
+		SessionID:   &session,
+		EventType:   eventTypes[g.rng.IntN(len(eventTypes))],
+		TS:          g.ts.Format("2006-01-02T15:04:05.000Z"),
+		Data: fmt.Appendf(nil, `{"tool":%q,"args":{"path":"src/pkg/file_%d.go","line":%d},"ok":true}`,
+			tools[g.rng.IntN(len(tools))], g.rng.IntN(400), g.rng.IntN(2000)),
+	}
+}

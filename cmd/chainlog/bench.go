@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"chainlog/bench"
+)
+
+func runBench(ctx context.Context, e *env, args []string) int {
+	fs := newFlagSet(e, "bench", "bench [--events N] [--runs R] [--batch B] [--nodes K] [--dir DIR] [--json]")
+	var cfg bench.Config
+	fs.IntVar(&cfg.Events, "events", 1_000_000, "events per store")
+	fs.IntVar(&cfg.Runs, "runs", 3, "runs; the median and min-max are reported")
+	fs.IntVar(&cfg.Batch, "batch", 1000, "events per commit")
+	fs.IntVar(&cfg.Nodes, "nodes", 4, "distinct node ids")
+	fs.StringVar(&cfg.Dir, "dir", "", "directory for the generated stores (default: a temporary directory)")
+	jsonOut := fs.Bool("json", false, "print the results as JSON")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) != 0 {
+		return usageError(e, fs, "unexpected argument %q", pos[0])
+	}
+	cfg.Progress = func(msg string) { fmt.Fprintln(e.stderr, "bench:", msg) }
+	res, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return fail(e, "bench", err)
+	}
+	if *jsonOut {
+		writeJSON(e.stdout, res)
+		return exitOK
+	}
+	printBench(e.stdout, res)
+	return exitOK
+}
+
+func printBench(w io.Writer, r *bench.Result) {
+	fmt.Fprintf(w, "%d events, batches of %d, %d nodes, %d runs\n", r.Events, r.Batch, r.Nodes, r.Runs)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "measure\tmedian\tmin\tmax\tunit")
+	for _, m := range r.Measures {
+		f := "%.0f"
+		if m.Unit == "" {
+			f = "%.3f"
+		}
+		fmt.Fprintf(tw, "%s\t"+f+"\t"+f+"\t"+f+"\t%s\n", m.Name, m.Median, m.Min, m.Max, m.Unit)
+	}
+	tw.Flush()
+}

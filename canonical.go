@@ -16,10 +16,21 @@ import (
 // surrogate pairs above U+FFFF. Defaults for agent_type and agent_id are
 // applied here, so a caller may pass an event as decoded.
 func AppendCanonical(dst []byte, e *Event) []byte {
+	return appendCanonical(dst, e, true)
+}
+
+// appendCanonical encodes e; without defaults, empty agent_id and
+// agent_type are encoded as stored, so that a stored row whose default was
+// blanked out does not hash like the original.
+func appendCanonical(dst []byte, e *Event, defaults bool) []byte {
+	agentID, agentType := e.AgentID, e.AgentType
+	if defaults {
+		agentID, agentType = orDefault(agentID, DefaultAgentID), orDefault(agentType, DefaultAgentType)
+	}
 	dst = append(dst, `{"agent_id":`...)
-	dst = appendPyString(dst, orDefault(e.AgentID, DefaultAgentID))
+	dst = appendPyString(dst, agentID)
 	dst = append(dst, `,"agent_type":`...)
-	dst = appendPyString(dst, orDefault(e.AgentType, DefaultAgentType))
+	dst = appendPyString(dst, agentType)
 	dst = append(dst, `,"event_type":`...)
 	dst = appendPyString(dst, e.EventType)
 	dst = append(dst, `,"id":`...)
@@ -121,6 +132,16 @@ func (h *Hasher) Sum(prevHash string, e *Event) string {
 	h.buf = append(h.buf[:0], prevHash...)
 	h.buf = append(h.buf, '|')
 	h.buf = AppendCanonical(h.buf, e)
+	sum := sha256.Sum256(h.buf)
+	return hex.EncodeToString(sum[:])
+}
+
+// SumStored is Sum for a row read back from a store: the identity fields
+// are hashed exactly as stored, with no defaults applied.
+func (h *Hasher) SumStored(prevHash string, e *Event) string {
+	h.buf = append(h.buf[:0], prevHash...)
+	h.buf = append(h.buf, '|')
+	h.buf = appendCanonical(h.buf, e, false)
 	sum := sha256.Sum256(h.buf)
 	return hex.EncodeToString(sum[:])
 }

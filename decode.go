@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -70,8 +71,8 @@ func invalidUTF8Error(line []byte) error {
 	}
 	var obj map[string]json.RawMessage
 	if json.Unmarshal(line, &obj) == nil {
-		for name, raw := range obj {
-			if !utf8.Valid(raw) {
+		for _, name := range sortedKeys(obj) {
+			if !utf8.Valid(obj[name]) {
 				return &FieldError{Field: name, Msg: "invalid UTF-8"}
 			}
 		}
@@ -98,7 +99,7 @@ var knownFields = map[string]bool{
 }
 
 func checkFieldNames(obj map[string]json.RawMessage) error {
-	for name := range obj {
+	for _, name := range sortedKeys(obj) {
 		if !knownFields[name] && !exportOnlyFields[name] {
 			return &FieldError{Field: name, Msg: "unknown field"}
 		}
@@ -290,4 +291,15 @@ func kindOf(raw json.RawMessage) string {
 		return "a string"
 	}
 	return jsonKind(raw)
+}
+
+// sortedKeys returns obj's keys in byte order, so that the error reported
+// for an event with several faults does not depend on map iteration.
+func sortedKeys(obj map[string]json.RawMessage) []string {
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

@@ -86,6 +86,7 @@ type NodeVerifier struct {
 	lastSeq  int64
 	lastHash string
 	lastPrev string
+	lastID   string
 }
 
 // NewNodeVerifier returns a verifier for nodeID's chain.
@@ -109,7 +110,7 @@ func (v *NodeVerifier) Add(e *StoredEvent) {
 		v.report.Break = b
 		return
 	}
-	v.lastSeq, v.lastPrev, v.lastHash = e.Seq, e.PrevHash, e.Hash
+	v.lastSeq, v.lastPrev, v.lastHash, v.lastID = e.Seq, e.PrevHash, e.Hash, e.ID
 }
 
 func (v *NodeVerifier) check(e *StoredEvent) *Break {
@@ -122,7 +123,7 @@ func (v *NodeVerifier) check(e *StoredEvent) *Break {
 	case e.Seq == 0:
 		return brk(ReasonNoSeq, "", fmt.Sprint(want), "")
 	case e.Hash == "":
-		return brk(ReasonHiddenRow, "", v.hasher.Sum(e.PrevHash, &e.Event), "")
+		return brk(ReasonHiddenRow, "", v.hasher.SumStored(e.PrevHash, &e.Event), "")
 	case v.lastSeq > 0 && e.Seq == v.lastSeq:
 		return brk(ReasonFork, fmt.Sprintf("seq %d appears twice", e.Seq), v.lastHash, e.Hash)
 	case e.Seq != want:
@@ -132,7 +133,7 @@ func (v *NodeVerifier) check(e *StoredEvent) *Break {
 	case e.PrevHash != v.lastHash:
 		return brk(ReasonPrevMismatch, "", v.lastHash, e.PrevHash)
 	}
-	if got := v.hasher.Sum(e.PrevHash, &e.Event); got != e.Hash {
+	if got := v.hasher.SumStored(e.PrevHash, &e.Event); got != e.Hash {
 		return brk(ReasonHashMismatch, "", got, e.Hash)
 	}
 	return nil
@@ -165,14 +166,14 @@ func (v *NodeVerifier) checkHead(head *Head) *Break {
 	case head == nil && v.lastSeq == 0:
 		return nil
 	case head == nil:
-		return &Break{NodeID: node, Seq: v.lastSeq, Reason: ReasonHeadMissing,
+		return &Break{NodeID: node, Seq: v.lastSeq, EventID: v.lastID, Reason: ReasonHeadMissing,
 			Expected: v.lastHash, Found: ""}
 	case v.lastSeq == 0:
 		return &Break{NodeID: node, Seq: head.Seq, Reason: ReasonHeadOrphan,
 			Detail:   fmt.Sprintf("head is at seq %d, the node has no stamped rows", head.Seq),
 			Expected: GenesisHash, Found: head.Hash}
 	case head.Seq != v.lastSeq || head.Hash != v.lastHash:
-		return &Break{NodeID: node, Seq: v.lastSeq, Reason: ReasonHeadMismatch,
+		return &Break{NodeID: node, Seq: v.lastSeq, EventID: v.lastID, Reason: ReasonHeadMismatch,
 			Detail:   fmt.Sprintf("last row is seq %d, head says seq %d", v.lastSeq, head.Seq),
 			Expected: v.lastHash, Found: head.Hash}
 	}
@@ -209,7 +210,7 @@ func Verify(ctx context.Context, src ChainSource, nodeID string) (*Report, error
 	if cur != nil {
 		w.finish(cur)
 	}
-	w.orphans("") // heads left without rows
+	w.orphans("", true) // heads left without rows
 	return w.report(nodeID), nil
 }
 
@@ -220,9 +221,10 @@ type walker struct {
 }
 
 // orphans reports every remaining head that sorts before node (all of them
-// when node is empty): those nodes have no rows at all.
-func (w *walker) orphans(node string) {
-	for len(w.heads) > 0 && (node == "" || w.heads[0].NodeID < node) {
+// when all is set): those nodes have no rows at all. An empty node is not
+// "all": a tampered row may carry node_id "".
+func (w *walker) orphans(node string, all bool) {
+	for len(w.heads) > 0 && (all || w.heads[0].NodeID < node) {
 		orphan := NewNodeVerifier(w.heads[0].NodeID)
 		w.nodes = append(w.nodes, orphan.Finish(&w.heads[0]))
 		w.heads = w.heads[1:]
@@ -231,7 +233,7 @@ func (w *walker) orphans(node string) {
 
 // finish closes v's node with its head, if any.
 func (w *walker) finish(v *NodeVerifier) {
-	w.orphans(v.report.NodeID)
+	w.orphans(v.report.NodeID, false)
 	var head *Head
 	if len(w.heads) > 0 && w.heads[0].NodeID == v.report.NodeID {
 		head = &w.heads[0]

@@ -191,13 +191,13 @@ func (g *generator) next(e *chainlog.Event) {
 	g.ts = g.ts.Add(time.Duration(g.rng.IntN(2000)) * time.Millisecond)
 	session := fmt.Sprintf("sess-%04d", g.n/500)
 	*e = chainlog.Event{
-		ID:          "evt_" + uuid.NewString(),
-		AgentType:   agentTypes[g.rng.IntN(len(agentTypes))],
-		NodeID:      g.nodes[g.rng.IntN(len(g.nodes))],
-		AgentID:     "main",
-		SessionID:   &session,
-		EventType:   eventTypes[g.rng.IntN(len(eventTypes))],
-		TS:          g.ts.Format("2006-01-02T15:04:05.000Z"),
+		ID:        "evt_" + uuid.NewString(),
+		AgentType: agentTypes[g.rng.IntN(len(agentTypes))],
+		NodeID:    g.nodes[g.rng.IntN(len(g.nodes))],
+		AgentID:   "main",
+		SessionID: &session,
+		EventType: eventTypes[g.rng.IntN(len(eventTypes))],
+		TS:        g.ts.Format("2006-01-02T15:04:05.000Z"),
 		Data: fmt.Appendf(nil, `{"tool":%q,"args":{"path":"src/pkg/file_%d.go","line":%d},"ok":true}`,
 			tools[g.rng.IntN(len(tools))], g.rng.IntN(400), g.rng.IntN(2000)),
 	}

@@ -67,7 +67,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	conn, err := sqlite.OpenConn(path, sqlite.OpenReadWrite, sqlite.OpenCreate, sqlite.OpenWAL)
+	// No sqlite.OpenWAL: it would switch the journal mode inside OpenConn,
+	// before checkDatabase can report a non-SQLite file as ErrNotStore;
+	// initWritable sets WAL mode after that check.
+	conn, err := sqlite.OpenConn(path, sqlite.OpenReadWrite, sqlite.OpenCreate)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -114,9 +117,12 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{path: path, readOnly: true, conn: conn}
+	// The interrupt is cleared before a failed open closes conn: clearing
+	// it on a closed Conn panics.
 	conn.SetInterrupt(ctx.Done())
-	defer conn.SetInterrupt(nil)
-	if err := s.initReadOnly(); err != nil {
+	err = s.initReadOnly()
+	conn.SetInterrupt(nil)
+	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -124,8 +130,8 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 }
 
 // openReadOnly opens path with mode=ro. A WAL database needs its -shm file;
-// when that cannot be created (a read-only directory) and no -wal file
-// exists, nothing is pending, so the file is opened as immutable.
+// when that cannot be created (a read-only directory) and the -wal file is
+// missing or empty, nothing is pending, so the file is opened as immutable.
 func openReadOnly(path string) (*sqlite.Conn, error) {
 	conn, err := sqlite.OpenConn(fileURI(path, "mode=ro"), sqlite.OpenReadOnly, sqlite.OpenURI)
 	if err == nil {
@@ -134,10 +140,12 @@ func openReadOnly(path string) (*sqlite.Conn, error) {
 		}
 		conn.Close()
 	}
-	if sqlite.ErrCode(err).ToPrimary() != sqlite.ResultCantOpen {
+	// SQLite reports an uncreatable -shm as CANTOPEN or, when the
+	// directory is not writable, as READONLY_DIRECTORY.
+	if code := sqlite.ErrCode(err); code.ToPrimary() != sqlite.ResultCantOpen && code != sqlite.ResultReadOnlyDirectory {
 		return nil, err
 	}
-	if _, statErr := os.Stat(path + "-wal"); statErr == nil {
+	if fi, statErr := os.Stat(path + "-wal"); statErr == nil && fi.Size() > 0 {
 		return nil, fmt.Errorf("%w (a -wal file exists but its -shm file cannot be created: give read access to both, or open once with write access)", err)
 	}
 	conn, err = sqlite.OpenConn(fileURI(path, "mode=ro&immutable=1"), sqlite.OpenReadOnly, sqlite.OpenURI)

@@ -37,7 +37,7 @@ type ingestSummary struct {
 
 func runIngest(ctx context.Context, e *env, args []string) int {
 	c := &ingestCmd{env: e}
-	fs := newFlagSet(e, "ingest", "ingest [--store PATH] [--skip-invalid] [--json] FILE|-")
+	fs := newFlagSet(e, "ingest", "ingest [--store PATH] [--skip-invalid] [--json] [--max-line-bytes N] FILE|-")
 	c.store = storeFlag(e, fs)
 	fs.BoolVar(&c.skipInvalid, "skip-invalid", false, "commit the valid lines and report each rejected one, instead of rejecting the whole input")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the summary as JSON")
@@ -84,7 +84,9 @@ func (c *ingestCmd) run(ctx context.Context, name string) int {
 		}
 	}
 	if err := c.ingest(ctx, path, in, &sum); err != nil {
-		c.report(&sum)
+		if sum.Committed { // say what was stored before the failure
+			c.report(&sum)
+		}
 		return fail(c.env, "ingest", err)
 	}
 	return c.report(&sum)

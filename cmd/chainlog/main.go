@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+
+	"chainlog/sqlite"
 )
 
 // Exit codes. They mean the same for every command.
@@ -119,15 +121,16 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
-		args = fs.Args()
-		if len(args) == 0 {
+		rest := fs.Args()
+		// Parse consumed a "--" terminator: everything after it is positional.
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
 			return pos, nil
 		}
-		pos = append(pos, args[0])
-		args = args[1:]
-		if pos[len(pos)-1] == "--" {
-			return append(pos[:len(pos)-1], args...), nil
-		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
 }
 
@@ -142,7 +145,11 @@ func storeFlag(e *env, fs *flag.FlagSet) func() (string, error) {
 		if v := e.getenv("CHAINLOG_STORE"); v != "" {
 			return v, nil
 		}
-		home, err := os.UserHomeDir()
+		home := e.getenv("HOME")
+		var err error
+		if home == "" {
+			home, err = os.UserHomeDir()
+		}
 		if err != nil {
 			return "", fmt.Errorf("no --store given and no home directory: %w", err)
 		}
@@ -164,4 +171,14 @@ func fail(e *env, name string, err error) int {
 		fmt.Fprintln(e.stderr, "hint: give the store with --store PATH or CHAINLOG_STORE")
 	}
 	return exitError
+}
+
+// openExisting opens an existing store for writing. Commands that change
+// stored events use it, so that a mistyped path is an error instead of a
+// new, empty store.
+func openExisting(ctx context.Context, path string) (*sqlite.Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return sqlite.Open(ctx, path, sqlite.Options{})
 }

@@ -23,7 +23,7 @@ func runBackfill(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, "backfill-costs", err)
 	}
-	st, err := sqlite.Open(ctx, path, sqlite.Options{})
+	st, err := openExisting(ctx, path)
 	if err != nil {
 		return fail(e, "backfill-costs", err)
 	}

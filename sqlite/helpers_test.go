@@ -1,0 +1,372 @@
+package sqlite_test
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"chainlog"
+	"chainlog/sqlite"
+
+	zsqlite "zombiezen.com/go/sqlite"
+	zsqlitex "zombiezen.com/go/sqlite/sqlitex"
+)
+
+// These helpers build real stores in t.TempDir() through the public API
+// (Open, Ingest, BackfillCosts, Close), read them back through OpenReadOnly
+// as verify-integrity and export do, and tamper with them through a raw
+// zombiezen connection, as someone with write access to the file would.
+
+// testClock returns a clock for Options.Now that starts at a fixed instant
+// and moves one millisecond a call, so created_at values are deterministic
+// and distinct.
+func testClock() func() time.Time {
+	var mu sync.Mutex
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	n := 0
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		return t0.Add(time.Duration(n) * time.Millisecond)
+	}
+}
+
+// newStorePath returns the path of a store file that does not exist yet.
+func newStorePath(t *testing.T) string {
+	t.Helper()
+	return filepath.Join(t.TempDir(), "chainlog.db")
+}
+
+// openStore opens path for writing. The store is closed at cleanup; closing
+// it earlier (to tamper with the file) is fine, Close is idempotent.
+func openStore(t *testing.T, path string, opts sqlite.Options) *sqlite.Store {
+	t.Helper()
+	if opts.Now == nil {
+		opts.Now = testClock()
+	}
+	st, err := sqlite.Open(t.Context(), path, opts)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// openRO opens path read-only; the store is closed at cleanup.
+func openRO(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.OpenReadOnly(t.Context(), path)
+	if err != nil {
+		t.Fatalf("OpenReadOnly(%s): %v", path, err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func closeStore(t *testing.T, st *sqlite.Store) {
+	t.Helper()
+	if err := st.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+func ingest(t *testing.T, st *sqlite.Store, events ...chainlog.Event) chainlog.IngestResult {
+	t.Helper()
+	res, err := st.Ingest(t.Context(), events)
+	if err != nil {
+		t.Fatalf("Ingest(%d events): %v", len(events), err)
+	}
+	return res
+}
+
+// buildStore creates a store at a fresh path, ingests each batch in its own
+// Ingest call, closes it and returns the path.
+func buildStore(t *testing.T, opts sqlite.Options, batches ...[]chainlog.Event) string {
+	t.Helper()
+	path := newStorePath(t)
+	st := openStore(t, path, opts)
+	for _, b := range batches {
+		ingest(t, st, b...)
+	}
+	closeStore(t, st)
+	return path
+}
+
+// verifyPath verifies the store at path through a read-only open, as
+// verify-integrity does.
+func verifyPath(t *testing.T, path, nodeID string) *chainlog.Report {
+	t.Helper()
+	st := openRO(t, path)
+	defer st.Close()
+	rep, err := chainlog.Verify(t.Context(), st, nodeID)
+	if err != nil {
+		t.Fatalf("Verify(%q): %v", nodeID, err)
+	}
+	return rep
+}
+
+// exportStore returns every row Export gives, in its order.
+func exportStore(t *testing.T, st *sqlite.Store, nodeID string) []chainlog.StoredEvent {
+	t.Helper()
+	var rows []chainlog.StoredEvent
+	err := st.Export(t.Context(), nodeID, func(e *chainlog.StoredEvent) error {
+		rows = append(rows, *e)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Export(%q): %v", nodeID, err)
+	}
+	return rows
+}
+
+// exportPath exports the store at path through a read-only open.
+func exportPath(t *testing.T, path, nodeID string) []chainlog.StoredEvent {
+	t.Helper()
+	st := openRO(t, path)
+	defer st.Close()
+	return exportStore(t, st, nodeID)
+}
+
+// chainOf returns node's stamped rows ordered by chain_seq.
+func chainOf(t *testing.T, path, node string) []chainlog.StoredEvent {
+	t.Helper()
+	var rows []chainlog.StoredEvent
+	for _, r := range exportPath(t, path, node) {
+		if r.Stamped() {
+			rows = append(rows, r)
+		}
+	}
+	slices.SortFunc(rows, func(a, b chainlog.StoredEvent) int { return int(a.Seq - b.Seq) })
+	return rows
+}
+
+func headsOf(t *testing.T, st *sqlite.Store) map[string]chainlog.Head {
+	t.Helper()
+	heads, err := st.Heads(t.Context(), "")
+	if err != nil {
+		t.Fatalf("Heads: %v", err)
+	}
+	m := make(map[string]chainlog.Head, len(heads))
+	for _, h := range heads {
+		m[h.NodeID] = h
+	}
+	return m
+}
+
+func headsPath(t *testing.T, path string) map[string]chainlog.Head {
+	t.Helper()
+	st := openRO(t, path)
+	defer st.Close()
+	return headsOf(t, st)
+}
+
+// decode decodes one NDJSON line as the ingest command does.
+func decode(t *testing.T, line string) chainlog.Event {
+	t.Helper()
+	e, err := chainlog.DecodeEvent([]byte(line), "")
+	if err != nil {
+		t.Fatalf("DecodeEvent(%s): %v", line, err)
+	}
+	return e
+}
+
+// mkEvent returns a realistic event, the i-th of node: its id is
+// "<node>/<i>", its timestamps are not in arrival order, every third event
+// has a NULL session_id and every fourth a NULL workspace_id.
+func mkEvent(t *testing.T, node string, i int) chainlog.Event {
+	t.Helper()
+	session := fmt.Sprintf("%q", fmt.Sprintf("sess-%s-%d", node, i/3))
+	if i%3 == 2 {
+		session = "null"
+	}
+	workspace := `"/home/dev/projects/api"`
+	if i%4 == 3 {
+		workspace = "null"
+	}
+	types := []string{"session.start", "tool_call", "llm_usage", "tool_result"}
+	ts := time.Date(2026, 2, 1, 9, 0, 0, 0, time.UTC).Add(time.Duration((i*7919)%1000) * time.Second)
+	line := fmt.Sprintf(`{"id":%q,"node_id":%q,"agent_type":"claude_code","agent_id":"worker-%d",`+
+		`"session_id":%s,"workspace_id":%s,"event_type":%q,"ts":%q,"data":{"seq":%d}}`,
+		node+"/"+fmt.Sprint(i), node, i%2, session, workspace, types[i%len(types)],
+		ts.Format("2006-01-02T15:04:05.000Z"), i)
+	return decode(t, line)
+}
+
+// mkEvents returns events from..to-1 of node.
+func mkEvents(t *testing.T, node string, from, to int) []chainlog.Event {
+	t.Helper()
+	var evs []chainlog.Event
+	for i := from; i < to; i++ {
+		evs = append(evs, mkEvent(t, node, i))
+	}
+	return evs
+}
+
+// rawStmt is one SQL statement an attacker runs.
+type rawStmt struct {
+	q    string
+	args []any
+}
+
+func rawSQL(q string, args ...any) rawStmt { return rawStmt{q, args} }
+
+// attack runs stmts on the closed store at path through a plain zombiezen
+// connection, in one transaction, the way someone with write access to the
+// file would.
+func attack(t *testing.T, path string, stmts ...rawStmt) {
+	t.Helper()
+	conn, err := zsqlite.OpenConn(path, zsqlite.OpenReadWrite)
+	if err != nil {
+		t.Fatalf("attacker open %s: %v", path, err)
+	}
+	defer conn.Close()
+	err = func() (err error) {
+		defer zsqlitex.Save(conn)(&err)
+		for _, s := range stmts {
+			if err := zsqlitex.Execute(conn, s.q, &zsqlitex.ExecOptions{Args: s.args}); err != nil {
+				return fmt.Errorf("%s: %w", s.q, err)
+			}
+		}
+		return nil
+	}()
+	if err != nil {
+		t.Fatalf("attack: %v", err)
+	}
+}
+
+// rawQuery runs q on path through a read-only zombiezen connection and
+// returns every row's columns as text; NULL is returned as "<NULL>".
+func rawQuery(t *testing.T, path, q string, args ...any) [][]string {
+	t.Helper()
+	conn, err := zsqlite.OpenConn(path, zsqlite.OpenReadOnly)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer conn.Close()
+	var rows [][]string
+	err = zsqlitex.Execute(conn, q, &zsqlitex.ExecOptions{
+		Args: args,
+		ResultFunc: func(stmt *zsqlite.Stmt) error {
+			var row []string
+			for i := range stmt.ColumnCount() {
+				if stmt.ColumnType(i) == zsqlite.TypeNull {
+					row = append(row, "<NULL>")
+				} else {
+					row = append(row, stmt.ColumnText(i))
+				}
+			}
+			rows = append(rows, row)
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return rows
+}
+
+// rawValue runs a query that returns one value.
+func rawValue(t *testing.T, path, q string, args ...any) string {
+	t.Helper()
+	rows := rawQuery(t, path, q, args...)
+	if len(rows) != 1 || len(rows[0]) != 1 {
+		t.Fatalf("%s: got %d rows, want one value", q, len(rows))
+	}
+	return rows[0][0]
+}
+
+// nullable turns a *string into an SQL argument: nil is NULL.
+func nullable(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return *s
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func fmtAny(v any) string { return fmt.Sprint(v) }
+
+// forge inserts ev into node's chain at seq, linked to prev, with the hash
+// an attacker computes with chainlog.ChainHash. It returns that hash.
+func forge(ev chainlog.Event, seq int64, prev string) (rawStmt, string) {
+	hash := chainlog.ChainHash(prev, &ev)
+	return rawSQL(`INSERT INTO events (id, agent_type, node_id, agent_id, session_id, workspace_id,
+		event_type, ts, data, created_at, chain_seq, chain_prev_hash, chain_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.ID, ev.AgentType, ev.NodeID, ev.AgentID, nullable(ev.SessionID), nullable(ev.WorkspaceID),
+		ev.EventType, ev.TS, `{"forged":true}`, "2026-03-01T12:00:00.000000Z", seq, prev, hash), hash
+}
+
+// shiftSeqs renumbers node's rows with chain_seq > after by delta, in two
+// steps so that the unique (node_id, chain_seq) index never sees a clash.
+func shiftSeqs(node string, after, delta int64) []rawStmt {
+	return []rawStmt{
+		rawSQL(`UPDATE events SET chain_seq = -(chain_seq + ?) WHERE node_id = ? AND chain_seq > ?`, delta, node, after),
+		rawSQL(`UPDATE events SET chain_seq = -chain_seq WHERE node_id = ? AND chain_seq < 0`, node),
+	}
+}
+
+func fileSHA(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, os.ErrNotExist)
+}
+
+// wantValid checks that rep is valid with the given counts.
+func wantValid(t *testing.T, rep *chainlog.Report, checked, preChain int64) {
+	t.Helper()
+	if rep.Status != chainlog.StatusValid || rep.BrokenAt != nil || rep.Error != nil {
+		t.Fatalf("status = %q, broken_at = %+v; want valid", rep.Status, rep.BrokenAt)
+	}
+	if rep.Checked != checked || rep.PreChain != preChain {
+		t.Errorf("checked, pre_chain = %d, %d; want %d, %d", rep.Checked, rep.PreChain, checked, preChain)
+	}
+}
+
+// wantBreak checks that rep is invalid and its first break is want
+// (Detail is not compared).
+func wantBreak(t *testing.T, rep *chainlog.Report, want chainlog.Break) {
+	t.Helper()
+	if rep.Status != chainlog.StatusInvalid {
+		t.Fatalf("status = %q; want %q", rep.Status, chainlog.StatusInvalid)
+	}
+	if rep.BrokenAt == nil {
+		t.Fatal("broken_at = nil; want a break")
+	}
+	if rep.Error == nil || *rep.Error == "" {
+		t.Error("error = nil; want the break's message")
+	}
+	got := *rep.BrokenAt
+	got.Detail = ""
+	if got != want {
+		t.Errorf("broken_at:\n got  %+v\n want %+v", got, want)
+	}
+}
+
+// nodeReport returns rep's report of node.
+func nodeReport(t *testing.T, rep *chainlog.Report, node string) chainlog.NodeReport {
+	t.Helper()
+	for _, n := range rep.Nodes {
+		if n.NodeID == node {
+			return n
+		}
+	}
+	t.Fatalf("report has no node %q (nodes %+v)", node, rep.Nodes)
+	return chainlog.NodeReport{}
+}

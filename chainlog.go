@@ -63,6 +63,12 @@ type StoredEvent struct {
 	Seq       int64  // chain_seq; 0 is NULL
 	PrevHash  string // chain_prev_hash; "" is NULL
 	Hash      string // chain_hash; "" is NULL
+
+	// PayloadDigest is the digest of the mutable fields recorded at ingest
+	// ("" on rows from before payload digests); LastDigest is the latest
+	// amendment's digest_after ("" when the event was never amended).
+	PayloadDigest string
+	LastDigest    string
 }
 
 // Stamped reports whether any chain column of the row is set.
@@ -99,10 +105,20 @@ type ChainSource interface {
 
 	// ScanChains calls fn for every row of the events table (restricted to
 	// nodeID when it is not empty), ordered by node_id, then chain_seq with
-	// NULLs first, then commit order. The *StoredEvent passed to fn is only
-	// valid during the call. An error returned by fn stops the scan and is
-	// returned.
+	// NULLs first, then commit order. Each row carries its identity, chain
+	// and mutable columns, its ingest payload digest and the latest
+	// amendment's digest. The *StoredEvent passed to fn is only valid during
+	// the call. An error returned by fn stops the scan and is returned.
 	ScanChains(ctx context.Context, nodeID string, fn func(*StoredEvent) error) error
+
+	// AmendmentHead returns the amendment trail's recorded head, or nil
+	// when none is recorded.
+	AmendmentHead(ctx context.Context) (*Head, error)
+
+	// ScanAmendments calls fn for every amendment record in seq order, each
+	// with the digest its event had just before it by the store's account.
+	// The *AmendmentScan is only valid during the call.
+	ScanAmendments(ctx context.Context, fn func(*AmendmentScan) error) error
 }
 
 // ErrNotFound is returned when a requested event does not exist.

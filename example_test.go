@@ -35,6 +35,12 @@ func (s *sliceSource) ScanChains(ctx context.Context, nodeID string, fn func(*ch
 	return nil
 }
 
+func (s *sliceSource) AmendmentHead(ctx context.Context) (*chainlog.Head, error) { return nil, nil }
+
+func (s *sliceSource) ScanAmendments(ctx context.Context, fn func(*chainlog.AmendmentScan) error) error {
+	return nil
+}
+
 func ExampleChainHash() {
 	ev, err := chainlog.DecodeEvent([]byte(`{"id":"ev:00","node_id":"node-a","event_type":"tool_call","ts":"2026-01-01T00:00:00Z"}`), "")
 	if err != nil {

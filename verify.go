@@ -27,8 +27,10 @@ const (
 	ReasonHeadOrphan   = "chain head points at rows that do not exist"
 )
 
-// Break is the evidence of the first broken link in a node's chain.
+// Break is the evidence of the first broken link in a node's chain, or in
+// the amendment trail (Trail "amendments", Seq the record's seq).
 type Break struct {
+	Trail    string `json:"trail,omitempty"`
 	NodeID   string `json:"node_id"`
 	Seq      int64  `json:"seq"`
 	EventID  string `json:"event_id"`
@@ -40,6 +42,9 @@ type Break struct {
 
 func (b *Break) Error() string {
 	s := fmt.Sprintf("node %q seq %d event %q: %s", b.NodeID, b.Seq, b.EventID, b.Reason)
+	if b.Trail != "" {
+		s = fmt.Sprintf("%s seq %d event %q: %s", b.Trail, b.Seq, b.EventID, b.Reason)
+	}
 	if b.Detail != "" {
 		s += " (" + b.Detail + ")"
 	}
@@ -59,20 +64,29 @@ type NodeReport struct {
 	Status   string `json:"status"`
 	Checked  int64  `json:"checked"`
 	PreChain int64  `json:"pre_chain"`
-	HeadSeq  int64  `json:"head_seq"`
-	HeadHash string `json:"head_hash,omitempty"`
-	Break    *Break `json:"broken_at"`
+	// PayloadsChecked counts rows whose mutable fields were checked against
+	// their last recorded digest; PayloadsUnsealed counts stamped rows that
+	// have no digest (written before payload digests existed).
+	PayloadsChecked  int64  `json:"payloads_checked"`
+	PayloadsUnsealed int64  `json:"payloads_unsealed"`
+	HeadSeq          int64  `json:"head_seq"`
+	HeadHash         string `json:"head_hash,omitempty"`
+	Break            *Break `json:"broken_at"`
 }
 
-// Report is the result of verifying a store, or one node of it.
+// Report is the result of verifying a store, or one node of it. The
+// amendment trail is global: it is verified whatever the scope.
 type Report struct {
-	Status   string       `json:"status"`
-	NodeID   string       `json:"node_id"` // the scope: a node id or "all"
-	Checked  int64        `json:"checked"`
-	PreChain int64        `json:"pre_chain"`
-	BrokenAt *Break       `json:"broken_at"`
-	Error    *string      `json:"error"`
-	Nodes    []NodeReport `json:"nodes"`
+	Status           string          `json:"status"`
+	NodeID           string          `json:"node_id"` // the scope: a node id or "all"
+	Checked          int64           `json:"checked"`
+	PreChain         int64           `json:"pre_chain"`
+	PayloadsChecked  int64           `json:"payloads_checked"`
+	PayloadsUnsealed int64           `json:"payloads_unsealed"`
+	BrokenAt         *Break          `json:"broken_at"`
+	Error            *string         `json:"error"`
+	Amendments       AmendmentReport `json:"amendments"`
+	Nodes            []NodeReport    `json:"nodes"`
 }
 
 // ScopeAll is the Report.NodeID of a whole-store verification.
@@ -87,6 +101,7 @@ type NodeVerifier struct {
 	lastHash string
 	lastPrev string
 	lastID   string
+	sealed   bool // a stamped row with a payload digest was seen
 }
 
 // NewNodeVerifier returns a verifier for nodeID's chain.
@@ -100,6 +115,9 @@ func NewNodeVerifier(nodeID string) *NodeVerifier {
 func (v *NodeVerifier) Add(e *StoredEvent) {
 	if !e.Stamped() {
 		v.report.PreChain++
+		if v.report.Break == nil {
+			v.report.Break = v.checkPayload(e)
+		}
 		return
 	}
 	v.report.Checked++
@@ -111,6 +129,36 @@ func (v *NodeVerifier) Add(e *StoredEvent) {
 		return
 	}
 	v.lastSeq, v.lastPrev, v.lastHash, v.lastID = e.Seq, e.PrevHash, e.Hash, e.ID
+	v.report.Break = v.checkPayload(e)
+}
+
+// checkPayload compares the row's mutable fields with the last digest
+// recorded for them: the latest amendment's, else the ingest digest.
+func (v *NodeVerifier) checkPayload(e *StoredEvent) *Break {
+	want := e.LastDigest
+	if want == "" {
+		want = e.PayloadDigest
+	}
+	if want == "" {
+		if !e.Stamped() {
+			return nil // pre-chain rows are never sealed at ingest
+		}
+		v.report.PayloadsUnsealed++
+		if v.sealed {
+			return &Break{NodeID: v.report.NodeID, Seq: e.Seq, EventID: e.ID, Reason: ReasonPayloadUnsealedRow}
+		}
+		return nil
+	}
+	if e.Stamped() {
+		v.sealed = true
+	}
+	v.report.PayloadsChecked++
+	m := e.Mutable()
+	if got := v.hasher.PayloadSum(&m); got != want {
+		return &Break{NodeID: v.report.NodeID, Seq: e.Seq, EventID: e.ID, Reason: ReasonPayloadChanged,
+			Expected: want, Found: got}
+	}
+	return nil
 }
 
 func (v *NodeVerifier) check(e *StoredEvent) *Break {
@@ -211,7 +259,30 @@ func Verify(ctx context.Context, src ChainSource, nodeID string) (*Report, error
 		w.finish(cur)
 	}
 	w.orphans("", true) // heads left without rows
-	return w.report(nodeID), nil
+	rep := w.report(nodeID)
+	if rep.Amendments, err = VerifyAmendments(ctx, src); err != nil {
+		return nil, err
+	}
+	rep.settle()
+	return rep, nil
+}
+
+// VerifyAmendments walks the amendment trail in seq order and checks every
+// record's hash, link and digest_before, and the trail's head.
+func VerifyAmendments(ctx context.Context, src ChainSource) (AmendmentReport, error) {
+	head, err := src.AmendmentHead(ctx)
+	if err != nil {
+		return AmendmentReport{}, fmt.Errorf("read amendment head: %w", err)
+	}
+	v := NewAmendmentVerifier()
+	err = src.ScanAmendments(ctx, func(a *AmendmentScan) error {
+		v.Add(a)
+		return nil
+	})
+	if err != nil {
+		return AmendmentReport{}, fmt.Errorf("scan amendments: %w", err)
+	}
+	return v.Finish(head), nil
 }
 
 // walker merges the node-ordered row stream with the node-ordered heads.
@@ -253,19 +324,30 @@ func (w *walker) report(nodeID string) *Report {
 	for _, n := range w.nodes {
 		r.Checked += n.Checked
 		r.PreChain += n.PreChain
+		r.PayloadsChecked += n.PayloadsChecked
+		r.PayloadsUnsealed += n.PayloadsUnsealed
 		if n.Break != nil && r.BrokenAt == nil {
 			r.BrokenAt = n.Break
 		}
+	}
+	return r
+}
+
+// settle sets the overall status: invalid when any node or the amendment
+// trail broke (broken_at is the first node break, else the trail's), empty
+// when no chained event was checked.
+func (r *Report) settle() {
+	if r.BrokenAt == nil && r.Amendments.Break != nil {
+		r.BrokenAt = r.Amendments.Break
 	}
 	switch {
 	case r.BrokenAt != nil:
 		r.Status = StatusInvalid
 		msg := r.BrokenAt.Error()
 		r.Error = &msg
-	case r.Checked == 0:
+	case r.Checked == 0 && r.PayloadsChecked == 0 && r.Amendments.Checked == 0:
 		r.Status = StatusEmpty
 	default:
 		r.Status = StatusValid
 	}
-	return r
 }

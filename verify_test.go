@@ -23,6 +23,21 @@ type memSource struct {
 	unsorted bool // hand out rows in commit order, breaking the contract
 
 	headsArg, scanArg []string // the nodeID of every call
+
+	amends    []AmendmentScan // in seq order
+	amendHead *Head
+}
+
+func (s *memSource) AmendmentHead(ctx context.Context) (*Head, error) { return s.amendHead, nil }
+
+func (s *memSource) ScanAmendments(ctx context.Context, fn func(*AmendmentScan) error) error {
+	for i := range s.amends {
+		a := s.amends[i]
+		if err := fn(&a); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *memSource) Heads(ctx context.Context, nodeID string) ([]Head, error) {
@@ -695,7 +710,7 @@ func TestVerifyEmptyReportJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"status":"empty","node_id":"all","checked":0,"pre_chain":0,"broken_at":null,"error":null,"nodes":[]}`
+	want := `{"status":"empty","node_id":"all","checked":0,"pre_chain":0,"payloads_checked":0,"payloads_unsealed":0,"broken_at":null,"error":null,"amendments":{"status":"empty","checked":0,"head_seq":0,"broken_at":null},"nodes":[]}`
 	if got := string(b); got != want {
 		t.Errorf("JSON:\n got %s\nwant %s", got, want)
 	}

@@ -12,8 +12,8 @@ import (
 // columns, in commit order. The *StoredEvent passed to fn is reused between
 // calls.
 func (s *Store) Export(ctx context.Context, nodeID string, fn func(*chainlog.StoredEvent) error) error {
-	q := `SELECT ` + identityCols + `, data, cost_usd, token_count, model, created_at, ` + s.chainColumns() + `
-		FROM events WHERE ?1 = '' OR node_id = ?1 ORDER BY rowid`
+	q := `SELECT ` + identityCols + `, data, cost_usd, token_count, model, created_at, ` + s.chainColumns() + `,
+		` + s.payloadColumn() + ` FROM events WHERE ?1 = '' OR node_id = ?1 ORDER BY rowid`
 	return s.withConn(ctx, func(conn *sqlite.Conn) error {
 		return scanRows(conn, q, nodeID, readStored, fn)
 	})
@@ -21,26 +21,18 @@ func (s *Store) Export(ctx context.Context, nodeID string, fn func(*chainlog.Sto
 
 func readStored(stmt *sqlite.Stmt, e *chainlog.StoredEvent) {
 	readIdentity(stmt, 0, &e.Event)
-	if stmt.ColumnType(8) != sqlite.TypeNull {
-		e.Data = []byte(stmt.ColumnText(8))
-	}
-	if stmt.ColumnType(9) != sqlite.TypeNull {
-		v := stmt.ColumnFloat(9)
-		e.CostUSD = &v
-	}
-	if stmt.ColumnType(10) != sqlite.TypeNull {
-		v := stmt.ColumnInt64(10)
-		e.TokenCount = &v
-	}
-	e.Model = nullableText(stmt, 11)
+	var m chainlog.Mutable
+	readMutableCols(stmt, 8, &m)
+	e.SetMutable(m)
 	e.CreatedAt = stmt.ColumnText(12)
 	readChain(stmt, 13, e)
+	e.PayloadDigest = stmt.ColumnText(16)
 }
 
 // Event returns the stored event with id, or chainlog.ErrNotFound.
 func (s *Store) Event(ctx context.Context, id string) (*chainlog.StoredEvent, error) {
-	q := `SELECT ` + identityCols + `, data, cost_usd, token_count, model, created_at, ` + s.chainColumns() + `
-		FROM events WHERE id = ?1`
+	q := `SELECT ` + identityCols + `, data, cost_usd, token_count, model, created_at, ` + s.chainColumns() + `,
+		` + s.payloadColumn() + ` FROM events WHERE id = ?1`
 	var found *chainlog.StoredEvent
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
 		return scanRows(conn, q, id, readStored, func(e *chainlog.StoredEvent) error {

@@ -296,13 +296,17 @@ func fmtAny(v any) string { return fmt.Sprint(v) }
 
 // forge inserts ev into node's chain at seq, linked to prev, with the hash
 // an attacker computes with chainlog.ChainHash. It returns that hash.
+// The forger knows the formats: the row carries a correct payload digest,
+// so only the chain can give it away.
 func forge(ev chainlog.Event, seq int64, prev string) (rawStmt, string) {
 	hash := chainlog.ChainHash(prev, &ev)
+	data := `{"forged":true}`
+	digest := chainlog.PayloadDigest(&chainlog.Mutable{Data: []byte(data)})
 	return rawSQL(`INSERT INTO events (id, agent_type, node_id, agent_id, session_id, workspace_id,
-		event_type, ts, data, created_at, chain_seq, chain_prev_hash, chain_hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		event_type, ts, data, created_at, chain_seq, chain_prev_hash, chain_hash, payload_digest)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ev.ID, ev.AgentType, ev.NodeID, ev.AgentID, nullable(ev.SessionID), nullable(ev.WorkspaceID),
-		ev.EventType, ev.TS, `{"forged":true}`, "2026-03-01T12:00:00.000000Z", seq, prev, hash), hash
+		ev.EventType, ev.TS, data, "2026-03-01T12:00:00.000000Z", seq, prev, hash, digest), hash
 }
 
 // shiftSeqs renumbers node's rows with chain_seq > after by delta, in two

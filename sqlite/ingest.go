@@ -13,8 +13,8 @@ import (
 
 const insertEvent = `
 INSERT INTO events (id, agent_type, node_id, agent_id, session_id, workspace_id, event_type, ts,
-    data, cost_usd, token_count, model, created_at, chain_seq, chain_prev_hash, chain_hash)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+    data, cost_usd, token_count, model, created_at, chain_seq, chain_prev_hash, chain_hash, payload_digest)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
 ON CONFLICT (id) DO NOTHING`
 
 // maxConflictRetries bounds how often Ingest re-reads the chain heads after
@@ -79,10 +79,15 @@ func (s *Store) ingestTx(conn *sqlite.Conn, events []chainlog.Event) (res chainl
 			head = s.heads[e.NodeID]
 		}
 		var next chainlog.Head
+		digest := ""
 		if !s.opts.DisableIntegrity {
 			next = nextHead(&h, head, e, now)
+			if !s.opts.DisablePayloadDigest {
+				m := e.Mutable()
+				digest = h.PayloadSum(&m)
+			}
 		}
-		inserted, err := insertRow(conn, stmt, e, now, head, next)
+		inserted, err := insertRow(conn, stmt, e, now, head, next, digest)
 		if err != nil {
 			return res, nil, fmt.Errorf("event %q: %w", e.ID, err)
 		}
@@ -112,9 +117,10 @@ func nextHead(h *chainlog.Hasher, head chainlog.Head, e *chainlog.Event, now str
 	return chainlog.Head{NodeID: e.NodeID, Hash: h.Sum(prev, e), Seq: head.Seq + 1, UpdatedAt: now}
 }
 
-// insertRow inserts e, stamped with next when next is not zero. It reports
-// false when the id was already stored.
-func insertRow(conn *sqlite.Conn, stmt *sqlite.Stmt, e *chainlog.Event, now string, head, next chainlog.Head) (bool, error) {
+// insertRow inserts e, stamped with next when next is not zero and sealed
+// with digest when it is not empty. It reports false when the id was
+// already stored.
+func insertRow(conn *sqlite.Conn, stmt *sqlite.Stmt, e *chainlog.Event, now string, head, next chainlog.Head, digest string) (bool, error) {
 	defer stmt.Reset()
 	stmt.BindText(1, e.ID)
 	stmt.BindText(2, e.AgentType)
@@ -124,23 +130,14 @@ func insertRow(conn *sqlite.Conn, stmt *sqlite.Stmt, e *chainlog.Event, now stri
 	bindNullableText(stmt, 6, e.WorkspaceID)
 	stmt.BindText(7, e.EventType)
 	stmt.BindText(8, e.TS)
-	if e.Data == nil {
-		stmt.BindNull(9)
-	} else {
-		stmt.BindText(9, string(e.Data))
-	}
-	if e.CostUSD == nil {
-		stmt.BindNull(10)
-	} else {
-		stmt.BindFloat(10, *e.CostUSD)
-	}
-	if e.TokenCount == nil {
-		stmt.BindNull(11)
-	} else {
-		stmt.BindInt64(11, *e.TokenCount)
-	}
-	bindNullableText(stmt, 12, e.Model)
+	m := e.Mutable()
+	bindMutable(stmt, 9, &m)
 	stmt.BindText(13, now)
+	if digest == "" {
+		stmt.BindNull(17)
+	} else {
+		stmt.BindText(17, digest)
+	}
 	if next.Seq == 0 {
 		stmt.BindNull(14)
 		stmt.BindNull(15)

@@ -24,6 +24,7 @@ type migration struct {
 var migrations = []migration{
 	{version: 1, file: "migrations/0001_events.sql"},
 	{version: 2, file: "migrations/0002_chain.sql", before: addChainColumns, after: adoptClawMetryChains},
+	{version: 3, file: "migrations/0003_amendments.sql", before: addPayloadDigestColumn},
 }
 
 // SchemaVersion is the schema version this package writes.
@@ -91,22 +92,33 @@ func columns(conn *sqlite.Conn, table string) (map[string]bool, error) {
 
 // addChainColumns adds the chain columns that the events table lacks.
 func addChainColumns(conn *sqlite.Conn) error {
-	cols, err := columns(conn, "events")
+	return addColumns(conn, "events", [][2]string{
+		{"chain_prev_hash", "TEXT"}, {"chain_hash", "TEXT"}, {"chain_seq", "INTEGER"},
+	})
+}
+
+// addColumns adds each {name, type} column that table lacks.
+func addColumns(conn *sqlite.Conn, table string, cols [][2]string) error {
+	have, err := columns(conn, table)
 	if err != nil {
 		return err
 	}
-	for _, c := range []struct{ name, typ string }{
-		{"chain_prev_hash", "TEXT"}, {"chain_hash", "TEXT"}, {"chain_seq", "INTEGER"},
-	} {
-		if cols[c.name] {
+	for _, c := range cols {
+		if have[c[0]] {
 			continue
 		}
-		q := fmt.Sprintf("ALTER TABLE events ADD COLUMN %s %s", c.name, c.typ)
+		q := fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, c[0], c[1])
 		if err := sqlitex.ExecuteTransient(conn, q, nil); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// addPayloadDigestColumn adds events.payload_digest where it is missing.
+// Rows already present keep NULL: they are unsealed.
+func addPayloadDigestColumn(conn *sqlite.Conn) error {
+	return addColumns(conn, "events", [][2]string{{"payload_digest", "TEXT"}})
 }
 
 // adoptClawMetryChains numbers rows that a ClawMetry store stamped with a

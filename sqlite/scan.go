@@ -6,6 +6,7 @@ import (
 	"chainlog"
 
 	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
 )
 
 // Store implements chainlog.ChainSource.
@@ -68,19 +69,98 @@ func (s *Store) chainColumns() string {
 
 // ScanChains streams the events (of nodeID, when not empty) ordered by
 // node_id, chain_seq with NULLs first, then commit order. It reads the
-// identity and chain columns only.
+// identity, chain and mutable columns, the ingest payload digest and the
+// latest amendment's digest.
 func (s *Store) ScanChains(ctx context.Context, nodeID string, fn func(*chainlog.StoredEvent) error) error {
-	order := "node_id, rowid"
-	if s.hasChain {
-		order = "node_id, chain_seq, rowid"
-	}
-	q := `SELECT ` + identityCols + `, ` + s.chainColumns() + ` FROM events
-		WHERE ?1 = '' OR node_id = ?1 ORDER BY ` + order
 	return s.withConn(ctx, func(conn *sqlite.Conn) error {
+		order := "node_id, rowid"
+		if s.hasChain {
+			order = "node_id, chain_seq, rowid"
+		}
+		last, err := s.lastDigestColumn(conn)
+		if err != nil {
+			return err
+		}
+		q := `SELECT ` + identityCols + `, ` + s.chainColumns() + `, data, cost_usd, token_count, model, ` +
+			s.payloadColumn() + `, ` + last + ` FROM events
+			WHERE ?1 = '' OR node_id = ?1 ORDER BY ` + order
 		return scanRows(conn, q, nodeID, func(stmt *sqlite.Stmt, e *chainlog.StoredEvent) {
 			readIdentity(stmt, 0, &e.Event)
 			readChain(stmt, 8, e)
+			var m chainlog.Mutable
+			readMutableCols(stmt, 11, &m)
+			e.SetMutable(m)
+			e.PayloadDigest = stmt.ColumnText(15)
+			e.LastDigest = stmt.ColumnText(16)
 		}, fn)
+	})
+}
+
+func (s *Store) payloadColumn() string {
+	if s.hasPayload {
+		return "payload_digest"
+	}
+	return "NULL"
+}
+
+// lastDigestColumn is the expression for an event's latest amendment
+// digest: a lookup in the amendments index, or NULL when the trail is empty.
+func (s *Store) lastDigestColumn(conn *sqlite.Conn) (string, error) {
+	if !s.hasAmendments {
+		return "NULL", nil
+	}
+	var any bool
+	err := sqlitex.ExecuteTransient(conn, "SELECT EXISTS (SELECT 1 FROM amendments)", &sqlitex.ExecOptions{
+		ResultFunc: func(stmt *sqlite.Stmt) error { any = stmt.ColumnBool(0); return nil },
+	})
+	if err != nil || !any {
+		return "NULL", err
+	}
+	return `(SELECT a.digest_after FROM amendments a WHERE a.event_id = events.id ORDER BY a.seq DESC LIMIT 1)`, nil
+}
+
+// AmendmentHead returns the amendment trail's recorded head, or nil.
+func (s *Store) AmendmentHead(ctx context.Context) (*chainlog.Head, error) {
+	if !s.hasAmendments {
+		return nil, nil
+	}
+	var head *chainlog.Head
+	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		h, err := readAmendmentHead(conn)
+		if err == nil && h.Seq != 0 {
+			head = &h
+		}
+		return err
+	})
+	return head, err
+}
+
+// ScanAmendments streams the amendment trail in seq order, each record with
+// the payload digest its event had just before it, by the store's account.
+func (s *Store) ScanAmendments(ctx context.Context, fn func(*chainlog.AmendmentScan) error) error {
+	if !s.hasAmendments {
+		return nil
+	}
+	ingest := "NULL"
+	if s.hasPayload {
+		ingest = "e.payload_digest"
+	}
+	q := `SELECT a.seq, a.event_id, a.kind, a.fields, a.digest_before, a.digest_after, a.reason, a.actor,
+		a.at, a.prev_hash, a.hash,
+		COALESCE(LAG(a.digest_after) OVER (PARTITION BY a.event_id ORDER BY a.seq), ` + ingest + `, ''),
+		e.id IS NOT NULL
+		FROM amendments a LEFT JOIN events e ON e.id = a.event_id ORDER BY a.seq`
+	return s.withConn(ctx, func(conn *sqlite.Conn) error {
+		var a chainlog.AmendmentScan
+		return sqlitex.Execute(conn, q, &sqlitex.ExecOptions{
+			ResultFunc: func(stmt *sqlite.Stmt) error {
+				a = chainlog.AmendmentScan{}
+				readAmendment(stmt, &a.Amendment)
+				a.ExpectedBefore = stmt.ColumnText(11)
+				a.EventExists = stmt.ColumnBool(12)
+				return fn(&a)
+			},
+		})
 	})
 }
 

@@ -30,8 +30,12 @@ import (
 // Options configure a store opened for writing.
 type Options struct {
 	// DisableIntegrity turns chain stamping off: rows are written with NULL
-	// chain columns and count as pre-chain.
+	// chain columns and no payload digest, and count as pre-chain.
 	DisableIntegrity bool
+	// DisablePayloadDigest stamps the chain but records no payload digest,
+	// leaving new rows' mutable fields unsealed. It exists to measure what
+	// the digest costs; a production store leaves it off.
+	DisablePayloadDigest bool
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock for created_at and updated_at; nil is time.Now.
@@ -41,10 +45,12 @@ type Options struct {
 // Store is a chainlog store in one SQLite file. Its methods are safe for
 // concurrent use; writes are serialized through a single connection.
 type Store struct {
-	path     string
-	readOnly bool
-	opts     Options
-	hasChain bool // the events table has chain columns
+	path          string
+	readOnly      bool
+	opts          Options
+	hasChain      bool // the events table has chain columns
+	hasPayload    bool // the events table has payload_digest
+	hasAmendments bool // the amendments table exists
 
 	mu    sync.Mutex // guards conn and heads
 	conn  *sqlite.Conn
@@ -74,7 +80,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{path: path, opts: opts, conn: conn, hasChain: true}
+	s := &Store{path: path, opts: opts, conn: conn, hasChain: true, hasPayload: true, hasAmendments: true}
 	if err := s.initWritable(ctx); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -197,6 +203,12 @@ func (s *Store) initReadOnly() error {
 		return fmt.Errorf("%w: it has no events table", ErrNotStore)
 	}
 	s.hasChain = cols["chain_hash"] && cols["chain_seq"] && cols["chain_prev_hash"]
+	s.hasPayload = cols["payload_digest"]
+	amend, err := columns(s.conn, "amendments")
+	if err != nil {
+		return err
+	}
+	s.hasAmendments = len(amend) > 0
 	return nil
 }
 

@@ -28,6 +28,7 @@ type exportRow struct {
 	ChainSeq      *int64          `json:"chain_seq"`
 	ChainPrevHash *string         `json:"chain_prev_hash"`
 	ChainHash     *string         `json:"chain_hash"`
+	PayloadDigest *string         `json:"payload_digest"`
 }
 
 func newExportRow(e *chainlog.StoredEvent) exportRow {
@@ -53,6 +54,9 @@ func newExportRow(e *chainlog.StoredEvent) exportRow {
 	}
 	if e.Hash != "" {
 		r.ChainHash = &e.Hash
+	}
+	if e.PayloadDigest != "" {
+		r.PayloadDigest = &e.PayloadDigest
 	}
 	return r
 }

@@ -34,6 +34,9 @@ Commands:
   export            write the stored events as NDJSON, in commit order
   backfill-costs    fill cost_usd and token_count from the model price table
   verify-integrity  prove that no event was altered, deleted, reordered or forged
+  history           show an event and its amendment trail
+  amend             change an event's mutable fields, recorded in the trail
+  redact            remove personal data from an event's payload, recorded in the trail
   bench             measure ingest and verify throughput on generated stores
 
 The store is ~/.chainlog/chainlog.db unless --store or CHAINLOG_STORE says
@@ -69,6 +72,9 @@ var commands = []command{
 	{"export", runExport},
 	{"backfill-costs", runBackfill},
 	{"verify-integrity", runVerify},
+	{"history", runHistory},
+	{"amend", runAmend},
+	{"redact", runRedact},
 	{"bench", runBench},
 }
 

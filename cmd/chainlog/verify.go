@@ -72,6 +72,12 @@ func printReport(w io.Writer, r *chainlog.Report) {
 	if r.PreChain > 0 {
 		fmt.Fprintf(w, "Pre-chain: %d events (no chain hash: written with integrity off or before chains)\n", r.PreChain)
 	}
+	fmt.Fprintf(w, "Payloads:  %d checked against their last digest", r.PayloadsChecked)
+	if r.PayloadsUnsealed > 0 {
+		fmt.Fprintf(w, ", %d unsealed (stored before payload digests)", r.PayloadsUnsealed)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Amendments: %d records, trail %s\n", r.Amendments.Checked, strings.ToUpper(r.Amendments.Status))
 	switch r.Status {
 	case chainlog.StatusValid:
 		fmt.Fprintf(w, "Result:    VALID\n")
@@ -81,7 +87,11 @@ func printReport(w io.Writer, r *chainlog.Report) {
 		b := r.BrokenAt
 		fmt.Fprintf(w, "Result:    INVALID\n")
 		fmt.Fprintf(w, "First break:\n")
-		fmt.Fprintf(w, "  Node:     %s\n", b.NodeID)
+		if b.Trail != "" {
+			fmt.Fprintf(w, "  Trail:    %s\n", b.Trail)
+		} else {
+			fmt.Fprintf(w, "  Node:     %s\n", b.NodeID)
+		}
 		fmt.Fprintf(w, "  Seq:      %d\n", b.Seq)
 		fmt.Fprintf(w, "  Event:    %s\n", orDash(b.EventID))
 		fmt.Fprintf(w, "  Reason:   %s\n", b.Reason)

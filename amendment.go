@@ -1,0 +1,184 @@
+package chainlog
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+)
+
+// TrailAmendments names the amendment trail in a Break.
+const TrailAmendments = "amendments"
+
+// Amendment kinds.
+const (
+	KindAmend  = "amend"  // an enrichment or correction of mutable fields
+	KindRedact = "redact" // removal of personal data from data
+)
+
+// Amendment is one record of the amendment trail: a sanctioned change to an
+// event's mutable fields. It keeps the digests of the fields before and
+// after, never the values, so a redaction proves that something was removed,
+// when and why, without keeping the removed text.
+//
+// Amendments form one hash chain of their own, in Seq order from 1, whose
+// head is kept like a node's head.
+type Amendment struct {
+	Seq          int64    `json:"seq"`
+	EventID      string   `json:"event_id"`
+	Kind         string   `json:"kind"`
+	Fields       []string `json:"fields"`
+	DigestBefore string   `json:"digest_before"`
+	DigestAfter  string   `json:"digest_after"`
+	Reason       string   `json:"reason"`
+	Actor        string   `json:"actor"`
+	At           string   `json:"at"`
+	PrevHash     string   `json:"prev_hash"`
+	Hash         string   `json:"hash"`
+}
+
+// AppendAmendmentCanonical appends the canonical text of a's recorded fields
+// (everything but PrevHash and Hash): a JSON object with keys in byte order,
+// no whitespace, strings escaped as in the identity canonical form.
+func AppendAmendmentCanonical(dst []byte, a *Amendment) []byte {
+	dst = append(dst, `{"actor":`...)
+	dst = appendPyString(dst, a.Actor)
+	dst = append(dst, `,"at":`...)
+	dst = appendPyString(dst, a.At)
+	dst = append(dst, `,"digest_after":`...)
+	dst = appendPyString(dst, a.DigestAfter)
+	dst = append(dst, `,"digest_before":`...)
+	dst = appendPyString(dst, a.DigestBefore)
+	dst = append(dst, `,"event_id":`...)
+	dst = appendPyString(dst, a.EventID)
+	dst = append(dst, `,"fields":[`...)
+	for i, f := range a.Fields {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendPyString(dst, f)
+	}
+	dst = append(dst, `],"kind":`...)
+	dst = appendPyString(dst, a.Kind)
+	dst = append(dst, `,"reason":`...)
+	dst = appendPyString(dst, a.Reason)
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendInt(dst, a.Seq, 10)
+	return append(dst, '}')
+}
+
+// AmendmentHash returns hex(SHA-256(prevHash + "|" + canonical(a))).
+func AmendmentHash(prevHash string, a *Amendment) string {
+	buf := append([]byte(prevHash), '|')
+	sum := sha256.Sum256(AppendAmendmentCanonical(buf, a))
+	return hex.EncodeToString(sum[:])
+}
+
+// Reasons an amendment trail or a payload fails verification.
+const (
+	ReasonPayloadChanged     = "payload changed outside the amendment trail"
+	ReasonAmendHash          = "amendment hash does not match the recomputed hash: the record was edited or forged"
+	ReasonAmendPrev          = "amendment prev_hash does not link to the previous record: a record was deleted, reordered or forged"
+	ReasonAmendSeq           = "amendment seq skips or repeats: a record was deleted, reordered or forged"
+	ReasonAmendBefore        = "amendment digest_before does not match the event's previous payload digest"
+	ReasonAmendNoEvent       = "amendment names an event that does not exist"
+	ReasonAmendHeadMismatch  = "amendment head disagrees with the last record: records were deleted from the end or the head was rewritten"
+	ReasonAmendHeadMissing   = "amendment head is missing while records exist"
+	ReasonAmendHeadOrphan    = "amendment head points at records that do not exist"
+	ReasonPayloadUnsealedRow = "payload digest is NULL on a row stamped with one"
+)
+
+// AmendmentScan is one record as the verifier reads it, with what the store
+// says the event's payload digest was just before it: the previous
+// amendment's DigestAfter for the same event, else the event's ingest digest
+// ("" when the event is missing or has none).
+type AmendmentScan struct {
+	Amendment
+	ExpectedBefore string
+	EventExists    bool
+}
+
+// AmendmentReport is the verification result of the amendment trail.
+type AmendmentReport struct {
+	Status   string `json:"status"`
+	Checked  int64  `json:"checked"`
+	HeadSeq  int64  `json:"head_seq"`
+	HeadHash string `json:"head_hash,omitempty"`
+	Break    *Break `json:"broken_at"`
+}
+
+// AmendmentVerifier walks the amendment trail in seq order.
+type AmendmentVerifier struct {
+	report   AmendmentReport
+	lastSeq  int64
+	lastHash string
+}
+
+// NewAmendmentVerifier returns a verifier positioned at genesis.
+func NewAmendmentVerifier() *AmendmentVerifier {
+	return &AmendmentVerifier{lastHash: GenesisHash}
+}
+
+// Add checks the next record.
+func (v *AmendmentVerifier) Add(a *AmendmentScan) {
+	v.report.Checked++
+	if v.report.Break != nil {
+		return
+	}
+	if b := v.check(a); b != nil {
+		v.report.Break = b
+		return
+	}
+	v.lastSeq, v.lastHash = a.Seq, a.Hash
+}
+
+func (v *AmendmentVerifier) check(a *AmendmentScan) *Break {
+	brk := func(reason, expected, found string) *Break {
+		return &Break{Trail: TrailAmendments, Seq: a.Seq, EventID: a.EventID, Reason: reason, Expected: expected, Found: found}
+	}
+	switch {
+	case a.Seq != v.lastSeq+1:
+		return brk(ReasonAmendSeq, fmt.Sprint(v.lastSeq+1), fmt.Sprint(a.Seq))
+	case a.PrevHash != v.lastHash:
+		return brk(ReasonAmendPrev, v.lastHash, a.PrevHash)
+	}
+	if got := AmendmentHash(a.PrevHash, &a.Amendment); got != a.Hash {
+		return brk(ReasonAmendHash, got, a.Hash)
+	}
+	switch {
+	case !a.EventExists:
+		return brk(ReasonAmendNoEvent, "", a.EventID)
+	case a.ExpectedBefore != "" && a.DigestBefore != a.ExpectedBefore:
+		return brk(ReasonAmendBefore, a.ExpectedBefore, a.DigestBefore)
+	}
+	return nil
+}
+
+// Finish compares the trail with its recorded head (nil when none).
+func (v *AmendmentVerifier) Finish(head *Head) AmendmentReport {
+	r := &v.report
+	if head != nil {
+		r.HeadSeq, r.HeadHash = head.Seq, head.Hash
+	}
+	if r.Break == nil {
+		switch {
+		case head == nil && v.lastSeq > 0:
+			r.Break = &Break{Trail: TrailAmendments, Seq: v.lastSeq, Reason: ReasonAmendHeadMissing, Expected: v.lastHash}
+		case head != nil && v.lastSeq == 0:
+			r.Break = &Break{Trail: TrailAmendments, Seq: head.Seq, Reason: ReasonAmendHeadOrphan, Expected: GenesisHash, Found: head.Hash}
+		case head != nil && (head.Seq != v.lastSeq || head.Hash != v.lastHash):
+			r.Break = &Break{Trail: TrailAmendments, Seq: v.lastSeq, Reason: ReasonAmendHeadMismatch,
+				Detail:   fmt.Sprintf("last record is seq %d, head says seq %d", v.lastSeq, head.Seq),
+				Expected: v.lastHash, Found: head.Hash}
+		}
+	}
+	switch {
+	case r.Break != nil:
+		r.Status = StatusInvalid
+	case r.Checked == 0:
+		r.Status = StatusEmpty
+	default:
+		r.Status = StatusValid
+	}
+	return *r
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+
+	"chainlog"
+	"chainlog/sqlite"
+)
+
+// amendFlags collects the field changes given on the command line; a flag
+// that was not given leaves its field alone.
+type amendFlags struct {
+	patch chainlog.Patch
+}
+
+func (a *amendFlags) set(field string, fn func(v string) error) func(string) error {
+	return func(v string) error {
+		if err := fn(v); err != nil {
+			return err
+		}
+		a.patch.Set = append(a.patch.Set, field)
+		return nil
+	}
+}
+
+func (a *amendFlags) register(fs *flag.FlagSet) {
+	fs.Func("data", "new payload `JSON` (null clears it)", a.set(chainlog.FieldData, func(v string) error {
+		if !json.Valid([]byte(v)) {
+			return errors.New("not valid JSON")
+		}
+		if v == "null" {
+			a.patch.Values.Data = nil
+		} else {
+			a.patch.Values.Data = json.RawMessage(v)
+		}
+		return nil
+	}))
+	fs.Func("cost-usd", "new cost in `USD` (empty clears it)", a.set(chainlog.FieldCostUSD, func(v string) error {
+		if v == "" {
+			return nil
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		a.patch.Values.CostUSD = &f
+		return err
+	}))
+	fs.Func("token-count", "new token `count` (empty clears it)", a.set(chainlog.FieldTokenCount, func(v string) error {
+		if v == "" {
+			return nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		a.patch.Values.TokenCount = &n
+		return err
+	}))
+	fs.Func("model", "new model `name` (empty clears it)", a.set(chainlog.FieldModel, func(v string) error {
+		if v != "" {
+			a.patch.Values.Model = &v
+		}
+		return nil
+	}))
+}
+
+func runAmend(ctx context.Context, e *env, args []string) int {
+	return amendCommand(ctx, e, args, chainlog.KindAmend)
+}
+
+func runRedact(ctx context.Context, e *env, args []string) int {
+	return amendCommand(ctx, e, args, chainlog.KindRedact)
+}
+
+// redactedData replaces a payload when redact is given no --data.
+const redactedData = `{"redacted":true}`
+
+func amendCommand(ctx context.Context, e *env, args []string, kind string) int {
+	name := "amend"
+	synopsis := "amend [--store PATH] --reason TEXT --actor NAME [--data JSON] [--cost-usd N] [--token-count N] [--model NAME] [--json] EVENT_ID"
+	if kind == chainlog.KindRedact {
+		name = "redact"
+		synopsis = "redact [--store PATH] --reason TEXT --actor NAME [--data JSON] [--json] EVENT_ID"
+	}
+	fs := newFlagSet(e, name, synopsis)
+	store := storeFlag(e, fs)
+	reason := fs.String("reason", "", "why the event is changed (required; recorded in the trail)")
+	actor := fs.String("actor", "", "who changes it (required; recorded in the trail)")
+	jsonOut := fs.Bool("json", false, "print the amendment record as JSON")
+	var af amendFlags
+	af.register(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) != 1 {
+		return usageError(e, fs, "want exactly one event id")
+	}
+	if kind == chainlog.KindRedact {
+		if len(af.patch.Set) == 0 {
+			af.patch.Set, af.patch.Values.Data = []string{chainlog.FieldData}, json.RawMessage(redactedData)
+		} else if len(af.patch.Set) != 1 || af.patch.Set[0] != chainlog.FieldData {
+			return usageError(e, fs, "redact changes data only")
+		}
+	}
+	if len(af.patch.Set) == 0 {
+		return usageError(e, fs, "nothing to change: give --data, --cost-usd, --token-count or --model")
+	}
+	path, err := store()
+	if err != nil {
+		return fail(e, name, err)
+	}
+	st, err := openExisting(ctx, path)
+	if err != nil {
+		return fail(e, name, err)
+	}
+	defer st.Close()
+	rec, err := st.Amend(ctx, sqlite.AmendRequest{EventID: pos[0], Patch: af.patch, Kind: kind, Reason: *reason, Actor: *actor})
+	if errors.Is(err, chainlog.ErrNotFound) {
+		return fail(e, name, fmt.Errorf("no event with id %q", pos[0]))
+	}
+	if err != nil {
+		return fail(e, name, err)
+	}
+	if *jsonOut {
+		writeJSON(e.stdout, rec)
+		return exitOK
+	}
+	fmt.Fprintf(e.stdout, "amendment #%d on %s: %s %v\n", rec.Seq, rec.EventID, rec.Kind, rec.Fields)
+	return exitOK
+}

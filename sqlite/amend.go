@@ -1,0 +1,289 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"chainlog"
+
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+)
+
+// AmendRequest is one sanctioned change to a stored event's mutable fields.
+type AmendRequest struct {
+	EventID string
+	Patch   chainlog.Patch
+	Kind    string // chainlog.KindAmend or chainlog.KindRedact
+	Reason  string
+	Actor   string
+}
+
+func (r *AmendRequest) check() error {
+	switch {
+	case r.EventID == "":
+		return errors.New("amend: event id is empty")
+	case strings.TrimSpace(r.Reason) == "":
+		return fmt.Errorf("amend %q: a reason is required", r.EventID)
+	case strings.TrimSpace(r.Actor) == "":
+		return fmt.Errorf("amend %q: an actor is required", r.EventID)
+	case r.Kind != chainlog.KindAmend && r.Kind != chainlog.KindRedact:
+		return fmt.Errorf("amend %q: kind %q is neither %q nor %q", r.EventID, r.Kind, chainlog.KindAmend, chainlog.KindRedact)
+	}
+	return nil
+}
+
+// Amend applies one change; see AmendBatch.
+func (s *Store) Amend(ctx context.Context, req AmendRequest) (chainlog.Amendment, error) {
+	recs, err := s.AmendBatch(ctx, []AmendRequest{req})
+	if err != nil {
+		return chainlog.Amendment{}, err
+	}
+	return recs[0], nil
+}
+
+// AmendBatch is the one sanctioned way to change stored events' mutable
+// fields. In one transaction it updates each row and appends an amendment
+// record holding the event id, the fields changed, the payload digests
+// before and after, the reason, the actor and the time; the records extend
+// the amendment chain, whose head moves by compare-and-swap. Identity and
+// chain columns are never written. Either every request is applied or none.
+func (s *Store) AmendBatch(ctx context.Context, reqs []AmendRequest) ([]chainlog.Amendment, error) {
+	if s.readOnly {
+		return nil, errors.New("amend: store is open read-only")
+	}
+	for i := range reqs {
+		if err := reqs[i].check(); err != nil {
+			return nil, err
+		}
+	}
+	var recs []chainlog.Amendment
+	err := s.withConn(ctx, func(conn *sqlite.Conn) (err error) {
+		end, err := sqlitex.ImmediateTransaction(conn)
+		if err != nil {
+			return err
+		}
+		defer end(&err)
+		recs, err = s.amendTx(conn, reqs)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+// amendTx applies reqs inside the caller's transaction.
+func (s *Store) amendTx(conn *sqlite.Conn, reqs []AmendRequest) ([]chainlog.Amendment, error) {
+	head, err := readAmendmentHead(conn)
+	if err != nil {
+		return nil, err
+	}
+	old := head
+	now := s.timestamp()
+	recs := make([]chainlog.Amendment, 0, len(reqs))
+	for i := range reqs {
+		rec, err := amendOne(conn, &reqs[i], &head, now)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, rec)
+	}
+	return recs, casAmendmentHead(conn, old, head)
+}
+
+// amendOne updates one event and appends its record after head, which it
+// advances.
+func amendOne(conn *sqlite.Conn, req *AmendRequest, head *chainlog.Head, now string) (chainlog.Amendment, error) {
+	cur, before, err := readMutable(conn, req.EventID)
+	if err != nil {
+		return chainlog.Amendment{}, fmt.Errorf("amend %q: %w", req.EventID, err)
+	}
+	next, err := req.Patch.Apply(cur)
+	if err != nil {
+		return chainlog.Amendment{}, fmt.Errorf("amend %q: %w", req.EventID, err)
+	}
+	rec := chainlog.Amendment{
+		Seq: head.Seq + 1, EventID: req.EventID, Kind: req.Kind, Fields: req.Patch.Set,
+		DigestBefore: before, DigestAfter: chainlog.PayloadDigest(&next),
+		Reason: req.Reason, Actor: req.Actor, At: now, PrevHash: head.Hash,
+	}
+	if head.Seq == 0 {
+		rec.PrevHash = chainlog.GenesisHash
+	}
+	rec.Hash = chainlog.AmendmentHash(rec.PrevHash, &rec)
+	if err := writeMutable(conn, req.EventID, &next); err != nil {
+		return rec, fmt.Errorf("amend %q: %w", req.EventID, err)
+	}
+	if err := insertAmendment(conn, &rec); err != nil {
+		return rec, fmt.Errorf("amend %q: record: %w", req.EventID, err)
+	}
+	*head = chainlog.Head{Hash: rec.Hash, Seq: rec.Seq, UpdatedAt: now}
+	return rec, nil
+}
+
+// readMutable returns an event's mutable fields and their current digest.
+func readMutable(conn *sqlite.Conn, id string) (chainlog.Mutable, string, error) {
+	stmt := conn.Prep(`SELECT data, cost_usd, token_count, model FROM events WHERE id = ?1`)
+	defer stmt.Reset()
+	stmt.BindText(1, id)
+	ok, err := stmt.Step()
+	if err != nil {
+		return chainlog.Mutable{}, "", err
+	}
+	if !ok {
+		return chainlog.Mutable{}, "", chainlog.ErrNotFound
+	}
+	var m chainlog.Mutable
+	readMutableCols(stmt, 0, &m)
+	return m, chainlog.PayloadDigest(&m), nil
+}
+
+func readMutableCols(stmt *sqlite.Stmt, col int, m *chainlog.Mutable) {
+	if stmt.ColumnType(col) != sqlite.TypeNull {
+		m.Data = json.RawMessage(stmt.ColumnText(col))
+	}
+	if stmt.ColumnType(col+1) != sqlite.TypeNull {
+		v := stmt.ColumnFloat(col + 1)
+		m.CostUSD = &v
+	}
+	if stmt.ColumnType(col+2) != sqlite.TypeNull {
+		v := stmt.ColumnInt64(col + 2)
+		m.TokenCount = &v
+	}
+	m.Model = nullableText(stmt, col+3)
+}
+
+func writeMutable(conn *sqlite.Conn, id string, m *chainlog.Mutable) error {
+	stmt := conn.Prep(`UPDATE events SET data = ?2, cost_usd = ?3, token_count = ?4, model = ?5 WHERE id = ?1`)
+	defer stmt.Reset()
+	stmt.BindText(1, id)
+	bindMutable(stmt, 2, m)
+	_, err := stmt.Step()
+	return err
+}
+
+// bindMutable binds m's four fields to parameters col..col+3.
+func bindMutable(stmt *sqlite.Stmt, col int, m *chainlog.Mutable) {
+	if m.Data == nil {
+		stmt.BindNull(col)
+	} else {
+		stmt.BindText(col, string(m.Data))
+	}
+	if m.CostUSD == nil {
+		stmt.BindNull(col + 1)
+	} else {
+		stmt.BindFloat(col+1, *m.CostUSD)
+	}
+	if m.TokenCount == nil {
+		stmt.BindNull(col + 2)
+	} else {
+		stmt.BindInt64(col+2, *m.TokenCount)
+	}
+	bindNullableText(stmt, col+3, m.Model)
+}
+
+func insertAmendment(conn *sqlite.Conn, a *chainlog.Amendment) error {
+	fields, err := json.Marshal(a.Fields)
+	if err != nil {
+		return err
+	}
+	stmt := conn.Prep(`INSERT INTO amendments (seq, event_id, kind, fields, digest_before, digest_after,
+		reason, actor, at, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)`)
+	defer stmt.Reset()
+	stmt.BindInt64(1, a.Seq)
+	for i, v := range []string{a.EventID, a.Kind, string(fields), a.DigestBefore, a.DigestAfter, a.Reason, a.Actor, a.At, a.PrevHash, a.Hash} {
+		stmt.BindText(i+2, v)
+	}
+	if _, err := stmt.Step(); err != nil {
+		if sqlite.ErrCode(err).ToPrimary() == sqlite.ResultConstraint {
+			return fmt.Errorf("%w: %v", chainlog.ErrConflict, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// readAmendmentHead returns the trail's head; the zero Head is genesis.
+func readAmendmentHead(conn *sqlite.Conn) (chainlog.Head, error) {
+	var h chainlog.Head
+	err := sqlitex.Execute(conn, `SELECT hash, seq, updated_at FROM amendment_head WHERE id = 1`, &sqlitex.ExecOptions{
+		ResultFunc: func(stmt *sqlite.Stmt) error {
+			h = chainlog.Head{Hash: stmt.ColumnText(0), Seq: stmt.ColumnInt64(1), UpdatedAt: stmt.ColumnText(2)}
+			return nil
+		},
+	})
+	return h, err
+}
+
+func casAmendmentHead(conn *sqlite.Conn, old, next chainlog.Head) error {
+	if next.Seq == old.Seq {
+		return nil
+	}
+	var stmt *sqlite.Stmt
+	if old.Seq == 0 {
+		stmt = conn.Prep(`INSERT INTO amendment_head (id, hash, seq, updated_at) VALUES (1, ?1, ?2, ?3)
+			ON CONFLICT (id) DO NOTHING`)
+	} else {
+		stmt = conn.Prep(`UPDATE amendment_head SET hash = ?1, seq = ?2, updated_at = ?3
+			WHERE id = 1 AND hash = ?4 AND seq = ?5`)
+		stmt.BindText(4, old.Hash)
+		stmt.BindInt64(5, old.Seq)
+	}
+	defer stmt.Reset()
+	stmt.BindText(1, next.Hash)
+	stmt.BindInt64(2, next.Seq)
+	stmt.BindText(3, next.UpdatedAt)
+	if _, err := stmt.Step(); err != nil {
+		return fmt.Errorf("move amendment head: %w", err)
+	}
+	if conn.Changes() != 1 {
+		return fmt.Errorf("%w: amendment head", chainlog.ErrConflict)
+	}
+	return nil
+}
+
+// Amendments returns an event's amendment trail, oldest first.
+func (s *Store) Amendments(ctx context.Context, eventID string) ([]chainlog.Amendment, error) {
+	var recs []chainlog.Amendment
+	if !s.hasAmendments {
+		return recs, nil
+	}
+	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		return sqlitex.Execute(conn, `SELECT `+amendmentCols+` FROM amendments WHERE event_id = ?1 ORDER BY seq`,
+			&sqlitex.ExecOptions{
+				Args: []any{eventID},
+				ResultFunc: func(stmt *sqlite.Stmt) error {
+					var a chainlog.Amendment
+					readAmendment(stmt, &a)
+					recs = append(recs, a)
+					return nil
+				},
+			})
+	})
+	return recs, err
+}
+
+const amendmentCols = `seq, event_id, kind, fields, digest_before, digest_after, reason, actor, at, prev_hash, hash`
+
+func readAmendment(stmt *sqlite.Stmt, a *chainlog.Amendment) {
+	a.Seq = stmt.ColumnInt64(0)
+	a.EventID = stmt.ColumnText(1)
+	a.Kind = stmt.ColumnText(2)
+	a.Fields = nil
+	// A record whose fields column was edited into invalid JSON still
+	// verifies as tampered: its hash covers the list it should hold.
+	if err := json.Unmarshal([]byte(stmt.ColumnText(3)), &a.Fields); err != nil {
+		a.Fields = []string{stmt.ColumnText(3)}
+	}
+	a.DigestBefore = stmt.ColumnText(4)
+	a.DigestAfter = stmt.ColumnText(5)
+	a.Reason = stmt.ColumnText(6)
+	a.Actor = stmt.ColumnText(7)
+	a.At = stmt.ColumnText(8)
+	a.PrevHash = stmt.ColumnText(9)
+	a.Hash = stmt.ColumnText(10)
+}

@@ -80,15 +80,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if say == nil {
 		say = func(string) {}
 	}
-	var off, on, ratio, verify []float64
+	var off, chain, on, ratioDigest, ratio, verify []float64
 	for run := 1; run <= cfg.Runs; run++ {
-		say(fmt.Sprintf("run %d/%d: ingest, integrity off", run, cfg.Runs))
-		rOff, _, err := ingestRun(ctx, cfg, filepath.Join(dir, fmt.Sprintf("off-%d.db", run)), true)
+		rOff, err := ingestMeasure(ctx, cfg, dir, run, "off", sqlite.Options{DisableIntegrity: true}, say)
+		if err != nil {
+			return nil, err
+		}
+		rChain, err := ingestMeasure(ctx, cfg, dir, run, "chain", sqlite.Options{DisablePayloadDigest: true}, say)
 		if err != nil {
 			return nil, err
 		}
 		say(fmt.Sprintf("run %d/%d: ingest, integrity on", run, cfg.Runs))
-		rOn, path, err := ingestRun(ctx, cfg, filepath.Join(dir, fmt.Sprintf("on-%d.db", run)), false)
+		path := filepath.Join(dir, fmt.Sprintf("on-%d.db", run))
+		rOn, err := ingestRun(ctx, cfg, path, sqlite.Options{})
 		if err != nil {
 			return nil, err
 		}
@@ -97,17 +101,26 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		off, on, ratio, verify = append(off, rOff), append(on, rOn), append(ratio, rOn/rOff), append(verify, rv)
-		for _, p := range []string{filepath.Join(dir, fmt.Sprintf("off-%d.db", run)), path} {
-			removeStore(p)
-		}
+		removeStore(path)
+		off, chain, on = append(off, rOff), append(chain, rChain), append(on, rOn)
+		ratioDigest, ratio, verify = append(ratioDigest, rOn/rChain), append(ratio, rOn/rOff), append(verify, rv)
 	}
 	return &Result{Events: cfg.Events, Batch: cfg.Batch, Nodes: cfg.Nodes, Runs: cfg.Runs, Measures: []Measure{
 		newMeasure("ingest, integrity off", "events/s", off),
-		newMeasure("ingest, integrity on", "events/s", on),
+		newMeasure("ingest, chain without payload digests", "events/s", chain),
+		newMeasure("ingest, integrity on (chain and payload digests)", "events/s", on),
+		newMeasure("ratio on/chain without digests", "", ratioDigest),
 		newMeasure("ratio on/off", "", ratio),
 		newMeasure("verify-integrity", "events/s", verify),
 	}}, nil
+}
+
+// ingestMeasure ingests into a throw-away store and returns events/s.
+func ingestMeasure(ctx context.Context, cfg Config, dir string, run int, name string, opts sqlite.Options, say func(string)) (float64, error) {
+	say(fmt.Sprintf("run %d/%d: ingest, %s", run, cfg.Runs, name))
+	path := filepath.Join(dir, fmt.Sprintf("%s-%d.db", name, run))
+	defer removeStore(path)
+	return ingestRun(ctx, cfg, path, opts)
 }
 
 func removeStore(path string) {
@@ -118,10 +131,10 @@ func removeStore(path string) {
 
 // ingestRun ingests cfg.Events generated events into a new store at path
 // and returns events per second, counting only the time spent in Ingest.
-func ingestRun(ctx context.Context, cfg Config, path string, integrityOff bool) (float64, string, error) {
-	st, err := sqlite.Open(ctx, path, sqlite.Options{DisableIntegrity: integrityOff})
+func ingestRun(ctx context.Context, cfg Config, path string, opts sqlite.Options) (float64, error) {
+	st, err := sqlite.Open(ctx, path, opts)
 	if err != nil {
-		return 0, "", err
+		return 0, err
 	}
 	defer st.Close()
 	gen := newGenerator(cfg.Nodes)
@@ -136,14 +149,14 @@ func ingestRun(ctx context.Context, cfg Config, path string, integrityOff bool) 
 		res, err := st.Ingest(ctx, batch[:n])
 		spent += time.Since(start)
 		if err != nil {
-			return 0, "", err
+			return 0, err
 		}
 		if res.Inserted != n {
-			return 0, "", fmt.Errorf("bench: inserted %d of %d", res.Inserted, n)
+			return 0, fmt.Errorf("bench: inserted %d of %d", res.Inserted, n)
 		}
 		done += n
 	}
-	return float64(cfg.Events) / spent.Seconds(), path, st.Close()
+	return float64(cfg.Events) / spent.Seconds(), st.Close()
 }
 
 func verifyRun(ctx context.Context, path string, events int) (float64, error) {

@@ -267,6 +267,9 @@ func decodeCost(raw json.RawMessage) (*float64, error) {
 	if v < 0 {
 		return nil, &FieldError{Field: "cost_usd", Msg: "must not be negative"}
 	}
+	if v == 0 {
+		v = 0 // -0 becomes 0, as SQLite stores it: the payload digest covers the sign bit
+	}
 	return &v, nil
 }
 

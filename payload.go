@@ -36,7 +36,7 @@ func (e *Event) SetMutable(m Mutable) {
 const PayloadDigestPrefix = "chainlog-payload-v1\n"
 
 // AppendPayload appends the canonical form of m to dst (see
-// docs/payload-digest.md): the prefix, then data, cost_usd, token_count and
+// docs/audit-trail.md): the prefix, then data, cost_usd, token_count and
 // model in that order, each as "N;" when NULL or "<length>:<bytes>;" with
 // the length in decimal bytes. data is the stored JSON text, cost_usd the 16
 // lowercase hex digits of its IEEE 754 binary64 bits, token_count a decimal
@@ -51,9 +51,14 @@ func AppendPayload(dst []byte, m *Mutable) []byte {
 	if m.CostUSD == nil {
 		dst = append(dst, "N;"...)
 	} else {
+		// All 16 digits, leading zeros included, in a local buffer.
 		var b [16]byte
-		bits := strconv.AppendUint(b[:0], math.Float64bits(*m.CostUSD), 16)
-		dst = appendNetField(dst, append(zeros[:16-len(bits):16], bits...))
+		bits := math.Float64bits(*m.CostUSD)
+		for i := len(b) - 1; i >= 0; i-- {
+			b[i] = lowerHex[bits&0xf]
+			bits >>= 4
+		}
+		dst = appendNetField(dst, b[:])
 	}
 	if m.TokenCount == nil {
 		dst = append(dst, "N;"...)
@@ -66,8 +71,6 @@ func AppendPayload(dst []byte, m *Mutable) []byte {
 	}
 	return appendNetField(dst, []byte(*m.Model))
 }
-
-var zeros = []byte("0000000000000000")
 
 func appendNetField(dst, b []byte) []byte {
 	dst = strconv.AppendInt(dst, int64(len(b)), 10)
@@ -82,7 +85,7 @@ func PayloadDigest(m *Mutable) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Sum returns the payload digest of m, reusing the Hasher's buffer.
+// PayloadSum returns the payload digest of m, reusing the Hasher's buffer.
 func (h *Hasher) PayloadSum(m *Mutable) string {
 	h.buf = AppendPayload(h.buf[:0], m)
 	sum := sha256.Sum256(h.buf)
@@ -126,6 +129,9 @@ func (p *Patch) Apply(m Mutable) (Mutable, error) {
 				return m, &FieldError{Field: f, Msg: "must be a finite, non-negative number"}
 			}
 			m.CostUSD = p.Values.CostUSD
+			if c := m.CostUSD; c != nil && *c == 0 {
+				m.CostUSD = new(float64) // -0.0 is stored as 0: digest what is stored
+			}
 		case FieldTokenCount:
 			if t := p.Values.TokenCount; t != nil && *t < 0 {
 				return m, &FieldError{Field: f, Msg: "must not be negative"}

@@ -86,7 +86,15 @@ type Report struct {
 	BrokenAt         *Break          `json:"broken_at"`
 	Error            *string         `json:"error"`
 	Amendments       AmendmentReport `json:"amendments"`
+	Tree             *TreeReport     `json:"tree,omitempty"`
 	Nodes            []NodeReport    `json:"nodes"`
+}
+
+// AddTree adds the Merkle tree's verification to the report: its first
+// break counts when no chain or the trail broke first.
+func (r *Report) AddTree(t TreeReport) {
+	r.Tree = &t
+	r.settle()
 }
 
 // ScopeAll is the Report.NodeID of a whole-store verification.
@@ -145,11 +153,14 @@ func (v *NodeVerifier) checkPayload(e *StoredEvent) *Break {
 		}
 		v.report.PayloadsUnsealed++
 		if v.sealed {
-			return &Break{NodeID: v.report.NodeID, Seq: e.Seq, EventID: e.ID, Reason: ReasonPayloadUnsealedRow}
+			return &Break{NodeID: v.report.NodeID, Seq: e.Seq, EventID: e.ID, Reason: ReasonPayloadUnsealedRow,
+				Detail: "earlier stamped rows of this node carry a payload digest"}
 		}
 		return nil
 	}
-	if e.Stamped() {
+	if e.Stamped() && e.PayloadDigest != "" {
+		// Only an ingest digest seals: an amendment gives a row from
+		// before payload digests a digest, not the rows after it.
 		v.sealed = true
 	}
 	v.report.PayloadsChecked++
@@ -340,12 +351,17 @@ func (r *Report) settle() {
 	if r.BrokenAt == nil && r.Amendments.Break != nil {
 		r.BrokenAt = r.Amendments.Break
 	}
+	if r.BrokenAt == nil && r.Tree != nil && r.Tree.Break != nil {
+		r.BrokenAt = r.Tree.Break
+	}
 	switch {
 	case r.BrokenAt != nil:
 		r.Status = StatusInvalid
 		msg := r.BrokenAt.Error()
 		r.Error = &msg
-	case r.Checked == 0 && r.PayloadsChecked == 0 && r.Amendments.Checked == 0:
+	case r.Checked == 0 && r.PayloadsChecked == 0 && (r.NodeID != ScopeAll || r.Amendments.Checked == 0):
+		// A node scope is empty when the node has nothing to check, whatever
+		// the store-wide trail holds.
 		r.Status = StatusEmpty
 	default:
 		r.Status = StatusValid

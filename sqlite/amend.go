@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"chainlog"
@@ -73,7 +74,24 @@ func (s *Store) AmendBatch(ctx context.Context, reqs []AmendRequest) ([]chainlog
 	if err != nil {
 		return nil, err
 	}
+	if slices.ContainsFunc(reqs, func(r AmendRequest) bool { return r.Kind == chainlog.KindRedact }) {
+		s.truncateWAL(ctx)
+	}
 	return recs, nil
+}
+
+// truncateWAL checkpoints the WAL into the database file and truncates it,
+// so that the redacted text no longer sits in older WAL frames. With
+// secure_delete on, the database file's freed space is already zeroed. A
+// reader holding an old snapshot can make this fail; it is then logged and
+// the frames go at the next full checkpoint.
+func (s *Store) truncateWAL(ctx context.Context) {
+	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		return sqlitex.ExecuteTransient(conn, "PRAGMA wal_checkpoint(TRUNCATE)", nil)
+	})
+	if err != nil {
+		s.opts.Logger.Warn("redaction: could not truncate the WAL; the removed text stays in it until the next checkpoint", "err", err)
+	}
 }
 
 // amendTx applies reqs inside the caller's transaction.
@@ -275,9 +293,11 @@ func readAmendment(stmt *sqlite.Stmt, a *chainlog.Amendment) {
 	a.Kind = stmt.ColumnText(2)
 	a.Fields = nil
 	// A record whose fields column was edited into invalid JSON still
-	// verifies as tampered: its hash covers the list it should hold.
+	// verifies as tampered: its hash covers the list it should hold. The
+	// marker keeps the raw text from reading as a genuine one-field list
+	// (a column edited from ["model"] to model).
 	if err := json.Unmarshal([]byte(stmt.ColumnText(3)), &a.Fields); err != nil {
-		a.Fields = []string{stmt.ColumnText(3)}
+		a.Fields = []string{"invalid JSON: " + stmt.ColumnText(3)}
 	}
 	a.DigestBefore = stmt.ColumnText(4)
 	a.DigestAfter = stmt.ColumnText(5)

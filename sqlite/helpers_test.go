@@ -374,3 +374,98 @@ func nodeReport(t *testing.T, rep *chainlog.Report, node string) chainlog.NodeRe
 	t.Fatalf("report has no node %q (nodes %+v)", node, rep.Nodes)
 	return chainlog.NodeReport{}
 }
+
+// Helpers for the audit-trail tests (payload digests and amendments).
+
+// amendReq is a KindAmend request by "test-actor" setting the fields of p.
+func amendReq(id, reason string, p chainlog.Patch) sqlite.AmendRequest {
+	return sqlite.AmendRequest{EventID: id, Patch: p, Kind: chainlog.KindAmend, Reason: reason, Actor: "test-actor"}
+}
+
+// mustAmend applies reqs in one AmendBatch and returns the records.
+func mustAmend(t *testing.T, st *sqlite.Store, reqs ...sqlite.AmendRequest) []chainlog.Amendment {
+	t.Helper()
+	recs, err := st.AmendBatch(t.Context(), reqs)
+	if err != nil {
+		t.Fatalf("AmendBatch(%d requests): %v", len(reqs), err)
+	}
+	if len(recs) != len(reqs) {
+		t.Fatalf("AmendBatch(%d requests) returned %d records", len(reqs), len(recs))
+	}
+	return recs
+}
+
+// trailOf returns eventID's amendment records through a read-only open.
+func trailOf(t *testing.T, path, eventID string) []chainlog.Amendment {
+	t.Helper()
+	st := openRO(t, path)
+	defer st.Close()
+	recs, err := st.Amendments(t.Context(), eventID)
+	if err != nil {
+		t.Fatalf("Amendments(%q): %v", eventID, err)
+	}
+	return recs
+}
+
+// allAmendments returns the whole trail in seq order and the recorded head
+// (nil when none), through a read-only open.
+func allAmendments(t *testing.T, path string) ([]chainlog.Amendment, *chainlog.Head) {
+	t.Helper()
+	st := openRO(t, path)
+	defer st.Close()
+	var recs []chainlog.Amendment
+	err := st.ScanAmendments(t.Context(), func(a *chainlog.AmendmentScan) error {
+		recs = append(recs, a.Amendment)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("ScanAmendments: %v", err)
+	}
+	head, err := st.AmendmentHead(t.Context())
+	if err != nil {
+		t.Fatalf("AmendmentHead: %v", err)
+	}
+	return recs, head
+}
+
+// storeDump is every row of every table of a store, as text, for
+// "nothing changed" comparisons.
+type storeDump map[string][][]string
+
+// dumpStore reads every table of the store at path through a raw read-only
+// connection (it may be open for writing meanwhile).
+func dumpStore(t *testing.T, path string) storeDump {
+	t.Helper()
+	d := storeDump{}
+	for _, r := range rawQuery(t, path, `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`) {
+		d[r[0]] = rawQuery(t, path, `SELECT * FROM "`+r[0]+`" ORDER BY rowid`)
+	}
+	return d
+}
+
+// wantTrailBreak checks that rep is invalid, that its amendment trail's
+// break is want (Detail not compared) and that the report's first break is
+// nodeBreak when it is not nil, else the trail's.
+func wantTrailBreak(t *testing.T, rep *chainlog.Report, want chainlog.Break, nodeBreak *chainlog.Break) {
+	t.Helper()
+	if rep.Status != chainlog.StatusInvalid || rep.Amendments.Status != chainlog.StatusInvalid {
+		t.Fatalf("status = %q, amendments status = %q; want both %q (amendments break %+v)",
+			rep.Status, rep.Amendments.Status, chainlog.StatusInvalid, rep.Amendments.Break)
+	}
+	if rep.Amendments.Break == nil {
+		t.Fatal("amendments broken_at = nil; want a break")
+	}
+	got := *rep.Amendments.Break
+	got.Detail = ""
+	if want.Trail == "" {
+		want.Trail = chainlog.TrailAmendments
+	}
+	if got != want {
+		t.Errorf("amendments broken_at:\n got  %+v\n want %+v", got, want)
+	}
+	first := want
+	if nodeBreak != nil {
+		first = *nodeBreak
+	}
+	wantBreak(t, rep, first)
+}

@@ -13,8 +13,9 @@ import (
 
 const insertEvent = `
 INSERT INTO events (id, agent_type, node_id, agent_id, session_id, workspace_id, event_type, ts,
-    data, cost_usd, token_count, model, created_at, chain_seq, chain_prev_hash, chain_hash, payload_digest)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+    data, cost_usd, token_count, model, created_at, chain_seq, chain_prev_hash, chain_hash, payload_digest,
+    leaf_index)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
 ON CONFLICT (id) DO NOTHING`
 
 // maxConflictRetries bounds how often Ingest re-reads the chain heads after
@@ -38,8 +39,9 @@ func (s *Store) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.I
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
 		for attempt := 0; ; attempt++ {
 			var moved map[string]chainlog.Head
+			var tree TreeHead
 			var err error
-			res, moved, err = s.ingestTx(conn, events)
+			res, moved, tree, err = s.ingestTx(conn, events)
 			if errors.Is(err, chainlog.ErrConflict) && attempt < maxConflictRetries {
 				s.opts.Logger.Warn("chain head moved by another writer; retrying batch", "attempt", attempt+1)
 				if err := s.loadHeadsLocked(conn); err != nil {
@@ -53,6 +55,7 @@ func (s *Store) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.I
 			for node, h := range moved {
 				s.heads[node] = h
 			}
+			s.tree = tree
 			return nil
 		}
 	})
@@ -62,14 +65,15 @@ func (s *Store) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.I
 	return res, nil
 }
 
-func (s *Store) ingestTx(conn *sqlite.Conn, events []chainlog.Event) (res chainlog.IngestResult, moved map[string]chainlog.Head, err error) {
+func (s *Store) ingestTx(conn *sqlite.Conn, events []chainlog.Event) (res chainlog.IngestResult, moved map[string]chainlog.Head, tree TreeHead, err error) {
 	end, err := sqlitex.ImmediateTransaction(conn)
 	if err != nil {
-		return res, nil, err
+		return res, nil, tree, err
 	}
 	defer end(&err)
 	now := s.timestamp()
 	moved = make(map[string]chainlog.Head)
+	tw := newTreeWriter(conn, s.tree.Size)
 	var h chainlog.Hasher
 	stmt := conn.Prep(insertEvent)
 	for i := range events {
@@ -78,34 +82,71 @@ func (s *Store) ingestTx(conn *sqlite.Conn, events []chainlog.Event) (res chainl
 		if !ok {
 			head = s.heads[e.NodeID]
 		}
-		var next chainlog.Head
-		digest := ""
+		var st stamp
 		if !s.opts.DisableIntegrity {
-			next = nextHead(&h, head, e, now)
-			if !s.opts.DisablePayloadDigest {
-				m := e.Mutable()
-				digest = h.PayloadSum(&m)
-			}
+			st = s.stampFor(&h, head, e, now, tw.size)
 		}
-		inserted, err := insertRow(conn, stmt, e, now, head, next, digest)
+		inserted, err := insertRow(conn, stmt, e, now, head, st)
 		if err != nil {
-			return res, nil, fmt.Errorf("event %q: %w", e.ID, err)
+			return res, nil, tree, fmt.Errorf("event %q: %w", e.ID, err)
 		}
 		if !inserted {
 			res.Duplicates++
 			continue
 		}
 		res.Inserted++
-		if !s.opts.DisableIntegrity {
-			moved[e.NodeID] = next
+		if s.opts.DisableIntegrity {
+			continue
+		}
+		moved[e.NodeID] = st.head
+		if s.opts.DisableTree {
+			continue
+		}
+		leaf := chainlog.Leaf{NodeID: e.NodeID, Seq: st.head.Seq, ChainHash: st.head.Hash, PayloadDigest: st.digest}
+		if _, err := tw.append(&leaf); err != nil {
+			return res, nil, tree, err
 		}
 	}
 	for node, next := range moved {
 		if err := casHead(conn, s.heads[node], next); err != nil {
-			return res, nil, err
+			return res, nil, tree, err
 		}
 	}
-	return res, moved, nil
+	tree = s.tree
+	if tw.size != s.tree.Size {
+		root, err := tw.root()
+		if err != nil {
+			return res, nil, tree, err
+		}
+		if err := tw.flush(); err != nil {
+			return res, nil, tree, err
+		}
+		tree = TreeHead{Size: tw.size, Root: root}
+		if err := casTreeHead(conn, s.tree, tree, now); err != nil {
+			return res, nil, tree, err
+		}
+	}
+	return res, moved, tree, nil
+}
+
+// stamp is what integrity adds to a row: the chain head it creates, its
+// payload digest and its leaf index (-1 for none).
+type stamp struct {
+	head   chainlog.Head
+	digest string
+	leaf   int64
+}
+
+func (s *Store) stampFor(h *chainlog.Hasher, head chainlog.Head, e *chainlog.Event, now string, leaf int64) stamp {
+	st := stamp{head: nextHead(h, head, e, now), leaf: leaf}
+	if s.opts.DisableTree {
+		st.leaf = -1
+	}
+	if !s.opts.DisablePayloadDigest {
+		m := e.Mutable()
+		st.digest = h.PayloadSum(&m)
+	}
+	return st
 }
 
 // nextHead stamps e after head; a zero head is genesis.
@@ -117,10 +158,9 @@ func nextHead(h *chainlog.Hasher, head chainlog.Head, e *chainlog.Event, now str
 	return chainlog.Head{NodeID: e.NodeID, Hash: h.Sum(prev, e), Seq: head.Seq + 1, UpdatedAt: now}
 }
 
-// insertRow inserts e, stamped with next when next is not zero and sealed
-// with digest when it is not empty. It reports false when the id was
-// already stored.
-func insertRow(conn *sqlite.Conn, stmt *sqlite.Stmt, e *chainlog.Event, now string, head, next chainlog.Head, digest string) (bool, error) {
+// insertRow inserts e, with the chain stamp st unless it is zero. It
+// reports false when the id was already stored.
+func insertRow(conn *sqlite.Conn, stmt *sqlite.Stmt, e *chainlog.Event, now string, head chainlog.Head, st stamp) (bool, error) {
 	defer stmt.Reset()
 	stmt.BindText(1, e.ID)
 	stmt.BindText(2, e.AgentType)
@@ -133,27 +173,33 @@ func insertRow(conn *sqlite.Conn, stmt *sqlite.Stmt, e *chainlog.Event, now stri
 	m := e.Mutable()
 	bindMutable(stmt, 9, &m)
 	stmt.BindText(13, now)
-	if digest == "" {
-		stmt.BindNull(17)
-	} else {
-		stmt.BindText(17, digest)
-	}
-	if next.Seq == 0 {
-		stmt.BindNull(14)
-		stmt.BindNull(15)
-		stmt.BindNull(16)
+	if st.head.Seq == 0 {
+		for i := 14; i <= 18; i++ {
+			stmt.BindNull(i)
+		}
 	} else {
 		prev := head.Hash
 		if head.Seq == 0 {
 			prev = chainlog.GenesisHash
 		}
-		stmt.BindInt64(14, next.Seq)
+		stmt.BindInt64(14, st.head.Seq)
 		stmt.BindText(15, prev)
-		stmt.BindText(16, next.Hash)
+		stmt.BindText(16, st.head.Hash)
+		if st.digest == "" {
+			stmt.BindNull(17)
+		} else {
+			stmt.BindText(17, st.digest)
+		}
+		if st.leaf < 0 {
+			stmt.BindNull(18)
+		} else {
+			stmt.BindInt64(18, st.leaf)
+		}
 	}
 	if _, err := stmt.Step(); err != nil {
 		if sqlite.ErrCode(err) == sqlite.ResultConstraintUnique {
-			// (node_id, chain_seq) is taken: another writer extended the chain.
+			// (node_id, chain_seq) or leaf_index is taken: another writer
+			// extended the chain or the tree.
 			return false, fmt.Errorf("%w: %v", chainlog.ErrConflict, err)
 		}
 		return false, err
@@ -205,6 +251,9 @@ func (s *Store) loadHeadsLocked(conn *sqlite.Conn) error {
 	heads, err := readHeads(conn, "")
 	if err != nil {
 		return fmt.Errorf("load chain heads: %w", err)
+	}
+	if s.tree, err = readTreeHead(conn); err != nil {
+		return fmt.Errorf("load tree head: %w", err)
 	}
 	s.heads = make(map[string]chainlog.Head, len(heads))
 	for _, h := range heads {

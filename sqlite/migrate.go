@@ -25,6 +25,7 @@ var migrations = []migration{
 	{version: 1, file: "migrations/0001_events.sql"},
 	{version: 2, file: "migrations/0002_chain.sql", before: addChainColumns, after: adoptClawMetryChains},
 	{version: 3, file: "migrations/0003_amendments.sql", before: addPayloadDigestColumn},
+	{version: 4, file: "migrations/0004_merkle.sql", before: addLeafColumn, after: buildTree},
 }
 
 // SchemaVersion is the schema version this package writes.

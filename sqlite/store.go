@@ -36,6 +36,11 @@ type Options struct {
 	// leaving new rows' mutable fields unsealed. It exists to measure what
 	// the digest costs; a production store leaves it off.
 	DisablePayloadDigest bool
+	// DisableTree stamps the chain but adds no leaves to the Merkle tree.
+	// It exists to measure what the tree costs; a production store leaves
+	// it off, since a store with untreed stamped rows cannot be
+	// checkpointed past them.
+	DisableTree bool
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock for created_at and updated_at; nil is time.Now.
@@ -51,10 +56,12 @@ type Store struct {
 	hasChain      bool // the events table has chain columns
 	hasPayload    bool // the events table has payload_digest
 	hasAmendments bool // the amendments table exists
+	hasTree       bool // the Merkle tree tables exist
 
 	mu    sync.Mutex // guards conn and heads
 	conn  *sqlite.Conn
 	heads map[string]chainlog.Head // committed heads, moved only after commit
+	tree  TreeHead                 // committed tree head, moved only after commit
 }
 
 // ErrNotStore is returned when a file is not a SQLite database or holds no
@@ -80,7 +87,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{path: path, opts: opts, conn: conn, hasChain: true, hasPayload: true, hasAmendments: true}
+	s := &Store{path: path, opts: opts, conn: conn, hasChain: true, hasPayload: true, hasAmendments: true, hasTree: true}
 	if err := s.initWritable(ctx); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -98,6 +105,9 @@ func (s *Store) initWritable(ctx context.Context) error {
 	for _, p := range []string{
 		"PRAGMA journal_mode = WAL",
 		"PRAGMA synchronous = FULL",
+		// A redaction must not leave the removed text in freed cell space
+		// or on freelist pages: overwrite deleted content with zeros.
+		"PRAGMA secure_delete = ON",
 		"PRAGMA foreign_keys = ON",
 	} {
 		if err := sqlitex.ExecuteTransient(s.conn, p, nil); err != nil {
@@ -209,6 +219,11 @@ func (s *Store) initReadOnly() error {
 		return err
 	}
 	s.hasAmendments = len(amend) > 0
+	tree, err := columns(s.conn, "tree_head")
+	if err != nil {
+		return err
+	}
+	s.hasTree = len(tree) > 0 && cols["leaf_index"]
 	return nil
 }
 

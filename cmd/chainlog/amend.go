@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"chainlog"
 	"chainlog/sqlite"
@@ -28,18 +29,24 @@ func (a *amendFlags) set(field string, fn func(v string) error) func(string) err
 	}
 }
 
-func (a *amendFlags) register(fs *flag.FlagSet) {
+// register adds --data, and unless dataOnly the other field flags.
+func (a *amendFlags) register(fs *flag.FlagSet, dataOnly bool) {
 	fs.Func("data", "new payload `JSON` (null clears it)", a.set(chainlog.FieldData, func(v string) error {
 		if !json.Valid([]byte(v)) {
 			return errors.New("not valid JSON")
 		}
-		if v == "null" {
+		// JSON null, whatever whitespace surrounds it, clears the column
+		// (SQL NULL, as ingest stores it), not JSON text "null".
+		if strings.TrimSpace(v) == "null" {
 			a.patch.Values.Data = nil
 		} else {
 			a.patch.Values.Data = json.RawMessage(v)
 		}
 		return nil
 	}))
+	if dataOnly {
+		return
+	}
 	fs.Func("cost-usd", "new cost in `USD` (empty clears it)", a.set(chainlog.FieldCostUSD, func(v string) error {
 		if v == "" {
 			return nil
@@ -88,7 +95,7 @@ func amendCommand(ctx context.Context, e *env, args []string, kind string) int {
 	actor := fs.String("actor", "", "who changes it (required; recorded in the trail)")
 	jsonOut := fs.Bool("json", false, "print the amendment record as JSON")
 	var af amendFlags
-	af.register(fs)
+	af.register(fs, kind == chainlog.KindRedact)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -96,15 +103,14 @@ func amendCommand(ctx context.Context, e *env, args []string, kind string) int {
 	if len(pos) != 1 {
 		return usageError(e, fs, "want exactly one event id")
 	}
-	if kind == chainlog.KindRedact {
-		if len(af.patch.Set) == 0 {
-			af.patch.Set, af.patch.Values.Data = []string{chainlog.FieldData}, json.RawMessage(redactedData)
-		} else if len(af.patch.Set) != 1 || af.patch.Set[0] != chainlog.FieldData {
-			return usageError(e, fs, "redact changes data only")
-		}
+	if kind == chainlog.KindRedact && len(af.patch.Set) == 0 { // redact takes --data only
+		af.patch.Set, af.patch.Values.Data = []string{chainlog.FieldData}, json.RawMessage(redactedData)
 	}
 	if len(af.patch.Set) == 0 {
 		return usageError(e, fs, "nothing to change: give --data, --cost-usd, --token-count or --model")
+	}
+	if strings.TrimSpace(*reason) == "" || strings.TrimSpace(*actor) == "" {
+		return usageError(e, fs, "--reason and --actor are required: the trail records why and by whom")
 	}
 	path, err := store()
 	if err != nil {

@@ -25,6 +25,7 @@ type ingestCmd struct {
 	skipInvalid bool
 	jsonOut     bool
 	maxLine     int
+	cp          checkpointFlags
 }
 
 type ingestSummary struct {
@@ -42,6 +43,7 @@ func runIngest(ctx context.Context, e *env, args []string) int {
 	fs.BoolVar(&c.skipInvalid, "skip-invalid", false, "commit the valid lines and report each rejected one, instead of rejecting the whole input")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the summary as JSON")
 	fs.IntVar(&c.maxLine, "max-line-bytes", chainlog.DefaultMaxLineBytes, "reject lines longer than `n` bytes")
+	c.cp.register(fs, e)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -62,6 +64,9 @@ func flagExit(err error) int {
 func (c *ingestCmd) run(ctx context.Context, name string) int {
 	path, err := c.store()
 	if err != nil {
+		return fail(c.env, "ingest", err)
+	}
+	if err := c.cp.setup(path); err != nil {
 		return fail(c.env, "ingest", err)
 	}
 	in, cleanup, err := c.openInput(name)
@@ -147,7 +152,7 @@ func (c *ingestCmd) ingest(ctx context.Context, path string, in *input, sum *ing
 		sum.Committed = true
 		batch = batch[:0]
 		bar.set(r.BytesRead())
-		return nil
+		return c.cp.run(ctx, st)
 	}
 	for {
 		ev, err := r.Next()
@@ -229,13 +234,24 @@ func (c *ingestCmd) openInput(name string) (*input, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("open input: %w", err)
 		}
-		size := int64(-1)
 		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-			size = fi.Size()
+			return &input{f: f, size: fi.Size()}, func() { f.Close() }, nil
 		}
-		return &input{f: f, size: size}, func() { f.Close() }, nil
+		// A pipe or device cannot be read twice: spool it like stdin.
+		in, cleanup, err := c.spoolInput(f)
+		if err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+		return in, func() { cleanup(); f.Close() }, nil
 	}
-	in := &input{stdin: c.env.stdin, size: -1}
+	return c.spoolInput(c.env.stdin)
+}
+
+// spoolInput reads r once; unless --skip-invalid makes one pass enough, it
+// keeps a copy in a temporary file for the second pass.
+func (c *ingestCmd) spoolInput(r io.Reader) (*input, func(), error) {
+	in := &input{stdin: r, size: -1}
 	if c.skipInvalid {
 		return in, func() {}, nil // one pass: no need to keep a copy
 	}

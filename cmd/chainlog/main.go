@@ -37,6 +37,10 @@ Commands:
   history           show an event and its amendment trail
   amend             change an event's mutable fields, recorded in the trail
   redact            remove personal data from an event's payload, recorded in the trail
+  keygen            make the key that signs checkpoints, print its verifier key
+  prove             write an offline-verifiable proof that an event is in a checkpoint
+  verify-proof      check a proof bundle offline, without the store
+  consistency       prove, or check offline, that a checkpoint extends an older one
   bench             measure ingest and verify throughput on generated stores
 
 The store is ~/.chainlog/chainlog.db unless --store or CHAINLOG_STORE says
@@ -75,6 +79,10 @@ var commands = []command{
 	{"history", runHistory},
 	{"amend", runAmend},
 	{"redact", runRedact},
+	{"keygen", runKeygen},
+	{"prove", runProve},
+	{"verify-proof", runVerifyProof},
+	{"consistency", runConsistency},
 	{"bench", runBench},
 }
 
@@ -186,5 +194,13 @@ func openExisting(ctx context.Context, path string) (*sqlite.Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	// A file that is not a chainlog store (another application's SQLite
+	// database, an empty file) is refused too: opening it for writing would
+	// install chainlog's schema in it.
+	ro, err := sqlite.OpenReadOnly(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	ro.Close()
 	return sqlite.Open(ctx, path, sqlite.Options{})
 }

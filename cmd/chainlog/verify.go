@@ -4,23 +4,36 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"chainlog"
 	"chainlog/sqlite"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 func runVerify(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "verify-integrity", "verify-integrity [--store PATH] [--node-id ID] [--json]")
+	fs := newFlagSet(e, "verify-integrity", "verify-integrity [--store PATH] [--node-id ID] [--checkpoint FILE --key VERIFIER_KEY]... [--json]")
 	store := storeFlag(e, fs)
 	nodeID := fs.String("node-id", "", "verify only this node's chain")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	var cpFiles, keys multiFlag
+	fs.Var(&cpFiles, "checkpoint", "compare the store with every signed checkpoint in this `file`; repeatable")
+	fs.Var(&keys, "key", "verifier `key` for the checkpoints (the text keygen printed, or a file holding it); repeatable")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return flagExit(err)
 	}
 	if len(pos) != 0 {
 		return usageError(e, fs, "unexpected argument %q", pos[0])
+	}
+	if len(cpFiles) > 0 && len(keys) == 0 {
+		return usageError(e, fs, "--checkpoint needs --key: a checkpoint proves nothing without its signature")
+	}
+	verifiers, err := loadVerifiers(keys)
+	if err != nil {
+		return usageError(e, fs, "%v", err)
 	}
 	path, err := store()
 	if err != nil {
@@ -35,6 +48,15 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return verifyFailed(e, *jsonOut, *nodeID, err)
 	}
+	cps, err := gatherCheckpoints(ctx, st, cpFiles, verifiers)
+	if err != nil {
+		return verifyFailed(e, *jsonOut, *nodeID, err)
+	}
+	tree, err := chainlog.VerifyTree(ctx, st, "", cps)
+	if err != nil {
+		return verifyFailed(e, *jsonOut, *nodeID, err)
+	}
+	rep.AddTree(tree)
 	if *jsonOut {
 		writeJSON(e.stdout, rep)
 	} else {
@@ -78,6 +100,7 @@ func printReport(w io.Writer, r *chainlog.Report) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Amendments: %d records, trail %s\n", r.Amendments.Checked, strings.ToUpper(r.Amendments.Status))
+	printTree(w, r.Tree)
 	switch r.Status {
 	case chainlog.StatusValid:
 		fmt.Fprintf(w, "Result:    VALID\n")
@@ -89,7 +112,8 @@ func printReport(w io.Writer, r *chainlog.Report) {
 		fmt.Fprintf(w, "First break:\n")
 		if b.Trail != "" {
 			fmt.Fprintf(w, "  Trail:    %s\n", b.Trail)
-		} else {
+		}
+		if b.Trail == "" || b.NodeID != "" {
 			fmt.Fprintf(w, "  Node:     %s\n", b.NodeID)
 		}
 		fmt.Fprintf(w, "  Seq:      %d\n", b.Seq)
@@ -119,3 +143,88 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// storeCopySource labels the checkpoint kept in the store itself.
+const storeCopySource = "the store's own copy (proves less than a checkpoint kept outside the store: pass --checkpoint and --key)"
+
+// gatherCheckpoints reads every checkpoint to compare the store with: each
+// note of each --checkpoint file, its signature checked, or else the copy
+// kept in the store.
+func gatherCheckpoints(ctx context.Context, st *sqlite.Store, files []string, vs []note.Verifier) ([]chainlog.SourcedCheckpoint, error) {
+	var cps []chainlog.SourcedCheckpoint
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("read checkpoint: %w", err)
+		}
+		notes := chainlog.SplitNotes(data)
+		if len(notes) == 0 {
+			return nil, fmt.Errorf("checkpoint file %s holds no checkpoint", f)
+		}
+		for i, n := range notes {
+			sc := chainlog.SourcedCheckpoint{Source: fmt.Sprintf("%s #%d", f, i+1)}
+			c, err := openWithAny(n, vs)
+			if err != nil {
+				sc.Checkpoint, _ = chainlogParseSigned(n)
+				sc.Invalid = err.Error()
+			} else {
+				sc.Checkpoint = c
+			}
+			cps = append(cps, sc)
+		}
+	}
+	if len(files) > 0 {
+		return cps, nil
+	}
+	signed, err := st.LatestCheckpoint(ctx)
+	if err != nil || signed == nil {
+		return nil, err
+	}
+	sc := chainlog.SourcedCheckpoint{Source: storeCopySource}
+	if len(vs) > 0 {
+		sc.Checkpoint, err = openWithAny(signed, vs)
+	} else {
+		sc.Checkpoint, err = chainlogParseSigned(signed)
+	}
+	if err != nil {
+		sc.Invalid = err.Error()
+	}
+	return append(cps, sc), nil
+}
+
+func printTree(w io.Writer, t *chainlog.TreeReport) {
+	if t == nil {
+		return
+	}
+	fmt.Fprintf(w, "Tree:      %d leaves, %s\n", t.Leaves, strings.ToUpper(t.Status))
+	if len(t.Checkpoints) == 0 {
+		fmt.Fprintf(w, "Checkpoints: none compared (sign checkpoints with a key from `chainlog keygen`)\n")
+		return
+	}
+	valid, largest := 0, int64(0)
+	for _, c := range t.Checkpoints {
+		if c.Status == chainlog.StatusValid {
+			valid++
+			largest = max(largest, c.Size)
+		}
+	}
+	fmt.Fprintf(w, "Checkpoints: %d compared, %d VALID (largest size %d)\n", len(t.Checkpoints), valid, largest)
+	listed := 0
+	for _, c := range t.Checkpoints {
+		if c.Status == chainlog.StatusValid && len(t.Checkpoints) > maxListedCheckpoints {
+			continue // many valid ones: the count says enough
+		}
+		if listed++; listed > maxListedCheckpoints {
+			fmt.Fprintf(w, "  ... (--json lists them all)\n")
+			break
+		}
+		line := fmt.Sprintf("  size %-10d %s  from %s", c.Size, strings.ToUpper(c.Status), c.Source)
+		if c.Reason != "" {
+			line += ": " + c.Reason
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+// maxListedCheckpoints bounds the checkpoints listed one by one.
+const maxListedCheckpoints = 5

@@ -1,0 +1,126 @@
+package chainlog
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Checkpoint is a tree head in the C2SP tlog-checkpoint form: the origin
+// line that names the log (here, the store), the tree size and the root
+// hash. Signed, it is a C2SP signed note (Ed25519), made with
+// golang.org/x/mod/sumdb/note.
+type Checkpoint struct {
+	Origin string
+	Size   int64
+	Root   tlog.Hash
+}
+
+// Text returns the checkpoint body: "<origin>\n<size>\n<base64 root>\n".
+func (c Checkpoint) Text() string {
+	return fmt.Sprintf("%s\n%d\n%s\n", c.Origin, c.Size, base64.StdEncoding.EncodeToString(c.Root[:]))
+}
+
+// ParseCheckpoint parses a checkpoint body. Extension lines after the root
+// are allowed and ignored, as C2SP tlog-checkpoint says.
+func ParseCheckpoint(text string) (Checkpoint, error) {
+	var c Checkpoint
+	if !strings.HasSuffix(text, "\n") {
+		return c, errors.New("checkpoint: body does not end with a newline")
+	}
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	if len(lines) < 3 {
+		return c, fmt.Errorf("checkpoint: %d lines, want origin, size and root", len(lines))
+	}
+	c.Origin = lines[0]
+	if c.Origin == "" {
+		return c, errors.New("checkpoint: empty origin line")
+	}
+	size, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil || size < 0 || lines[1] != strconv.FormatInt(size, 10) {
+		return c, fmt.Errorf("checkpoint: tree size %q is not a non-negative decimal", lines[1])
+	}
+	c.Size = size
+	root, err := base64.StdEncoding.Strict().DecodeString(lines[2])
+	if err != nil || len(root) != tlog.HashSize {
+		return c, fmt.Errorf("checkpoint: root hash %q is not %d bytes of base64", lines[2], tlog.HashSize)
+	}
+	copy(c.Root[:], root)
+	for i, l := range lines[3:] {
+		if l == "" {
+			return c, fmt.Errorf("checkpoint: empty extension line %d", i+1)
+		}
+	}
+	return c, nil
+}
+
+// SignCheckpoint returns c as a signed note.
+func SignCheckpoint(c Checkpoint, signer note.Signer) ([]byte, error) {
+	if signer.Name() != c.Origin {
+		return nil, fmt.Errorf("sign checkpoint: key %q does not match origin %q", signer.Name(), c.Origin)
+	}
+	return note.Sign(&note.Note{Text: c.Text()}, signer)
+}
+
+// ErrCheckpointSignature is returned when a checkpoint does not carry a
+// valid signature by the expected key.
+var ErrCheckpointSignature = errors.New("checkpoint signature does not verify")
+
+// OpenCheckpoint verifies a signed checkpoint with verifier and parses it.
+// The origin line must be the key's name.
+func OpenCheckpoint(msg []byte, verifier note.Verifier) (Checkpoint, error) {
+	n, err := note.Open(msg, note.VerifierList(verifier))
+	if err != nil {
+		var unverified *note.UnverifiedNoteError
+		var invalid *note.InvalidSignatureError
+		switch {
+		case errors.As(err, &unverified):
+			return Checkpoint{}, fmt.Errorf("%w: not signed by %s", ErrCheckpointSignature, verifier.Name())
+		case errors.As(err, &invalid):
+			return Checkpoint{}, fmt.Errorf("%w: %v", ErrCheckpointSignature, err)
+		}
+		return Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
+	}
+	c, err := ParseCheckpoint(n.Text)
+	if err != nil {
+		return c, err
+	}
+	if c.Origin != verifier.Name() {
+		return c, fmt.Errorf("%w: origin %q is not the key's name %q", ErrCheckpointSignature, c.Origin, verifier.Name())
+	}
+	return c, nil
+}
+
+// SplitNotes splits a file of signed notes written one after another (as a
+// checkpoint file is appended to) into the notes. A note ends after its
+// last signature line ("— ...").
+func SplitNotes(data []byte) [][]byte {
+	var notes [][]byte
+	start, inSigs := 0, false
+	for off := 0; off < len(data); {
+		end := bytes.IndexByte(data[off:], '\n')
+		if end < 0 {
+			end = len(data) - off - 1
+		}
+		line := data[off : off+end+1]
+		isSig := bytes.HasPrefix(line, []byte("— "))
+		switch {
+		case inSigs && !isSig:
+			notes = append(notes, data[start:off])
+			start, inSigs = off, false
+		case !inSigs && bytes.Equal(line, []byte("\n")):
+			inSigs = true
+		}
+		off += end + 1
+	}
+	if start < len(data) {
+		notes = append(notes, data[start:])
+	}
+	return notes
+}

@@ -1,0 +1,122 @@
+// Package publish sends signed checkpoints to places outside the store: an
+// append-only file, a command, or an HTTP endpoint. A checkpoint kept only
+// inside the database it vouches for proves nothing against someone who can
+// rewrite that database.
+package publish
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"time"
+
+	"chainlog"
+)
+
+// A Publisher sends one signed checkpoint somewhere. Publish returns only
+// when the checkpoint is durably there.
+type Publisher interface {
+	Publish(ctx context.Context, signed []byte) error
+	String() string
+}
+
+// File appends checkpoints to a file and syncs it before returning. The
+// file holds the notes one after another; chainlog.SplitNotes reads them.
+type File struct {
+	Path string
+}
+
+func (f File) String() string { return "file " + f.Path }
+
+// Publish appends signed to the file.
+func (f File) Publish(ctx context.Context, signed []byte) error {
+	fh, err := os.OpenFile(f.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("publish checkpoint: %w", err)
+	}
+	if _, err := fh.Write(signed); err != nil {
+		fh.Close()
+		return fmt.Errorf("publish checkpoint to %s: %w", f.Path, err)
+	}
+	if err := fh.Sync(); err != nil {
+		fh.Close()
+		return fmt.Errorf("publish checkpoint to %s: %w", f.Path, err)
+	}
+	return fh.Close()
+}
+
+// Last returns the last checkpoint in the file, or nil when the file does
+// not exist or is empty.
+func (f File) Last() ([]byte, error) {
+	data, err := os.ReadFile(f.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint file: %w", err)
+	}
+	notes := chainlog.SplitNotes(data)
+	if len(notes) == 0 {
+		return nil, nil
+	}
+	return notes[len(notes)-1], nil
+}
+
+// Command runs a program with the checkpoint on its standard input; a
+// non-zero exit is a failure.
+type Command struct {
+	Argv []string
+}
+
+func (c Command) String() string { return fmt.Sprintf("command %q", c.Argv) }
+
+// Publish runs the command.
+func (c Command) Publish(ctx context.Context, signed []byte) error {
+	if len(c.Argv) == 0 {
+		return errors.New("publish checkpoint: empty command")
+	}
+	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
+	cmd.Stdin = bytes.NewReader(signed)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("publish checkpoint with %s: %w: %s", c, err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return nil
+}
+
+// HTTP POSTs the checkpoint as text/plain; any 2xx status is success.
+type HTTP struct {
+	URL    string
+	Client *http.Client // nil is a client with a 10-second timeout
+}
+
+func (h HTTP) String() string { return "POST " + h.URL }
+
+// Publish posts the checkpoint.
+func (h HTTP) Publish(ctx context.Context, signed []byte) error {
+	client := h.Client
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(signed))
+	if err != nil {
+		return fmt.Errorf("publish checkpoint: %w", err)
+	}
+	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("publish checkpoint to %s: %w", h.URL, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("publish checkpoint to %s: %s: %s", h.URL, resp.Status, bytes.TrimSpace(body))
+	}
+	return nil
+}

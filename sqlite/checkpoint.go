@@ -1,0 +1,175 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"chainlog"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+)
+
+// ErrInconsistent is returned when the store's tree does not extend a
+// checkpoint it signed before: the store was truncated, rolled back or
+// rewritten, and signing its tree would make two inconsistent checkpoints.
+var ErrInconsistent = errors.New("the store's tree is not consistent with its last checkpoint")
+
+// Checkpoint signs the current tree head with signer, unless it is the
+// size of the last checkpoint. The last checkpoint is the newer of the copy
+// kept in the store and published (the last one published outside the
+// store, nil if unknown). Before signing, the store proves that its tree
+// extends that checkpoint; it never signs two inconsistent checkpoints. The
+// new checkpoint is kept in the store; the caller publishes it. It returns
+// nil when there is nothing new to sign.
+func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []byte) ([]byte, error) {
+	if s.readOnly {
+		return nil, errors.New("checkpoint: store is open read-only")
+	}
+	var signed []byte
+	err := s.withConn(ctx, func(conn *sqlite.Conn) (err error) {
+		end, err := sqlitex.ImmediateTransaction(conn)
+		if err != nil {
+			return err
+		}
+		defer end(&err)
+		th, err := readTreeHead(conn)
+		if err != nil {
+			return err
+		}
+		stored, storedSize, err := readLatestCheckpoint(conn)
+		if err != nil {
+			return err
+		}
+		last, err := newestCheckpoint(stored, published)
+		if err != nil {
+			return err
+		}
+		if last != nil {
+			if last.Origin != signer.Name() {
+				return fmt.Errorf("checkpoint: the signing key is for %q, the store's checkpoints are for %q", signer.Name(), last.Origin)
+			}
+			if last.Size == th.Size && last.Root == th.Root {
+				return nil // nothing new
+			}
+			if err := checkExtends(conn, th, *last); err != nil {
+				return err
+			}
+		}
+		c := chainlog.Checkpoint{Origin: signer.Name(), Size: th.Size, Root: th.Root}
+		if signed, err = chainlog.SignCheckpoint(c, signer); err != nil {
+			return err
+		}
+		return storeLatestCheckpoint(conn, storedSize, stored != nil, c.Size, signed, s.timestamp())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	return signed, nil
+}
+
+// newestCheckpoint parses the two copies (either may be nil) and returns
+// the larger; it does not check signatures, which the store made itself.
+func newestCheckpoint(notes ...[]byte) (*chainlog.Checkpoint, error) {
+	var best *chainlog.Checkpoint
+	for _, n := range notes {
+		if n == nil {
+			continue
+		}
+		c, err := parseNoteText(n)
+		if err != nil {
+			return nil, err
+		}
+		if best == nil || c.Size > best.Size {
+			best = &c
+		}
+	}
+	return best, nil
+}
+
+// parseNoteText parses a signed checkpoint's body without checking its
+// signature.
+func parseNoteText(n []byte) (chainlog.Checkpoint, error) {
+	text, _, ok := bytes.Cut(n, []byte("\n\n"))
+	if !ok {
+		return chainlog.Checkpoint{}, errors.New("malformed signed checkpoint")
+	}
+	return chainlog.ParseCheckpoint(string(text) + "\n")
+}
+
+// checkExtends proves from the stored hashes that the tree th extends c.
+func checkExtends(conn *sqlite.Conn, th TreeHead, c chainlog.Checkpoint) error {
+	switch {
+	case th.Size < c.Size:
+		return fmt.Errorf("%w: the tree has %d leaves, the last checkpoint %d (truncated or rolled back)", ErrInconsistent, th.Size, c.Size)
+	case c.Size == 0:
+		return nil
+	case th.Size == c.Size:
+		return fmt.Errorf("%w: same size %d, different root", ErrInconsistent, c.Size)
+	}
+	r := storedReader{conn}
+	oldRoot, err := tlog.TreeHash(c.Size, r)
+	if err != nil {
+		return err
+	}
+	proof, err := tlog.ProveTree(th.Size, c.Size, r)
+	if err != nil {
+		return err
+	}
+	if oldRoot != c.Root || tlog.CheckTree(proof, th.Size, th.Root, c.Size, c.Root) != nil {
+		return fmt.Errorf("%w: the tree at size %d no longer has the checkpoint's root", ErrInconsistent, c.Size)
+	}
+	return nil
+}
+
+func readLatestCheckpoint(conn *sqlite.Conn) (signed []byte, size int64, err error) {
+	err = sqlitex.Execute(conn, `SELECT note, size FROM checkpoint_latest WHERE id = 1`, &sqlitex.ExecOptions{
+		ResultFunc: func(stmt *sqlite.Stmt) error {
+			signed, size = []byte(stmt.ColumnText(0)), stmt.ColumnInt64(1)
+			return nil
+		},
+	})
+	return signed, size, err
+}
+
+// storeLatestCheckpoint replaces the stored checkpoint by compare-and-swap
+// on its size.
+func storeLatestCheckpoint(conn *sqlite.Conn, oldSize int64, exists bool, size int64, signed []byte, now string) error {
+	var stmt *sqlite.Stmt
+	if !exists {
+		stmt = conn.Prep(`INSERT INTO checkpoint_latest (id, size, note, updated_at) VALUES (1, ?1, ?2, ?3)
+			ON CONFLICT (id) DO NOTHING`)
+	} else {
+		stmt = conn.Prep(`UPDATE checkpoint_latest SET size = ?1, note = ?2, updated_at = ?3 WHERE id = 1 AND size = ?4`)
+		stmt.BindInt64(4, oldSize)
+	}
+	defer stmt.Reset()
+	stmt.BindInt64(1, size)
+	stmt.BindText(2, string(signed))
+	stmt.BindText(3, now)
+	if _, err := stmt.Step(); err != nil {
+		return err
+	}
+	if conn.Changes() != 1 {
+		return fmt.Errorf("%w: stored checkpoint", chainlog.ErrConflict)
+	}
+	return nil
+}
+
+// LatestCheckpoint returns the signed checkpoint kept in the store, or nil.
+func (s *Store) LatestCheckpoint(ctx context.Context) ([]byte, error) {
+	if !s.hasTree {
+		return nil, nil
+	}
+	var signed []byte
+	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		var err error
+		signed, _, err = readLatestCheckpoint(conn)
+		return err
+	})
+	return signed, err
+}

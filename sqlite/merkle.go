@@ -1,0 +1,366 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"chainlog"
+
+	"golang.org/x/mod/sumdb/tlog"
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+)
+
+// treeWriter appends leaves to the stored Merkle tree inside one write
+// transaction. The hashes that appending leaves size, size+1, ... stores
+// have contiguous indexes from tlog.StoredHashIndex(0, size); they are kept
+// in memory and written as one segment by flush. Older hashes are read from
+// the database.
+type treeWriter struct {
+	conn    *sqlite.Conn
+	size    int64       // leaves, including those appended in this transaction
+	base    int64       // stored index of pending[0]
+	pending []tlog.Hash // hashes stored by this transaction's leaves
+}
+
+func newTreeWriter(conn *sqlite.Conn, size int64) *treeWriter {
+	return &treeWriter{conn: conn, size: size, base: tlog.StoredHashIndex(0, size)}
+}
+
+// ReadHashes implements tlog.HashReader.
+func (w *treeWriter) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, idx := range indexes {
+		if j := idx - w.base; j >= 0 && j < int64(len(w.pending)) {
+			out[i] = w.pending[j]
+			continue
+		}
+		h, err := readStoredHash(w.conn, idx)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// append adds the leaf and returns its index.
+func (w *treeWriter) append(l *chainlog.Leaf) (int64, error) {
+	n := w.size
+	hashes, err := tlog.StoredHashesForRecordHash(n, chainlog.LeafHash(l), w)
+	if err != nil {
+		return 0, fmt.Errorf("merkle leaf %d: %w", n, err)
+	}
+	if got, want := w.base+int64(len(w.pending)), tlog.StoredHashIndex(0, n); got != want {
+		return 0, fmt.Errorf("merkle leaf %d: stored hash index %d, want %d", n, got, want)
+	}
+	w.pending = append(w.pending, hashes...)
+	w.size++
+	return n, nil
+}
+
+// flush writes the pending hashes as one segment.
+func (w *treeWriter) flush() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	blob := make([]byte, 0, len(w.pending)*tlog.HashSize)
+	for _, h := range w.pending {
+		blob = append(blob, h[:]...)
+	}
+	stmt := w.conn.Prep(`INSERT INTO merkle_segments (start, hashes) VALUES (?1, ?2)`)
+	defer stmt.Reset()
+	stmt.BindInt64(1, w.base)
+	stmt.BindBytes(2, blob)
+	if _, err := stmt.Step(); err != nil {
+		if sqlite.ErrCode(err).ToPrimary() == sqlite.ResultConstraint {
+			return fmt.Errorf("%w: merkle segment %d exists: %v", chainlog.ErrConflict, w.base, err)
+		}
+		return err
+	}
+	w.base += int64(len(w.pending))
+	w.pending = w.pending[:0]
+	return nil
+}
+
+// root returns the tree head at the writer's size.
+func (w *treeWriter) root() (tlog.Hash, error) {
+	return tlog.TreeHash(w.size, w)
+}
+
+// readStoredHash reads stored hash idx from the segment that holds it.
+func readStoredHash(conn *sqlite.Conn, idx int64) (tlog.Hash, error) {
+	stmt := conn.Prep(`SELECT start, length(hashes), substr(hashes, (?1 - start) * 32 + 1, 32)
+		FROM merkle_segments WHERE start <= ?1 ORDER BY start DESC LIMIT 1`)
+	defer stmt.Reset()
+	stmt.BindInt64(1, idx)
+	ok, err := stmt.Step()
+	if err != nil {
+		return tlog.Hash{}, err
+	}
+	var h tlog.Hash
+	if !ok {
+		return h, fmt.Errorf("merkle hash %d is missing", idx)
+	}
+	if stmt.ColumnLen(2) != tlog.HashSize {
+		return h, fmt.Errorf("merkle hash %d is missing (the segment at %d holds %d bytes)", idx, stmt.ColumnInt64(0), stmt.ColumnInt64(1))
+	}
+	stmt.ColumnBytes(2, h[:])
+	return h, nil
+}
+
+// TreeHead is the stored tree's size and root.
+type TreeHead struct {
+	Size int64
+	Root tlog.Hash
+}
+
+func readTreeHead(conn *sqlite.Conn) (TreeHead, error) {
+	var th TreeHead
+	th.Root = tlog.Hash(emptyRoot())
+	err := sqlitex.Execute(conn, `SELECT size, root FROM tree_head WHERE id = 1`, &sqlitex.ExecOptions{
+		ResultFunc: func(stmt *sqlite.Stmt) error {
+			th.Size = stmt.ColumnInt64(0)
+			if stmt.ColumnLen(1) != len(th.Root) {
+				return fmt.Errorf("tree_head root is %d bytes", stmt.ColumnLen(1))
+			}
+			stmt.ColumnBytes(1, th.Root[:])
+			return nil
+		},
+	})
+	return th, err
+}
+
+func emptyRoot() tlog.Hash {
+	var b chainlog.TreeBuilder
+	return b.Root()
+}
+
+// casTreeHead moves the tree head from old to next.
+func casTreeHead(conn *sqlite.Conn, old, next TreeHead, now string) error {
+	if old.Size == next.Size {
+		return nil
+	}
+	var stmt *sqlite.Stmt
+	if old.Size == 0 {
+		stmt = conn.Prep(`INSERT INTO tree_head (id, size, root, updated_at) VALUES (1, ?1, ?2, ?3)
+			ON CONFLICT (id) DO NOTHING`)
+	} else {
+		stmt = conn.Prep(`UPDATE tree_head SET size = ?1, root = ?2, updated_at = ?3
+			WHERE id = 1 AND size = ?4 AND root = ?5`)
+		stmt.BindInt64(4, old.Size)
+		stmt.BindBytes(5, old.Root[:])
+	}
+	defer stmt.Reset()
+	stmt.BindInt64(1, next.Size)
+	stmt.BindBytes(2, next.Root[:])
+	stmt.BindText(3, now)
+	if _, err := stmt.Step(); err != nil {
+		return fmt.Errorf("move tree head: %w", err)
+	}
+	if conn.Changes() != 1 {
+		return fmt.Errorf("%w: tree head", chainlog.ErrConflict)
+	}
+	return nil
+}
+
+// addLeafColumn adds events.leaf_index where it is missing.
+func addLeafColumn(conn *sqlite.Conn) error {
+	return addColumns(conn, "events", [][2]string{{"leaf_index", "INTEGER"}})
+}
+
+// buildTree is migration 4's code: it gives every stamped row a leaf, in
+// commit order, and stores the tree.
+func buildTree(conn *sqlite.Conn) error {
+	type row struct {
+		rowid int64
+		leaf  chainlog.Leaf
+	}
+	var rows []row
+	// Reading all stamped rows of an old store at once keeps the migration
+	// simple; it runs once per store.
+	err := sqlitex.Execute(conn, `SELECT rowid, node_id, chain_seq, chain_hash, payload_digest FROM events
+		WHERE chain_hash IS NOT NULL AND chain_seq IS NOT NULL AND leaf_index IS NULL ORDER BY rowid`,
+		&sqlitex.ExecOptions{ResultFunc: func(stmt *sqlite.Stmt) error {
+			rows = append(rows, row{stmt.ColumnInt64(0), chainlog.Leaf{NodeID: stmt.ColumnText(1),
+				Seq: stmt.ColumnInt64(2), ChainHash: stmt.ColumnText(3), PayloadDigest: stmt.ColumnText(4)}})
+			return nil
+		}})
+	if err != nil || len(rows) == 0 {
+		return err
+	}
+	w := newTreeWriter(conn, 0)
+	set := conn.Prep(`UPDATE events SET leaf_index = ?1 WHERE rowid = ?2`)
+	for _, r := range rows {
+		idx, err := w.append(&r.leaf)
+		if err != nil {
+			return err
+		}
+		if len(w.pending) >= migrationSegment {
+			if err := w.flush(); err != nil {
+				return err
+			}
+		}
+		set.BindInt64(1, idx)
+		set.BindInt64(2, r.rowid)
+		_, err = set.Step()
+		set.Reset()
+		if err != nil {
+			return err
+		}
+	}
+	root, err := w.root()
+	if err != nil {
+		return err
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	return casTreeHead(conn, TreeHead{}, TreeHead{Size: w.size, Root: root}, "migration")
+}
+
+// migrationSegment bounds the hashes of one segment written by the
+// migration.
+const migrationSegment = 4096
+
+// ErrNoLeaf is returned when an event has no leaf in the tree (it is
+// pre-chain) or lies beyond the requested tree size.
+var ErrNoLeaf = errors.New("event is not in the tree")
+
+// storedReader reads stored hashes outside a write transaction.
+type storedReader struct{ conn *sqlite.Conn }
+
+func (r storedReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, idx := range indexes {
+		h, err := readStoredHash(r.conn, idx)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// TreeHead returns the stored tree's size and root.
+func (s *Store) TreeHead(ctx context.Context) (TreeHead, error) {
+	var th TreeHead
+	if !s.hasTree {
+		return TreeHead{Root: emptyRoot()}, nil
+	}
+	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		var err error
+		th, err = readTreeHead(conn)
+		return err
+	})
+	return th, err
+}
+
+// StoredRoot returns the root of the stored tree at size, computed from the
+// stored hashes.
+func (s *Store) StoredRoot(ctx context.Context, size int64) (tlog.Hash, error) {
+	var root tlog.Hash
+	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		var err error
+		root, err = tlog.TreeHash(size, storedReader{conn})
+		return err
+	})
+	return root, err
+}
+
+// ProveEvent returns the event with id as a proof bundle's event, its leaf
+// index, and its inclusion proof in the tree of the given size.
+func (s *Store) ProveEvent(ctx context.Context, id string, size int64) (chainlog.ProvenEvent, int64, tlog.RecordProof, error) {
+	var pe chainlog.ProvenEvent
+	var idx int64 = -1
+	var proof tlog.RecordProof
+	if !s.hasTree {
+		return pe, 0, nil, ErrNoLeaf
+	}
+	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		err := sqlitex.Execute(conn, `SELECT `+identityCols+`, chain_seq, chain_prev_hash, chain_hash,
+			payload_digest, leaf_index FROM events WHERE id = ?1`, &sqlitex.ExecOptions{
+			Args: []any{id},
+			ResultFunc: func(stmt *sqlite.Stmt) error {
+				var e chainlog.Event
+				readIdentity(stmt, 0, &e)
+				pe = chainlog.ProvenEvent{ID: e.ID, AgentType: e.AgentType, NodeID: e.NodeID, AgentID: e.AgentID,
+					SessionID: e.SessionID, WorkspaceID: e.WorkspaceID, EventType: e.EventType, TS: e.TS,
+					ChainSeq: stmt.ColumnInt64(8), ChainPrevHash: stmt.ColumnText(9), ChainHash: stmt.ColumnText(10),
+					PayloadDigest: stmt.ColumnText(11)}
+				idx = -2
+				if stmt.ColumnType(12) != sqlite.TypeNull {
+					idx = stmt.ColumnInt64(12)
+				}
+				return nil
+			}})
+		switch {
+		case err != nil:
+			return err
+		case idx == -1:
+			return chainlog.ErrNotFound
+		case idx < 0 || idx >= size:
+			return ErrNoLeaf
+		}
+		proof, err = tlog.ProveRecord(size, idx, storedReader{conn})
+		return err
+	})
+	return pe, idx, proof, err
+}
+
+// ProveConsistency returns the proof that the tree of size newSize extends
+// the tree of size oldSize.
+func (s *Store) ProveConsistency(ctx context.Context, oldSize, newSize int64) (tlog.TreeProof, error) {
+	if oldSize == 0 {
+		return tlog.TreeProof{}, nil
+	}
+	var p tlog.TreeProof
+	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		th, err := readTreeHead(conn)
+		if err != nil {
+			return err
+		}
+		if newSize > th.Size {
+			return fmt.Errorf("the store's tree has %d leaves, fewer than %d", th.Size, newSize)
+		}
+		p, err = tlog.ProveTree(newSize, oldSize, storedReader{conn})
+		return err
+	})
+	return p, err
+}
+
+// ScanLeaves streams every leaf in commit (rowid) order, which is leaf
+// order in an untampered store, recomputed from the events' columns. It
+// implements chainlog.TreeSource; the verifier checks the leaf numbers.
+func (s *Store) ScanLeaves(ctx context.Context, fn func(index int64, l *chainlog.Leaf) error) error {
+	if !s.hasTree {
+		return nil
+	}
+	return s.withConn(ctx, func(conn *sqlite.Conn) error {
+		stmt, err := conn.Prepare(`SELECT leaf_index, node_id, chain_seq, chain_hash, payload_digest FROM events
+			WHERE leaf_index IS NOT NULL ORDER BY rowid`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Reset()
+		var l chainlog.Leaf
+		for {
+			ok, err := stmt.Step()
+			if err != nil || !ok {
+				return err
+			}
+			l = chainlog.Leaf{NodeID: stmt.ColumnText(1), Seq: stmt.ColumnInt64(2),
+				ChainHash: stmt.ColumnText(3), PayloadDigest: stmt.ColumnText(4)}
+			if err := fn(stmt.ColumnInt64(0), &l); err != nil {
+				return err
+			}
+		}
+	})
+}
+
+// StoredTree implements chainlog.TreeSource: the stored tree head.
+func (s *Store) StoredTree(ctx context.Context) (int64, tlog.Hash, error) {
+	th, err := s.TreeHead(ctx)
+	return th.Size, th.Root, err
+}

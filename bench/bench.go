@@ -7,6 +7,7 @@ package bench
 
 import (
 	"context"
+	crand "crypto/rand"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"chainlog/sqlite"
 
 	"github.com/google/uuid"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Config says what to measure.
@@ -80,7 +82,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if say == nil {
 		say = func(string) {}
 	}
-	var off, chain, noTree, on, ratioDigest, ratioTree, ratio, verify []float64
+	var off, chain, noTree, on, ratioDigest, ratioTree, ratio, verify, proveMs, checkMs []float64
 	for run := 1; run <= cfg.Runs; run++ {
 		rOff, err := ingestMeasure(ctx, cfg, dir, run, "off", sqlite.Options{DisableIntegrity: true}, say)
 		if err != nil {
@@ -96,7 +98,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		say(fmt.Sprintf("run %d/%d: ingest, integrity on", run, cfg.Runs))
 		path := filepath.Join(dir, fmt.Sprintf("on-%d.db", run))
-		rOn, err := ingestRun(ctx, cfg, path, sqlite.Options{})
+		var ids []string
+		rOn, err := ingestRun(ctx, cfg, path, sqlite.Options{}, &ids)
 		if err != nil {
 			return nil, err
 		}
@@ -105,6 +108,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		say(fmt.Sprintf("run %d/%d: proofs", run, cfg.Runs))
+		pg, pv, err := proofRun(ctx, path, ids)
+		if err != nil {
+			return nil, err
+		}
+		proveMs, checkMs = append(proveMs, pg), append(checkMs, pv)
 		removeStore(path)
 		off, chain, noTree, on = append(off, rOff), append(chain, rChain), append(noTree, rNoTree), append(on, rOn)
 		ratioDigest, ratioTree = append(ratioDigest, rNoTree/rChain), append(ratioTree, rOn/rNoTree)
@@ -118,7 +127,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		newMeasure("ratio digests: chain+digests / chain only", "", ratioDigest),
 		newMeasure("ratio tree: everything on / chain+digests", "", ratioTree),
 		newMeasure("ratio everything on / off", "", ratio),
-		newMeasure("verify-integrity", "events/s", verify),
+		newMeasure("verify-integrity (chains, payloads, trail, tree)", "events/s", verify),
+		newMeasure("proof generation, median", "ms", proveMs),
+		newMeasure("offline proof verification, median", "ms", checkMs),
 	}}, nil
 }
 
@@ -127,7 +138,7 @@ func ingestMeasure(ctx context.Context, cfg Config, dir string, run int, name st
 	say(fmt.Sprintf("run %d/%d: ingest, %s", run, cfg.Runs, name))
 	path := filepath.Join(dir, fmt.Sprintf("%s-%d.db", name, run))
 	defer removeStore(path)
-	return ingestRun(ctx, cfg, path, opts)
+	return ingestRun(ctx, cfg, path, opts, nil)
 }
 
 func removeStore(path string) {
@@ -138,7 +149,9 @@ func removeStore(path string) {
 
 // ingestRun ingests cfg.Events generated events into a new store at path
 // and returns events per second, counting only the time spent in Ingest.
-func ingestRun(ctx context.Context, cfg Config, path string, opts sqlite.Options) (float64, error) {
+// When sample is not nil, about proofSamples evenly spread event ids are
+// appended to it.
+func ingestRun(ctx context.Context, cfg Config, path string, opts sqlite.Options, sample *[]string) (float64, error) {
 	st, err := sqlite.Open(ctx, path, opts)
 	if err != nil {
 		return 0, err
@@ -151,6 +164,9 @@ func ingestRun(ctx context.Context, cfg Config, path string, opts sqlite.Options
 		n := min(cfg.Batch, cfg.Events-done)
 		for i := range batch[:n] {
 			gen.next(&batch[i])
+			if sample != nil && (done+i)%max(1, cfg.Events/proofSamples) == 0 {
+				*sample = append(*sample, batch[i].ID)
+			}
 		}
 		start := time.Now()
 		res, err := st.Ingest(ctx, batch[:n])
@@ -166,6 +182,8 @@ func ingestRun(ctx context.Context, cfg Config, path string, opts sqlite.Options
 	return float64(cfg.Events) / spent.Seconds(), st.Close()
 }
 
+// verifyRun verifies the whole store as verify-integrity does: chains,
+// payloads, the amendment trail and the recomputed Merkle tree.
 func verifyRun(ctx context.Context, path string, events int) (float64, error) {
 	st, err := sqlite.OpenReadOnly(ctx, path)
 	if err != nil {
@@ -174,10 +192,15 @@ func verifyRun(ctx context.Context, path string, events int) (float64, error) {
 	defer st.Close()
 	start := time.Now()
 	rep, err := chainlog.Verify(ctx, st, "")
-	elapsed := time.Since(start)
 	if err != nil {
 		return 0, err
 	}
+	tree, err := chainlog.VerifyTree(ctx, st, "", nil)
+	if err != nil {
+		return 0, err
+	}
+	rep.AddTree(tree)
+	elapsed := time.Since(start)
 	if rep.Status != chainlog.StatusValid || rep.Checked != int64(events) {
 		return 0, fmt.Errorf("bench: verify says %s after %d events, want valid after %d", rep.Status, rep.Checked, events)
 	}
@@ -222,3 +245,63 @@ func (g *generator) next(e *chainlog.Event) {
 			tools[g.rng.IntN(len(tools))], g.rng.IntN(400), g.rng.IntN(2000)),
 	}
 }
+
+// proofSamples is how many events proofRun proves.
+const proofSamples = 1000
+
+// proofRun signs a checkpoint of the store and returns the median time, in
+// milliseconds, to build an inclusion proof bundle for each sampled event
+// and to verify it offline.
+func proofRun(ctx context.Context, path string, ids []string) (prove, check float64, err error) {
+	skey, vkey, err := note.GenerateKey(crand.Reader, "chainlog/bench")
+	if err != nil {
+		return 0, 0, err
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return 0, 0, err
+	}
+	verifier, err := note.NewVerifier(vkey)
+	if err != nil {
+		return 0, 0, err
+	}
+	st, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer st.Close()
+	signed, err := st.Checkpoint(ctx, signer, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	cp, err := chainlog.OpenCheckpoint(signed, verifier)
+	if err != nil {
+		return 0, 0, err
+	}
+	var proveT, checkT []float64
+	for _, id := range ids {
+		start := time.Now()
+		ev, idx, proof, err := st.ProveEvent(ctx, id, cp.Size)
+		if err != nil {
+			return 0, 0, fmt.Errorf("prove %s: %w", id, err)
+		}
+		b := chainlog.ProofBundle{Event: ev, Index: idx, Proof: proof, Checkpoint: signed}
+		data, err := b.Marshal()
+		if err != nil {
+			return 0, 0, err
+		}
+		proveT = append(proveT, ms(time.Since(start)))
+		start = time.Now()
+		parsed, err := chainlog.ParseProofBundle(data)
+		if err == nil {
+			_, err = chainlog.VerifyProofBundle(parsed, verifier)
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("verify proof of %s: %w", id, err)
+		}
+		checkT = append(checkT, ms(time.Since(start)))
+	}
+	return newMeasure("", "", proveT).Median, newMeasure("", "", checkT).Median, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -60,27 +60,34 @@ func (w *treeWriter) append(l *chainlog.Leaf) (int64, error) {
 	return n, nil
 }
 
-// flush writes the pending hashes as one segment.
+// segmentHashes is the most hashes one segment row holds: 2 KiB, so that a
+// segment fits in one database page and reading a hash reads one page.
+const segmentHashes = 64
+
+// flush writes the pending hashes as segments of at most segmentHashes.
 func (w *treeWriter) flush() error {
-	if len(w.pending) == 0 {
-		return nil
-	}
-	blob := make([]byte, 0, len(w.pending)*tlog.HashSize)
-	for _, h := range w.pending {
-		blob = append(blob, h[:]...)
-	}
 	stmt := w.conn.Prep(`INSERT INTO merkle_segments (start, hashes) VALUES (?1, ?2)`)
-	defer stmt.Reset()
-	stmt.BindInt64(1, w.base)
-	stmt.BindBytes(2, blob)
-	if _, err := stmt.Step(); err != nil {
-		if sqlite.ErrCode(err).ToPrimary() == sqlite.ResultConstraint {
-			return fmt.Errorf("%w: merkle segment %d exists: %v", chainlog.ErrConflict, w.base, err)
+	blob := make([]byte, 0, segmentHashes*tlog.HashSize)
+	for len(w.pending) > 0 {
+		n := min(len(w.pending), segmentHashes)
+		blob = blob[:0]
+		for _, h := range w.pending[:n] {
+			blob = append(blob, h[:]...)
 		}
-		return err
+		stmt.BindInt64(1, w.base)
+		stmt.BindBytes(2, blob)
+		_, err := stmt.Step()
+		stmt.Reset()
+		if err != nil {
+			if sqlite.ErrCode(err).ToPrimary() == sqlite.ResultConstraint {
+				return fmt.Errorf("%w: merkle segment %d exists: %v", chainlog.ErrConflict, w.base, err)
+			}
+			return err
+		}
+		w.base += int64(n)
+		w.pending = w.pending[n:]
 	}
-	w.base += int64(len(w.pending))
-	w.pending = w.pending[:0]
+	w.pending = nil
 	return nil
 }
 

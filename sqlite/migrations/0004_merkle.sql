@@ -1,8 +1,8 @@
 -- The Merkle tree (RFC 6962) over every stamped event in global commit
 -- order, stored as golang.org/x/mod/sumdb/tlog lays it out: stored hash i is
 -- tlog.StoredHashIndex(level, n). The hashes a batch of leaves adds have
--- contiguous indexes, so each batch writes one segment: hashes start,
--- start+1, ... concatenated, 32 bytes each. events.leaf_index (added by the
+-- contiguous indexes, so a batch writes them as a few segments: hashes
+-- start, start+1, ... concatenated, 32 bytes each, at most 64 a segment. events.leaf_index (added by the
 -- migration code where missing) is each stamped event's leaf; the migration
 -- code also builds the tree for the rows already stamped. Leaves are
 -- numbered in commit order, so they are in rowid order: the verifier walks

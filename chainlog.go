@@ -90,7 +90,7 @@ type IngestResult struct {
 	Duplicates int // events whose id was already stored (or repeated in the batch)
 }
 
-// Add accumulates r into the receiver.
+// Add accumulates o into the receiver.
 func (r *IngestResult) Add(o IngestResult) {
 	r.Inserted += o.Inserted
 	r.Duplicates += o.Duplicates

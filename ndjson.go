@@ -35,6 +35,7 @@ type Reader struct {
 	line          int
 	bytes         int64
 	buf           []byte
+	raw           []byte
 }
 
 // NewReader returns a Reader of r that rejects lines longer than maxLine
@@ -49,6 +50,10 @@ func NewReader(r io.Reader, maxLine int, defaultNodeID string) *Reader {
 
 // Line returns the number of the line last returned.
 func (r *Reader) Line() int { return r.line }
+
+// Raw returns the bytes of the line last returned, without its line end.
+// They are valid until the next call to Next.
+func (r *Reader) Raw() []byte { return r.raw }
 
 // BytesRead returns how many input bytes have been consumed.
 func (r *Reader) BytesRead() int64 { return r.bytes }
@@ -67,6 +72,7 @@ func (r *Reader) Next() (Event, error) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
+		r.raw = line
 		ev, err := DecodeEvent(line, r.defaultNodeID)
 		if err != nil {
 			var fe *FieldError

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -118,7 +119,7 @@ func (b *ProofBundle) parseExtra(line string) error {
 	if err := dec.Decode(&b.Event); err != nil {
 		return fmt.Errorf("proof bundle: extra: %v", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF { // dec.More misses a stray '}' or ']'
 		return errors.New("proof bundle: extra: data after the event object")
 	}
 	return nil
@@ -218,7 +219,7 @@ func VerifyConsistency(p *ConsistencyProof, older, newer Checkpoint) error {
 		return fmt.Errorf("%w: the checkpoints name different logs (%q, %q)", ErrProof, older.Origin, newer.Origin)
 	}
 	if older.Size == 0 { // every tree extends the empty tree
-		if older.Root != tlog.Hash(emptyTreeHash) || len(p.Proof) != 0 {
+		if older.Root != tlog.Hash(emptyTreeHash) || len(p.Proof) != 0 || newer.Size == 0 && newer.Root != older.Root {
 			return fmt.Errorf("%w: a tree of size 0 must have the empty root and an empty proof", ErrProof)
 		}
 		return nil

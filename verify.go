@@ -367,3 +367,20 @@ func (r *Report) settle() {
 		r.Status = StatusValid
 	}
 }
+
+// Scope returns the report narrowed to one node: its chain, with the
+// store-wide amendment trail and tree as they are.
+func (r *Report) Scope(nodeID string) *Report {
+	out := &Report{NodeID: nodeID, Amendments: r.Amendments, Tree: r.Tree, Nodes: []NodeReport{}}
+	for _, n := range r.Nodes {
+		if n.NodeID != nodeID {
+			continue
+		}
+		out.Nodes = append(out.Nodes, n)
+		out.Checked, out.PreChain = n.Checked, n.PreChain
+		out.PayloadsChecked, out.PayloadsUnsealed = n.PayloadsChecked, n.PayloadsUnsealed
+		out.BrokenAt = n.Break
+	}
+	out.settle()
+	return out
+}

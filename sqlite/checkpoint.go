@@ -19,13 +19,15 @@ import (
 // rewritten, and signing its tree would make two inconsistent checkpoints.
 var ErrInconsistent = errors.New("the store's tree is not consistent with its last checkpoint")
 
-// Checkpoint signs the current tree head with signer, unless it is the
-// size of the last checkpoint. The last checkpoint is the newer of the copy
-// kept in the store and published (the last one published outside the
-// store, nil if unknown). Before signing, the store proves that its tree
-// extends that checkpoint; it never signs two inconsistent checkpoints. The
-// new checkpoint is kept in the store; the caller publishes it. It returns
-// nil when there is nothing new to sign.
+// Checkpoint signs the current tree head with signer. Two checkpoints are
+// known before: the copy kept in the store, and published, the last one
+// published outside the store (nil if unknown). Before signing, the store
+// proves from its hashes that its tree extends both; it never signs two
+// inconsistent checkpoints. The new
+// checkpoint is kept in the store; the caller publishes it. When the stored
+// checkpoint is current but published is older (a publish failed), it
+// returns the stored one for the caller to publish again. It returns nil
+// when there is nothing new.
 func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []byte) ([]byte, error) {
 	if s.readOnly {
 		return nil, errors.New("checkpoint: store is open read-only")
@@ -45,20 +47,37 @@ func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []
 		if err != nil {
 			return err
 		}
-		last, err := newestCheckpoint(stored, published)
-		if err != nil {
-			return err
-		}
-		if last != nil {
-			if last.Origin != signer.Name() {
-				return fmt.Errorf("checkpoint: the signing key is for %q, the store's checkpoints are for %q", signer.Name(), last.Origin)
+		// The tree must extend every checkpoint known: the copy in the store
+		// and the last one published (which an attacker who rewrote the
+		// store could not rewrite).
+		var storedCurrent, publishedCurrent bool
+		for i, n := range [][]byte{stored, published} {
+			if n == nil {
+				continue
 			}
-			if last.Size == th.Size && last.Root == th.Root {
-				return nil // nothing new
-			}
-			if err := checkExtends(conn, th, *last); err != nil {
+			last, err := parseNoteText(n)
+			if err != nil {
 				return err
 			}
+			if last.Origin != signer.Name() {
+				return fmt.Errorf("the signing key is for %q, the store's checkpoints are for %q", signer.Name(), last.Origin)
+			}
+			if last.Size == th.Size && last.Root == th.Root {
+				storedCurrent, publishedCurrent = storedCurrent || i == 0, publishedCurrent || i == 1
+				continue
+			}
+			if err := checkExtends(conn, th, last); err != nil {
+				return err
+			}
+		}
+		switch {
+		case storedCurrent && (published == nil || publishedCurrent):
+			return nil // nothing new to sign or publish
+		case storedCurrent:
+			// Signed before but not published (a publish failed): hand the
+			// same checkpoint out again rather than sign the tree twice.
+			signed = stored
+			return nil
 		}
 		c := chainlog.Checkpoint{Origin: signer.Name(), Size: th.Size, Root: th.Root}
 		if signed, err = chainlog.SignCheckpoint(c, signer); err != nil {
@@ -70,25 +89,6 @@ func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	return signed, nil
-}
-
-// newestCheckpoint parses the two copies (either may be nil) and returns
-// the larger; it does not check signatures, which the store made itself.
-func newestCheckpoint(notes ...[]byte) (*chainlog.Checkpoint, error) {
-	var best *chainlog.Checkpoint
-	for _, n := range notes {
-		if n == nil {
-			continue
-		}
-		c, err := parseNoteText(n)
-		if err != nil {
-			return nil, err
-		}
-		if best == nil || c.Size > best.Size {
-			best = &c
-		}
-	}
-	return best, nil
 }
 
 // parseNoteText parses a signed checkpoint's body without checking its

@@ -32,16 +32,27 @@ const maxConflictRetries = 5
 // rolled back and retried on the fresh heads. Events must already be
 // validated (chainlog.DecodeEvent).
 func (s *Store) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.IngestResult, error) {
-	if s.readOnly {
-		return chainlog.IngestResult{}, errors.New("ingest: store is open read-only")
+	res, err := s.IngestGroups(ctx, [][]chainlog.Event{events})
+	if err != nil {
+		return chainlog.IngestResult{}, err
 	}
-	var res chainlog.IngestResult
+	return res[0], nil
+}
+
+// IngestGroups is Ingest for several groups of events (the requests a
+// daemon merges into one commit): all groups are committed in one
+// transaction, in order, and each gets its own counts.
+func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]chainlog.IngestResult, error) {
+	if s.readOnly {
+		return nil, errors.New("ingest: store is open read-only")
+	}
+	var res []chainlog.IngestResult
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
 		for attempt := 0; ; attempt++ {
 			var moved map[string]chainlog.Head
 			var tree TreeHead
 			var err error
-			res, moved, tree, err = s.ingestTx(conn, events)
+			res, moved, tree, err = s.ingestTx(conn, groups)
 			if errors.Is(err, chainlog.ErrConflict) && attempt < maxConflictRetries {
 				s.opts.Logger.Warn("chain head moved by another writer; retrying batch", "attempt", attempt+1)
 				if err := s.loadHeadsLocked(conn); err != nil {
@@ -60,12 +71,12 @@ func (s *Store) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.I
 		}
 	})
 	if err != nil {
-		return chainlog.IngestResult{}, fmt.Errorf("ingest: %w", err)
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	return res, nil
 }
 
-func (s *Store) ingestTx(conn *sqlite.Conn, events []chainlog.Event) (res chainlog.IngestResult, moved map[string]chainlog.Head, tree TreeHead, err error) {
+func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []chainlog.IngestResult, moved map[string]chainlog.Head, tree TreeHead, err error) {
 	end, err := sqlitex.ImmediateTransaction(conn)
 	if err != nil {
 		return res, nil, tree, err
@@ -76,35 +87,10 @@ func (s *Store) ingestTx(conn *sqlite.Conn, events []chainlog.Event) (res chainl
 	tw := newTreeWriter(conn, s.tree.Size)
 	var h chainlog.Hasher
 	stmt := conn.Prep(insertEvent)
-	for i := range events {
-		e := &events[i]
-		head, ok := moved[e.NodeID]
-		if !ok {
-			head = s.heads[e.NodeID]
-		}
-		var st stamp
-		if !s.opts.DisableIntegrity {
-			st = s.stampFor(&h, head, e, now, tw.size)
-		}
-		inserted, err := insertRow(conn, stmt, e, now, head, st)
-		if err != nil {
-			return res, nil, tree, fmt.Errorf("event %q: %w", e.ID, err)
-		}
-		if !inserted {
-			res.Duplicates++
-			continue
-		}
-		res.Inserted++
-		if s.opts.DisableIntegrity {
-			continue
-		}
-		moved[e.NodeID] = st.head
-		if s.opts.DisableTree {
-			continue
-		}
-		leaf := chainlog.Leaf{NodeID: e.NodeID, Seq: st.head.Seq, ChainHash: st.head.Hash, PayloadDigest: st.digest}
-		if _, err := tw.append(&leaf); err != nil {
-			return res, nil, tree, err
+	res = make([]chainlog.IngestResult, len(groups))
+	for g, events := range groups {
+		if err := s.ingestGroup(conn, stmt, &h, tw, events, now, moved, &res[g]); err != nil {
+			return nil, nil, tree, err
 		}
 	}
 	for node, next := range moved {
@@ -127,6 +113,44 @@ func (s *Store) ingestTx(conn *sqlite.Conn, events []chainlog.Event) (res chainl
 		}
 	}
 	return res, moved, tree, nil
+}
+
+// ingestGroup inserts one group's events, stamping them after the heads in
+// moved (else the committed ones), and counts them in res.
+func (s *Store) ingestGroup(conn *sqlite.Conn, stmt *sqlite.Stmt, h *chainlog.Hasher, tw *treeWriter,
+	events []chainlog.Event, now string, moved map[string]chainlog.Head, res *chainlog.IngestResult) error {
+	for i := range events {
+		e := &events[i]
+		head, ok := moved[e.NodeID]
+		if !ok {
+			head = s.heads[e.NodeID]
+		}
+		var st stamp
+		if !s.opts.DisableIntegrity {
+			st = s.stampFor(h, head, e, now, tw.size)
+		}
+		inserted, err := insertRow(conn, stmt, e, now, head, st)
+		if err != nil {
+			return fmt.Errorf("event %q: %w", e.ID, err)
+		}
+		if !inserted {
+			res.Duplicates++
+			continue
+		}
+		res.Inserted++
+		if s.opts.DisableIntegrity {
+			continue
+		}
+		moved[e.NodeID] = st.head
+		if s.opts.DisableTree {
+			continue
+		}
+		leaf := chainlog.Leaf{NodeID: e.NodeID, Seq: st.head.Seq, ChainHash: st.head.Hash, PayloadDigest: st.digest}
+		if _, err := tw.append(&leaf); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // stamp is what integrity adds to a row: the chain head it creates, its

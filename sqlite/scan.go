@@ -84,15 +84,7 @@ func (s *Store) ScanChains(ctx context.Context, nodeID string, fn func(*chainlog
 		q := `SELECT ` + identityCols + `, ` + s.chainColumns() + `, data, cost_usd, token_count, model, ` +
 			s.payloadColumn() + `, ` + last + ` FROM events
 			WHERE ?1 = '' OR node_id = ?1 ORDER BY ` + order
-		return scanRows(conn, q, nodeID, func(stmt *sqlite.Stmt, e *chainlog.StoredEvent) {
-			readIdentity(stmt, 0, &e.Event)
-			readChain(stmt, 8, e)
-			var m chainlog.Mutable
-			readMutableCols(stmt, 11, &m)
-			e.SetMutable(m)
-			e.PayloadDigest = stmt.ColumnText(15)
-			e.LastDigest = stmt.ColumnText(16)
-		}, fn)
+		return scanRows(conn, q, nodeID, readChainRow, fn)
 	})
 }
 

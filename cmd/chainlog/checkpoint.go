@@ -67,6 +67,11 @@ func runKeygen(ctx context.Context, e *env, args []string) int {
 		*out = defaultSignerKey(e)
 	}
 	skey, vkey, err := note.GenerateKey(rand.Reader, *origin)
+	if err == nil {
+		// GenerateKey does not check the name; NewSigner does. Without this
+		// an origin with a space or a + gives a key nothing can load.
+		_, err = note.NewSigner(skey)
+	}
 	if err != nil {
 		return fail(e, "keygen", fmt.Errorf("origin %q: %w (use letters, digits and punctuation other than +, no spaces)", *origin, err))
 	}

@@ -13,7 +13,7 @@ import (
 
 // historyOut is the JSON form of `chainlog history`.
 type historyOut struct {
-	Event      exportRow            `json:"event"`
+	Event      chainlog.Record      `json:"event"`
 	Amendments []chainlog.Amendment `json:"amendments"`
 }
 
@@ -51,7 +51,7 @@ func runHistory(ctx context.Context, e *env, args []string) int {
 	if recs == nil {
 		recs = []chainlog.Amendment{}
 	}
-	out := historyOut{Event: newExportRow(ev), Amendments: recs}
+	out := historyOut{Event: chainlog.NewRecord(ev), Amendments: recs}
 	if *jsonOut {
 		writeJSON(e.stdout, out)
 		return exitOK

@@ -26,6 +26,8 @@ type ingestCmd struct {
 	jsonOut     bool
 	maxLine     int
 	cp          checkpointFlags
+	server      string
+	token       string
 }
 
 type ingestSummary struct {
@@ -38,12 +40,14 @@ type ingestSummary struct {
 
 func runIngest(ctx context.Context, e *env, args []string) int {
 	c := &ingestCmd{env: e}
-	fs := newFlagSet(e, "ingest", "ingest [--store PATH] [--skip-invalid] [--json] [--max-line-bytes N] FILE|-")
+	fs := newFlagSet(e, "ingest", "ingest [--store PATH | --server URL [--token TOKEN]] [--skip-invalid] [--json] [--max-line-bytes N] FILE|-")
 	c.store = storeFlag(e, fs)
 	fs.BoolVar(&c.skipInvalid, "skip-invalid", false, "commit the valid lines and report each rejected one, instead of rejecting the whole input")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the summary as JSON")
 	fs.IntVar(&c.maxLine, "max-line-bytes", chainlog.DefaultMaxLineBytes, "reject lines longer than `n` bytes")
 	c.cp.register(fs, e)
+	fs.StringVar(&c.server, "server", "", "post the events to the daemon at this `URL` (e.g. http://127.0.0.1:8900) instead of writing the store")
+	fs.StringVar(&c.token, "token", "", "bearer token for --server (default $CHAINLOG_TOKEN)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -88,7 +92,16 @@ func (c *ingestCmd) run(ctx context.Context, name string) int {
 			return fail(c.env, "ingest", err)
 		}
 	}
-	if err := c.ingest(ctx, path, in, &sum); err != nil {
+	ingest := c.ingest
+	if c.server != "" {
+		if c.token == "" {
+			c.token = c.env.getenv("CHAINLOG_TOKEN")
+		}
+		ingest = func(ctx context.Context, _ string, in *input, sum *ingestSummary) error {
+			return c.postIngest(ctx, in, sum)
+		}
+	}
+	if err := ingest(ctx, path, in, &sum); err != nil {
 		if sum.Committed { // say what was stored before the failure
 			c.report(&sum)
 		}

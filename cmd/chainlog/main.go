@@ -30,7 +30,8 @@ Usage:
   chainlog <command> [flags] [arguments]
 
 Commands:
-  ingest            import NDJSON events into the store
+  serve             run the ingest daemon (HTTP) on the store
+  ingest            import NDJSON events into the store, or post them to a daemon
   export            write the stored events as NDJSON, in commit order
   backfill-costs    fill cost_usd and token_count from the model price table
   verify-integrity  prove that no event was altered, deleted, reordered or forged
@@ -72,6 +73,7 @@ type command struct {
 }
 
 var commands = []command{
+	{"serve", runServe},
 	{"ingest", runIngest},
 	{"export", runExport},
 	{"backfill-costs", runBackfill},

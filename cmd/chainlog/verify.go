@@ -44,19 +44,25 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 		return verifyFailed(e, *jsonOut, *nodeID, err)
 	}
 	defer st.Close()
-	rep, err := chainlog.Verify(ctx, st, *nodeID)
+	// One read snapshot: a daemon may be writing to the store meanwhile,
+	// and heads, rows, trail and tree must all be read at one point.
+	var rep *chainlog.Report
+	err = st.Snapshot(ctx, func() error {
+		var err error
+		if rep, err = chainlog.Verify(ctx, st, *nodeID); err != nil {
+			return err
+		}
+		cps, err := gatherCheckpoints(ctx, st, cpFiles, verifiers)
+		if err != nil {
+			return err
+		}
+		tree, err := chainlog.VerifyTree(ctx, st, "", cps)
+		rep.AddTree(tree)
+		return err
+	})
 	if err != nil {
 		return verifyFailed(e, *jsonOut, *nodeID, err)
 	}
-	cps, err := gatherCheckpoints(ctx, st, cpFiles, verifiers)
-	if err != nil {
-		return verifyFailed(e, *jsonOut, *nodeID, err)
-	}
-	tree, err := chainlog.VerifyTree(ctx, st, "", cps)
-	if err != nil {
-		return verifyFailed(e, *jsonOut, *nodeID, err)
-	}
-	rep.AddTree(tree)
 	if *jsonOut {
 		writeJSON(e.stdout, rep)
 	} else {
@@ -188,6 +194,8 @@ func gatherCheckpoints(ctx context.Context, st *sqlite.Store, files []string, vs
 	}
 	if err != nil {
 		sc.Invalid = err.Error()
+		// Still report which checkpoint it is, as for a file's notes.
+		sc.Checkpoint, _ = chainlogParseSigned(signed)
 	}
 	return append(cps, sc), nil
 }

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"chainlog"
+	"chainlog/server"
+	"chainlog/sqlite"
+)
+
+// serveConfig is the daemon's configuration. Every flag has an environment
+// variable, CHAINLOG_ and the flag's name in capitals with _ for -; a flag
+// given on the command line wins.
+type serveConfig struct {
+	listen         string
+	nodeID         string
+	token          string
+	insecure       bool
+	maxBody        int64
+	queueEvents    int64
+	batchEvents    int
+	logFormat      string
+	logLevel       string
+	verifyEvery    time.Duration
+	fullEvery      time.Duration
+	checkpointRate time.Duration
+	readTimeout    time.Duration
+	cp             checkpointFlags
+}
+
+const serveUsage = `serve [--store PATH] [--listen ADDR] [--node-id ID] [--token TOKEN] [flags]
+
+Runs the ingest daemon. Every flag can also be set by environment variable:
+CHAINLOG_ followed by the flag name in capitals, - as _ (CHAINLOG_LISTEN,
+CHAINLOG_NODE_ID, CHAINLOG_TOKEN, ...). A flag on the command line wins.`
+
+func (c *serveConfig) register(fs *flag.FlagSet, e *env) {
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8900", "address to listen on")
+	fs.StringVar(&c.nodeID, "node-id", "", "node_id for events that have none (default: the host name)")
+	fs.StringVar(&c.token, "token", "", "require \"Authorization: Bearer `TOKEN`\" on every request")
+	fs.BoolVar(&c.insecure, "insecure", false, "allow listening on a non-loopback address without --token")
+	fs.Int64Var(&c.maxBody, "max-body-bytes", 16<<20, "larger request bodies get 413")
+	fs.Int64Var(&c.queueEvents, "queue-events", 100000, "events waiting to be committed, at most; beyond, requests get 503 with Retry-After")
+	fs.IntVar(&c.batchEvents, "batch-events", 5000, "events merged into one commit, at most")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&c.verifyEvery, "verify-interval", time.Minute, "how often to verify the new rows in the background")
+	fs.DurationVar(&c.fullEvery, "full-verify-interval", time.Hour, "how often to re-verify the whole store from genesis")
+	fs.DurationVar(&c.checkpointRate, "checkpoint-interval", time.Second, "sign a checkpoint at most this often")
+	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "time allowed to read a whole request, body included")
+	c.cp.register(fs, e)
+}
+
+// applyEnv sets every flag not given on the command line from its
+// environment variable.
+func applyEnv(fs *flag.FlagSet, e *env) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "CHAINLOG_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := e.getenv(name); v != "" && !given[f.Name] && err == nil {
+			if serr := f.Value.Set(v); serr != nil {
+				err = fmt.Errorf("%s=%q: %v", name, v, serr)
+			}
+		}
+	})
+	return err
+}
+
+func runServe(ctx context.Context, e *env, args []string) int {
+	fs := newFlagSet(e, "serve", serveUsage)
+	store := storeFlag(e, fs)
+	var c serveConfig
+	c.register(fs, e)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) != 0 {
+		return usageError(e, fs, "unexpected argument %q", pos[0])
+	}
+	if err := applyEnv(fs, e); err != nil {
+		return usageError(e, fs, "%v", err)
+	}
+	logger, err := newLogger(e, c.logFormat, c.logLevel)
+	if err != nil {
+		return usageError(e, fs, "%v", err)
+	}
+	if err := checkListen(c.listen, c.token, c.insecure); err != nil {
+		return usageError(e, fs, "%v", err)
+	}
+	if c.nodeID == "" {
+		if c.nodeID, err = os.Hostname(); err != nil || c.nodeID == "" {
+			return usageError(e, fs, "no --node-id and no host name")
+		}
+	}
+	path, err := store()
+	if err != nil {
+		return fail(e, "serve", err)
+	}
+	if err := c.cp.setup(path); err != nil {
+		return fail(e, "serve", err)
+	}
+	if err := serve(ctx, &c, path, logger); err != nil {
+		return fail(e, "serve", err)
+	}
+	return exitOK
+}
+
+func newLogger(e *env, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %v", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// checkListen refuses a non-loopback address without a token.
+func checkListen(addr, token string, insecure bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %v", addr, err)
+	}
+	if token != "" || insecure || host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--listen %q is not a loopback address: set --token (or CHAINLOG_TOKEN), or --insecure to listen without one", addr)
+}
+
+// serve runs the daemon until ctx ends, then shuts down in order: stop
+// accepting, let in-flight requests get their answers, commit everything
+// queued, sign a last checkpoint, close the store.
+func serve(ctx context.Context, c *serveConfig, path string, logger *slog.Logger) error {
+	st, err := sqlite.Open(ctx, path, sqlite.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ro, err := sqlite.OpenReadOnly(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer ro.Close()
+	metrics := server.NewMetrics()
+	// The writer outlives ctx: what was queued is committed on shutdown.
+	writeCtx := context.WithoutCancel(ctx)
+	cps := &rateLimited{every: c.checkpointRate, run: func(ctx context.Context) error { return c.cp.run(ctx, st) }}
+	w := server.NewWriter(st, server.WriterConfig{
+		MaxBatch: c.batchEvents, Capacity: c.queueEvents, Logger: logger, Metrics: metrics,
+		After: func(ctx context.Context) {
+			if err := cps.maybe(ctx); err != nil {
+				logger.Error("checkpoint failed", "err", err)
+			}
+		},
+	})
+	go w.Run(writeCtx)
+	srv := server.New(server.Config{Writer: w, Reader: ro, Monitor: chainlog.NewMonitor(), Metrics: metrics,
+		Logger: logger, Token: c.token, MaxBodyBytes: c.maxBody, NodeID: c.nodeID})
+	hs := &http.Server{Addr: c.listen, Handler: srv, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: c.readTimeout, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		w.Close()
+		return err
+	}
+	logger.Info("chainlog serving", "addr", ln.Addr().String(), "store", path, "node_id", c.nodeID,
+		"auth", c.token != "", "checkpoints", c.cp.signer != nil)
+	var bg sync.WaitGroup
+	bgCtx, stopBg := context.WithCancel(ctx)
+	bg.Add(2)
+	go func() { defer bg.Done(); verifyLoop(bgCtx, srv, c, logger) }()
+	go func() { defer bg.Done(); cps.tick(bgCtx, logger) }()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing requests and committing the queue")
+	srv.Stopping()
+	stopBg()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if serr := hs.Shutdown(shutCtx); serr != nil {
+		logger.Error("http shutdown", "err", serr)
+	}
+	w.Close()
+	bg.Wait()
+	if cerr := c.cp.run(writeCtx, st); cerr != nil {
+		logger.Error("final checkpoint failed", "err", cerr)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	logger.Info("stopped")
+	return err
+}
+
+// verifyLoop verifies new rows every verifyEvery and the whole store every
+// fullEvery.
+func verifyLoop(ctx context.Context, srv *server.Server, c *serveConfig, logger *slog.Logger) {
+	tick := time.NewTicker(c.verifyEvery)
+	defer tick.Stop()
+	lastFull := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if time.Since(lastFull) >= c.fullEvery {
+			srv.ResetVerification()
+			lastFull = time.Now()
+		}
+		if _, err := srv.Verify(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("background verification failed", "err", err)
+		}
+	}
+}
+
+// rateLimited runs a function at most once per interval; a call inside the
+// interval is skipped, and a ticker catches up with the last commits.
+type rateLimited struct {
+	every time.Duration
+	run   func(ctx context.Context) error
+	mu    sync.Mutex
+	last  time.Time
+}
+
+func (r *rateLimited) maybe(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.last) < r.every {
+		return nil
+	}
+	r.last = time.Now()
+	return r.run(ctx)
+}
+
+// tick calls maybe every interval until ctx ends, so that the last commits
+// of a burst get their checkpoint without waiting for the next commit.
+func (r *rateLimited) tick(ctx context.Context, logger *slog.Logger) {
+	t := time.NewTicker(r.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := r.maybe(ctx); err != nil {
+				logger.Error("checkpoint failed", "err", err)
+			}
+		}
+	}
+}

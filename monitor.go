@@ -1,0 +1,208 @@
+package chainlog
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"sort"
+	"sync"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// RangeSource is what a Monitor reads: short scans of new rows, bounded by
+// heads read first, so that rows committed meanwhile wait for the next
+// round and no read transaction is held for long.
+type RangeSource interface {
+	Heads(ctx context.Context, nodeID string) ([]Head, error)
+	// Nodes lists every node_id that has rows, in byte order.
+	Nodes(ctx context.Context) ([]string, error)
+	// CountPreChain counts nodeID's rows without chain columns.
+	CountPreChain(ctx context.Context, nodeID string) (int64, error)
+	// ScanChainRange calls fn for nodeID's stamped rows with
+	// afterSeq < chain_seq <= uptoSeq, in chain_seq order.
+	ScanChainRange(ctx context.Context, nodeID string, afterSeq, uptoSeq int64, fn func(*StoredEvent) error) error
+	AmendmentHead(ctx context.Context) (*Head, error)
+	ScanAmendmentRange(ctx context.Context, afterSeq, uptoSeq int64, fn func(*AmendmentScan) error) error
+	StoredTree(ctx context.Context) (size int64, root tlog.Hash, err error)
+	// ScanLeafRange calls fn for the leaves with afterLeaf < index <
+	// uptoLeaf, in commit order.
+	ScanLeafRange(ctx context.Context, afterLeaf, uptoLeaf int64, fn func(index int64, l *Leaf) error) error
+}
+
+// Monitor verifies a store that keeps growing: each Check reads only what
+// was committed since the last one, so its cost is proportional to the new
+// rows, not to the store. Its state is the walk's state (per node: the last
+// seq and hash; the trail's last record; the tree's compact range). Reset
+// makes the next Check start again from genesis. A Monitor is safe for
+// concurrent use; Checks run one at a time.
+type Monitor struct {
+	mu     sync.Mutex
+	nodes  map[string]*NodeVerifier
+	amend  *AmendmentVerifier
+	tree   TreeBuilder
+	treeBk *Break
+	last   *Report
+}
+
+// NewMonitor returns a Monitor positioned at genesis.
+func NewMonitor() *Monitor {
+	m := &Monitor{}
+	m.reset()
+	return m
+}
+
+// Reset makes the next Check verify everything from genesis.
+func (m *Monitor) Reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reset()
+}
+
+func (m *Monitor) reset() {
+	m.nodes = map[string]*NodeVerifier{}
+	m.amend = NewAmendmentVerifier()
+	m.tree = TreeBuilder{}
+	m.treeBk = nil
+}
+
+// Last returns the report of the last Check, or nil.
+func (m *Monitor) Last() *Report {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last
+}
+
+// Check verifies what src committed since the last Check and returns the
+// report for the whole store (or for nodeID, when not empty; the state of
+// every node is still advanced).
+func (m *Monitor) Check(ctx context.Context, src RangeSource) (*Report, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Nodes before heads: a node's first rows and its head are committed
+	// together, so every node listed has its head in the later read.
+	nodes, err := src.Nodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	heads, err := src.Heads(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("read chain heads: %w", err)
+	}
+	byNode := map[string]*Head{}
+	for i := range heads {
+		byNode[heads[i].NodeID] = &heads[i]
+	}
+	for _, h := range heads {
+		if !sortedContains(nodes, h.NodeID) {
+			nodes = append(nodes, h.NodeID)
+		}
+	}
+	sort.Strings(nodes)
+	w := &walker{}
+	for _, node := range nodes {
+		nr, err := m.checkNode(ctx, src, node, byNode[node])
+		if err != nil {
+			return nil, err
+		}
+		w.nodes = append(w.nodes, nr)
+	}
+	rep := w.report("")
+	if rep.Amendments, err = m.checkAmendments(ctx, src); err != nil {
+		return nil, err
+	}
+	tree, err := m.checkTree(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	rep.Tree = &tree
+	rep.settle()
+	m.last = rep
+	return rep, nil
+}
+
+func sortedContains(s []string, v string) bool {
+	i := sort.SearchStrings(s, v)
+	return i < len(s) && s[i] == v
+}
+
+func (m *Monitor) checkNode(ctx context.Context, src RangeSource, node string, head *Head) (NodeReport, error) {
+	v := m.nodes[node]
+	if v == nil {
+		v = NewNodeVerifier(node)
+		m.nodes[node] = v
+	}
+	upto := int64(1<<63 - 1) // a node without a head: read everything
+	if head != nil {
+		upto = head.Seq
+	}
+	if v.report.Break == nil {
+		err := src.ScanChainRange(ctx, node, v.lastSeq, upto, func(e *StoredEvent) error {
+			v.Add(e)
+			return nil
+		})
+		if err != nil {
+			return NodeReport{}, fmt.Errorf("scan node %q: %w", node, err)
+		}
+	}
+	pre, err := src.CountPreChain(ctx, node)
+	if err != nil {
+		return NodeReport{}, fmt.Errorf("count pre-chain rows of %q: %w", node, err)
+	}
+	v.report.PreChain = pre
+	return v.Finish(head), nil
+}
+
+func (m *Monitor) checkAmendments(ctx context.Context, src RangeSource) (AmendmentReport, error) {
+	head, err := src.AmendmentHead(ctx)
+	if err != nil {
+		return AmendmentReport{}, fmt.Errorf("read amendment head: %w", err)
+	}
+	upto := int64(1<<63 - 1)
+	if head != nil {
+		upto = head.Seq
+	}
+	if m.amend.report.Break == nil {
+		err = src.ScanAmendmentRange(ctx, m.amend.lastSeq, upto, func(a *AmendmentScan) error {
+			m.amend.Add(a)
+			return nil
+		})
+		if err != nil {
+			return AmendmentReport{}, fmt.Errorf("scan amendments: %w", err)
+		}
+	}
+	return m.amend.Finish(head), nil
+}
+
+func (m *Monitor) checkTree(ctx context.Context, src RangeSource) (TreeReport, error) {
+	size, root, err := src.StoredTree(ctx)
+	if err != nil {
+		return TreeReport{}, fmt.Errorf("read stored tree: %w", err)
+	}
+	if m.treeBk == nil {
+		err = src.ScanLeafRange(ctx, m.tree.Size()-1, size, func(index int64, l *Leaf) error {
+			if index != m.tree.Size() {
+				m.treeBk = &Break{Trail: TrailTree, Seq: m.tree.Size(), Reason: ReasonLeafMissing,
+					Detail:   fmt.Sprintf("expected leaf %d, found leaf %d (node %s seq %d)", m.tree.Size(), index, l.NodeID, l.Seq),
+					Expected: fmt.Sprint(m.tree.Size()), Found: fmt.Sprint(index)}
+				return errStopScan
+			}
+			m.tree.Add(LeafHash(l))
+			return nil
+		})
+		if err != nil && err != errStopScan {
+			return TreeReport{}, fmt.Errorf("scan leaves: %w", err)
+		}
+	}
+	got := m.tree.Root()
+	rep := TreeReport{Leaves: m.tree.Size(), Root: base64.StdEncoding.EncodeToString(got[:]),
+		Checkpoints: []CheckpointReport{}, Break: m.treeBk}
+	if rep.Break == nil && (size != m.tree.Size() || root != got) {
+		rep.Break = &Break{Trail: TrailTree, Seq: size, Reason: ReasonTreeHeadMismatch,
+			Detail:   fmt.Sprintf("the events make a tree of %d leaves, the stored head says %d", m.tree.Size(), size),
+			Expected: rep.Root, Found: base64.StdEncoding.EncodeToString(root[:])}
+		m.treeBk = rep.Break
+	}
+	rep.finish()
+	return rep, nil
+}

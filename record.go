@@ -1,0 +1,58 @@
+package chainlog
+
+import "encoding/json"
+
+// Record is the JSON form of a stored event, as export writes it and the
+// daemon's query returns it: every column of the events table, in table
+// order; nullable columns are null when NULL.
+type Record struct {
+	ID            string          `json:"id"`
+	AgentType     string          `json:"agent_type"`
+	NodeID        string          `json:"node_id"`
+	AgentID       string          `json:"agent_id"`
+	SessionID     *string         `json:"session_id"`
+	WorkspaceID   *string         `json:"workspace_id"`
+	EventType     string          `json:"event_type"`
+	TS            string          `json:"ts"`
+	Data          json.RawMessage `json:"data"`
+	CostUSD       *float64        `json:"cost_usd"`
+	TokenCount    *int64          `json:"token_count"`
+	Model         *string         `json:"model"`
+	CreatedAt     string          `json:"created_at"`
+	ChainSeq      *int64          `json:"chain_seq"`
+	ChainPrevHash *string         `json:"chain_prev_hash"`
+	ChainHash     *string         `json:"chain_hash"`
+	PayloadDigest *string         `json:"payload_digest"`
+}
+
+// NewRecord returns e's JSON form. A data column that is not JSON (text
+// written by another tool) is given as a JSON string.
+func NewRecord(e *StoredEvent) Record {
+	r := Record{
+		ID: e.ID, AgentType: e.AgentType, NodeID: e.NodeID, AgentID: e.AgentID,
+		SessionID: e.SessionID, WorkspaceID: e.WorkspaceID, EventType: e.EventType, TS: e.TS,
+		CostUSD: e.CostUSD, TokenCount: e.TokenCount, Model: e.Model, CreatedAt: e.CreatedAt,
+		Data: json.RawMessage("null"),
+	}
+	if e.Data != nil {
+		if json.Valid(e.Data) {
+			r.Data = e.Data
+		} else {
+			b, _ := json.Marshal(string(e.Data))
+			r.Data = b
+		}
+	}
+	if e.Seq != 0 {
+		r.ChainSeq = &e.Seq
+	}
+	if e.PrevHash != "" {
+		r.ChainPrevHash = &e.PrevHash
+	}
+	if e.Hash != "" {
+		r.ChainHash = &e.Hash
+	}
+	if e.PayloadDigest != "" {
+		r.PayloadDigest = &e.PayloadDigest
+	}
+	return r
+}

@@ -1,0 +1,101 @@
+package server
+
+import (
+	"time"
+
+	"chainlog"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the daemon's Prometheus metrics. A nil *Metrics records
+// nothing.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	acceptedC, duplicates, rejected prometheus.Counter
+	commitFailures                  prometheus.Counter
+	batchEvents, batchRequests      prometheus.Histogram
+	commitSeconds                   prometheus.Histogram
+	queue                           prometheus.Gauge
+	verifyValid, verifyTime         prometheus.Gauge
+	verifyChecked                   prometheus.Gauge
+}
+
+// NewMetrics registers the daemon's metrics in a new registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{Registry: prometheus.NewRegistry()}
+	c := func(name, help string) prometheus.Counter {
+		x := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "chainlog", Name: name, Help: help})
+		m.Registry.MustRegister(x)
+		return x
+	}
+	g := func(name, help string) prometheus.Gauge {
+		x := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "chainlog", Name: name, Help: help})
+		m.Registry.MustRegister(x)
+		return x
+	}
+	h := func(name, help string, buckets []float64) prometheus.Histogram {
+		x := prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "chainlog", Name: name, Help: help, Buckets: buckets})
+		m.Registry.MustRegister(x)
+		return x
+	}
+	m.acceptedC = c("events_accepted_total", "Events committed.")
+	m.duplicates = c("events_duplicate_total", "Events whose id was already stored.")
+	m.rejected = c("events_rejected_total", "Events refused as invalid.")
+	m.commitFailures = c("commit_failures_total", "Commits that failed; their requests got an error.")
+	m.batchEvents = h("commit_batch_events", "Events per commit.", prometheus.ExponentialBuckets(1, 4, 8))
+	m.batchRequests = h("commit_batch_requests", "Requests merged into one commit.", prometheus.ExponentialBuckets(1, 2, 10))
+	m.commitSeconds = h("commit_latency_seconds", "Time to commit one batch.", prometheus.ExponentialBuckets(0.0005, 2, 14))
+	m.queue = g("queue_events", "Events waiting to be committed.")
+	m.verifyValid = g("last_verification_valid", "1 when the last verification found the store valid or empty, 0 when invalid.")
+	m.verifyTime = g("last_verification_timestamp_seconds", "When the last verification finished.")
+	m.verifyChecked = g("last_verification_checked_events", "Chained events the last verification covered.")
+	return m
+}
+
+func (m *Metrics) commit(events, requests int, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.commitFailures.Inc()
+		return
+	}
+	m.batchEvents.Observe(float64(events))
+	m.batchRequests.Observe(float64(requests))
+	m.commitSeconds.Observe(d.Seconds())
+}
+
+func (m *Metrics) accepted(r chainlog.IngestResult) {
+	if m == nil {
+		return
+	}
+	m.acceptedC.Add(float64(r.Inserted))
+	m.duplicates.Add(float64(r.Duplicates))
+}
+
+func (m *Metrics) reject(n int) {
+	if m != nil {
+		m.rejected.Add(float64(n))
+	}
+}
+
+func (m *Metrics) queueDepth(n int64) {
+	if m != nil {
+		m.queue.Set(float64(n))
+	}
+}
+
+func (m *Metrics) verified(r *chainlog.Report, at time.Time) {
+	if m == nil {
+		return
+	}
+	valid := 1.0
+	if r.Status == chainlog.StatusInvalid {
+		valid = 0
+	}
+	m.verifyValid.Set(valid)
+	m.verifyTime.Set(float64(at.Unix()))
+	m.verifyChecked.Set(float64(r.Checked))
+}

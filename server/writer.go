@@ -1,0 +1,184 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"chainlog"
+)
+
+// Ingester commits groups of events in one transaction; *sqlite.Store is
+// one. Each group gets its own counts. When it returns without error, every
+// group is durably committed.
+type Ingester interface {
+	IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]chainlog.IngestResult, error)
+}
+
+// Errors Submit returns instead of queueing.
+var (
+	ErrQueueFull = errors.New("the write queue is full")
+	ErrClosed    = errors.New("the daemon is shutting down")
+)
+
+// Writer is the single writer: requests queue their events, and one
+// goroutine merges whatever is waiting into one transaction (group commit),
+// then answers each request with its own counts. A request is answered only
+// after its own events are committed; none is ever dropped or evicted: when
+// the queue is full, Submit refuses instead.
+type Writer struct {
+	store    Ingester
+	maxBatch int   // events merged into one commit, at most (a larger request commits alone)
+	capacity int64 // events queued, at most
+	log      *slog.Logger
+	metrics  *Metrics
+	after    func(ctx context.Context) // runs after each commit; may be nil
+
+	queued atomic.Int64
+	jobs   chan *job
+	mu     sync.RWMutex // guards closed against Submit racing Close
+	closed bool
+	done   chan struct{}
+}
+
+type job struct {
+	events []chainlog.Event
+	reply  chan reply
+}
+
+type reply struct {
+	res chainlog.IngestResult
+	err error
+}
+
+// WriterConfig configures a Writer.
+type WriterConfig struct {
+	MaxBatch int   // events per commit, at most; default 1000
+	Capacity int64 // events waiting, at most; default 100000
+	Logger   *slog.Logger
+	Metrics  *Metrics
+	// After runs in the writer goroutine after each commit, before the next
+	// one: the daemon signs checkpoints there.
+	After func(ctx context.Context)
+}
+
+// NewWriter returns a writer on store; Run must be started.
+func NewWriter(store Ingester, cfg WriterConfig) *Writer {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 1000
+	}
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = 100000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Writer{
+		store: store, maxBatch: cfg.MaxBatch, capacity: cfg.Capacity, log: cfg.Logger,
+		metrics: cfg.Metrics, after: cfg.After,
+		jobs: make(chan *job, 1<<14), done: make(chan struct{}),
+	}
+}
+
+// Submit queues events and waits until they are committed. It fails with
+// ErrQueueFull when the queue holds too many events, and with ErrClosed
+// after Close. A request is atomic: all its events commit together or none.
+func (w *Writer) Submit(ctx context.Context, events []chainlog.Event) (chainlog.IngestResult, error) {
+	n := int64(len(events))
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return chainlog.IngestResult{}, ErrClosed
+	}
+	// A request larger than the whole queue is still taken when the queue
+	// is empty: it commits alone.
+	if q := w.queued.Add(n); q > w.capacity && q != n {
+		w.queued.Add(-n)
+		w.mu.RUnlock()
+		return chainlog.IngestResult{}, ErrQueueFull
+	}
+	j := &job{events: events, reply: make(chan reply, 1)}
+	select {
+	case w.jobs <- j:
+	default:
+		w.queued.Add(-n)
+		w.mu.RUnlock()
+		return chainlog.IngestResult{}, ErrQueueFull
+	}
+	w.mu.RUnlock()
+	w.metrics.queueDepth(w.queued.Load())
+	// Once queued, the events will be committed whatever the caller does:
+	// wait for the answer even if ctx ends, so that an answer is never
+	// given before the commit.
+	r := <-j.reply
+	return r.res, r.err
+}
+
+// Queued returns the number of events waiting to be committed.
+func (w *Writer) Queued() int64 { return w.queued.Load() }
+
+// Run commits queued requests until Close is called and the queue is
+// drained. ctx is given to the store; the daemon passes a context that
+// outlives shutdown so that queued events are still committed.
+func (w *Writer) Run(ctx context.Context) {
+	defer close(w.done)
+	for first := range w.jobs {
+		batch := []*job{first}
+		n := len(first.events)
+	merge:
+		for n < w.maxBatch {
+			select {
+			case j, ok := <-w.jobs:
+				if !ok {
+					break merge
+				}
+				batch = append(batch, j)
+				n += len(j.events)
+			default:
+				break merge
+			}
+		}
+		w.commit(ctx, batch, n)
+	}
+}
+
+func (w *Writer) commit(ctx context.Context, batch []*job, n int) {
+	groups := make([][]chainlog.Event, len(batch))
+	for i, j := range batch {
+		groups[i] = j.events
+	}
+	start := time.Now()
+	res, err := w.store.IngestGroups(ctx, groups)
+	w.queued.Add(-int64(n))
+	w.metrics.commit(n, len(batch), time.Since(start), err)
+	w.metrics.queueDepth(w.queued.Load())
+	if err != nil {
+		w.log.Error("commit failed; the requests in it are answered with an error", "events", n, "requests", len(batch), "err", err)
+	}
+	for i, j := range batch {
+		if err != nil {
+			j.reply <- reply{err: err}
+			continue
+		}
+		w.metrics.accepted(res[i])
+		j.reply <- reply{res: res[i]}
+	}
+	if err == nil && w.after != nil {
+		w.after(ctx)
+	}
+}
+
+// Close stops accepting requests and waits until every queued one is
+// committed and answered.
+func (w *Writer) Close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.jobs)
+	}
+	w.mu.Unlock()
+	<-w.done
+}

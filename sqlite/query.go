@@ -1,0 +1,85 @@
+package sqlite
+
+import (
+	"context"
+	"strconv"
+
+	"chainlog"
+
+	"zombiezen.com/go/sqlite"
+)
+
+// Query selects stored events. Empty fields do not filter. Since and Until
+// compare ts as text (inclusive since, exclusive until), which orders
+// RFC 3339 timestamps of one format chronologically.
+type Query struct {
+	NodeID, SessionID, AgentID, EventType string
+	Since, Until                          string
+	After                                 int64 // keyset cursor: return rows after this one
+	Limit                                 int
+}
+
+// MaxQueryLimit bounds one page of Events.
+const MaxQueryLimit = 1000
+
+// Events returns one page of events matching q in commit order, and the
+// cursor of the next page (0 when this is the last page).
+func (s *Store) Events(ctx context.Context, q Query) ([]chainlog.StoredEvent, int64, error) {
+	limit := q.Limit
+	if limit <= 0 || limit > MaxQueryLimit {
+		limit = MaxQueryLimit
+	}
+	var where []string
+	var args []string
+	for _, f := range []struct{ col, val string }{
+		{"node_id = ", q.NodeID}, {"session_id = ", q.SessionID}, {"agent_id = ", q.AgentID},
+		{"event_type = ", q.EventType}, {"ts >= ", q.Since}, {"ts < ", q.Until},
+	} {
+		if f.val != "" {
+			args = append(args, f.val)
+			where = append(where, f.col+"?"+strconv.Itoa(len(args)+2))
+		}
+	}
+	sqlq := `SELECT ` + identityCols + `, data, cost_usd, token_count, model, created_at, ` + s.chainColumns() + `,
+		` + s.payloadColumn() + `, rowid FROM events WHERE rowid > ?1`
+	for _, w := range where {
+		sqlq += " AND " + w
+	}
+	sqlq += ` ORDER BY rowid LIMIT ?2`
+	var out []chainlog.StoredEvent
+	var last int64
+	more := false
+	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		stmt, err := conn.Prepare(sqlq)
+		if err != nil {
+			return err
+		}
+		defer stmt.Reset()
+		stmt.BindInt64(1, q.After)
+		stmt.BindInt64(2, int64(limit)+1)
+		for i, a := range args {
+			stmt.BindText(i+3, a)
+		}
+		for {
+			ok, err := stmt.Step()
+			if err != nil || !ok {
+				return err
+			}
+			if len(out) == limit { // one more exists: there is a next page
+				more = true
+				return nil
+			}
+			var e chainlog.StoredEvent
+			readStored(stmt, &e)
+			last = stmt.ColumnInt64(17)
+			out = append(out, e)
+		}
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if !more {
+		last = 0
+	}
+	return out, last, nil
+}

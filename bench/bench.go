@@ -29,6 +29,9 @@ type Config struct {
 	Batch  int    // events per commit
 	Nodes  int    // distinct node ids
 	Dir    string // where the stores go; a temporary directory when empty
+	// HTTPEvents is how many events each HTTP measurement posts; 0 skips
+	// the HTTP measurements.
+	HTTPEvents int
 	// Progress, when not nil, is told what is being measured.
 	Progress func(msg string)
 }
@@ -82,7 +85,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if say == nil {
 		say = func(string) {}
 	}
-	var off, chain, noTree, on, ratioDigest, ratioTree, ratio, verify, proveMs, checkMs []float64
+	var off, chain, noTree, on, ratioDigest, ratioTree, ratio, verify, proveMs, checkMs, httpBatch, httpSingle []float64
 	for run := 1; run <= cfg.Runs; run++ {
 		rOff, err := ingestMeasure(ctx, cfg, dir, run, "off", sqlite.Options{DisableIntegrity: true}, say)
 		if err != nil {
@@ -115,11 +118,24 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		proveMs, checkMs = append(proveMs, pg), append(checkMs, pv)
 		removeStore(path)
+		if cfg.HTTPEvents > 0 {
+			say(fmt.Sprintf("run %d/%d: HTTP, NDJSON batches of 1000", run, cfg.Runs))
+			hb, err := httpRun(ctx, dir, cfg.HTTPEvents, 1000, 4)
+			if err != nil {
+				return nil, err
+			}
+			say(fmt.Sprintf("run %d/%d: HTTP, single events from 64 clients", run, cfg.Runs))
+			hs, err := httpRun(ctx, dir, cfg.HTTPEvents/4, 1, 64)
+			if err != nil {
+				return nil, err
+			}
+			httpBatch, httpSingle = append(httpBatch, hb), append(httpSingle, hs)
+		}
 		off, chain, noTree, on = append(off, rOff), append(chain, rChain), append(noTree, rNoTree), append(on, rOn)
 		ratioDigest, ratioTree = append(ratioDigest, rNoTree/rChain), append(ratioTree, rOn/rNoTree)
 		ratio, verify = append(ratio, rOn/rOff), append(verify, rv)
 	}
-	return &Result{Events: cfg.Events, Batch: cfg.Batch, Nodes: cfg.Nodes, Runs: cfg.Runs, Measures: []Measure{
+	res := &Result{Events: cfg.Events, Batch: cfg.Batch, Nodes: cfg.Nodes, Runs: cfg.Runs, Measures: []Measure{
 		newMeasure("ingest, integrity off", "events/s", off),
 		newMeasure("ingest, chain only", "events/s", chain),
 		newMeasure("ingest, chain and payload digests", "events/s", noTree),
@@ -130,7 +146,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		newMeasure("verify-integrity (chains, payloads, trail, tree)", "events/s", verify),
 		newMeasure("proof generation, median", "ms", proveMs),
 		newMeasure("offline proof verification, median", "ms", checkMs),
-	}}, nil
+	}}
+	if cfg.HTTPEvents > 0 {
+		res.Measures = append(res.Measures,
+			newMeasure("HTTP ingest, NDJSON batches of 1000 (4 clients)", "events/s", httpBatch),
+			newMeasure("HTTP ingest, single events from 64 clients", "events/s", httpSingle))
+	}
+	return res, nil
 }
 
 // ingestMeasure ingests into a throw-away store and returns events/s.

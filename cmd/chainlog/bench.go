@@ -10,13 +10,14 @@ import (
 )
 
 func runBench(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "bench", "bench [--events N] [--runs R] [--batch B] [--nodes K] [--dir DIR] [--json]")
+	fs := newFlagSet(e, "bench", "bench [--events N] [--runs R] [--batch B] [--nodes K] [--http-events N] [--dir DIR] [--json]")
 	var cfg bench.Config
 	fs.IntVar(&cfg.Events, "events", 1_000_000, "events per store")
 	fs.IntVar(&cfg.Runs, "runs", 3, "runs; the median and min-max are reported")
 	fs.IntVar(&cfg.Batch, "batch", 1000, "events per commit")
 	fs.IntVar(&cfg.Nodes, "nodes", 4, "distinct node ids")
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the generated stores (default: a temporary directory)")
+	fs.IntVar(&cfg.HTTPEvents, "http-events", 200000, "events posted by each HTTP measurement (a quarter of it for single-event requests); 0 skips them")
 	jsonOut := fs.Bool("json", false, "print the results as JSON")
 	pos, err := parseFlags(fs, args)
 	if err != nil {

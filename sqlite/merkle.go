@@ -310,6 +310,13 @@ func (s *Store) ProveEvent(ctx context.Context, id string, size int64) (chainlog
 		case idx < 0 || idx >= size:
 			return ErrNoLeaf
 		}
+		th, err := readTreeHead(conn)
+		if err != nil {
+			return err
+		}
+		if size > th.Size {
+			return fmt.Errorf("the checkpoint is for a tree of %d leaves, the store's tree has %d: the store is behind it", size, th.Size)
+		}
 		proof, err = tlog.ProveRecord(size, idx, storedReader{conn})
 		return err
 	})

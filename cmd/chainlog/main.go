@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"chainlog/sqlite"
@@ -183,7 +184,7 @@ func usageError(e *env, fs *flag.FlagSet, format string, args ...any) int {
 // fail prints err for command name and returns exitError.
 func fail(e *env, name string, err error) int {
 	fmt.Fprintf(e.stderr, "chainlog %s: %v\n", name, err)
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) && strings.Contains(err.Error(), "open store") {
 		fmt.Fprintln(e.stderr, "hint: give the store with --store PATH or CHAINLOG_STORE")
 	}
 	return exitError

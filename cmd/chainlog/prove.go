@@ -206,6 +206,9 @@ func runConsistency(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, "consistency", err)
 	}
+	if older.Size > newer.Size {
+		return usageError(e, fs, "the first checkpoint (size %d) is newer than the second (size %d): give the older one first", older.Size, newer.Size)
+	}
 	path, err := store()
 	if err != nil {
 		return fail(e, "consistency", err)

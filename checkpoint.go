@@ -20,11 +20,52 @@ type Checkpoint struct {
 	Origin string
 	Size   int64
 	Root   tlog.Hash
+	// Extensions are the optional lines after the root, each ending in a
+	// newline. chainlog writes one, "chainlog-amendments <seq> <hash>", the
+	// head of the amendment trail, so that the trail is anchored outside
+	// the store too.
+	Extensions string
 }
 
-// Text returns the checkpoint body: "<origin>\n<size>\n<base64 root>\n".
+// Text returns the checkpoint body: "<origin>\n<size>\n<base64 root>\n",
+// then the extension lines.
 func (c Checkpoint) Text() string {
-	return fmt.Sprintf("%s\n%d\n%s\n", c.Origin, c.Size, base64.StdEncoding.EncodeToString(c.Root[:]))
+	return fmt.Sprintf("%s\n%d\n%s\n", c.Origin, c.Size, base64.StdEncoding.EncodeToString(c.Root[:])) + c.Extensions
+}
+
+// amendmentsExtension starts the extension line that records the
+// amendment trail's head.
+const amendmentsExtension = "chainlog-amendments "
+
+// WithAmendments returns c recording the amendment trail's head (seq 0:
+// no trail, no line).
+func (c Checkpoint) WithAmendments(seq int64, hash string) Checkpoint {
+	c.Extensions = ""
+	if seq > 0 {
+		c.Extensions = fmt.Sprintf("%s%d %s\n", amendmentsExtension, seq, hash)
+	}
+	return c
+}
+
+// Amendments returns the amendment trail's head the checkpoint records;
+// ok is false when it records none.
+func (c Checkpoint) Amendments() (seq int64, hash string, ok bool, err error) {
+	for _, e := range strings.Split(strings.TrimSuffix(c.Extensions, "\n"), "\n") {
+		rest, found := strings.CutPrefix(e, amendmentsExtension)
+		if !found {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 {
+			return 0, "", false, fmt.Errorf("checkpoint: malformed extension %q", e)
+		}
+		seq, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil || seq < 1 || len(f[1]) != 64 {
+			return 0, "", false, fmt.Errorf("checkpoint: malformed extension %q", e)
+		}
+		return seq, f[1], true, nil
+	}
+	return 0, "", false, nil
 }
 
 // ParseCheckpoint parses a checkpoint body. Extension lines after the root
@@ -56,6 +97,10 @@ func ParseCheckpoint(text string) (Checkpoint, error) {
 		if l == "" {
 			return c, fmt.Errorf("checkpoint: empty extension line %d", i+1)
 		}
+		c.Extensions += l + "\n"
+	}
+	if _, _, _, err := c.Amendments(); err != nil {
+		return c, err
 	}
 	return c, nil
 }

@@ -66,8 +66,34 @@ func TestParseCheckpointExtensions(t *testing.T) {
 			t.Errorf("extension %q: %v", ext, err)
 			continue
 		}
-		if got != c {
-			t.Errorf("extension %q: got %+v, want %+v", ext, got, c)
+		want := c
+		want.Extensions = ext
+		if got != want {
+			t.Errorf("extension %q: got %+v, want %+v", ext, got, want)
+		}
+		if got.Text() != c.Text()+ext {
+			t.Errorf("extension %q: Text() = %q, want the parsed text back", ext, got.Text())
+		}
+	}
+}
+
+func TestCheckpointAmendmentsExtension(t *testing.T) {
+	hash := strings.Repeat("ab", 32)
+	c := Checkpoint{Origin: cpOrigin, Size: 7, Root: cpRoot}.WithAmendments(3, hash)
+	got, err := ParseCheckpoint(c.Text())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq, h, ok, err := got.Amendments(); err != nil || !ok || seq != 3 || h != hash {
+		t.Errorf("Amendments() = %d, %q, %v, %v; want 3, %q, true, nil", seq, h, ok, err, hash)
+	}
+	if got := c.WithAmendments(0, ""); got.Extensions != "" {
+		t.Errorf("WithAmendments(0) keeps %q", got.Extensions)
+	}
+	for _, bad := range []string{"chainlog-amendments x " + hash, "chainlog-amendments 0 " + hash,
+		"chainlog-amendments 3 abc", "chainlog-amendments 3"} {
+		if _, err := ParseCheckpoint(Checkpoint{Origin: cpOrigin, Size: 7, Root: cpRoot}.Text() + bad + "\n"); err == nil {
+			t.Errorf("extension %q parsed; want an error", bad)
 		}
 	}
 }
@@ -150,8 +176,10 @@ func TestSignOpenCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := OpenCheckpoint(n, verifier); err != nil || got != c {
-		t.Errorf("with an extension line: got %+v, %v; want %+v", got, err, c)
+	withExt := c
+	withExt.Extensions = "ext\n"
+	if got, err := OpenCheckpoint(n, verifier); err != nil || got != withExt {
+		t.Errorf("with an extension line: got %+v, %v; want %+v", got, err, withExt)
 	}
 
 	// A cosigned checkpoint opens with the origin's key; with only the

@@ -17,6 +17,9 @@ type TreeSource interface {
 	ScanLeaves(ctx context.Context, fn func(index int64, l *Leaf) error) error
 	// StoredTree returns the stored tree head: its size and root.
 	StoredTree(ctx context.Context) (size int64, root tlog.Hash, err error)
+	// AmendmentHashAt returns the hash of amendment record seq; found is
+	// false when there is none.
+	AmendmentHashAt(ctx context.Context, seq int64) (hash string, found bool, err error)
 }
 
 // Reasons a tree or a checkpoint fails verification.
@@ -27,6 +30,7 @@ const (
 	ReasonRootMismatch     = "the store's tree at the checkpoint's size does not have the checkpoint's root: history was rewritten, rolled back to another copy, or events were deleted"
 	ReasonEquivocation     = "two checkpoints of the same size have different roots"
 	ReasonWrongOrigin      = "the checkpoint names another log"
+	ReasonTrailRewritten   = "the amendment trail does not hold the record the checkpoint recorded: amendments were deleted, edited or rewritten"
 )
 
 // TrailTree names the Merkle tree in a Break.
@@ -123,9 +127,35 @@ func VerifyTree(ctx context.Context, src TreeSource, origin string, cps []Source
 			return rep, err
 		}
 	}
+	if err := checkTrails(ctx, src, cps, &rep); err != nil {
+		return rep, err
+	}
 	checkEquivocation(cps, &rep)
 	rep.finish()
 	return rep, nil
+}
+
+// checkTrails compares the amendment trail head each checkpoint records
+// with the store's trail.
+func checkTrails(ctx context.Context, src TreeSource, cps []SourcedCheckpoint, rep *TreeReport) error {
+	for i, c := range cps {
+		if c.Invalid != "" || rep.Checkpoints[i].Status == StatusInvalid {
+			continue
+		}
+		seq, hash, ok, err := c.Amendments()
+		if err != nil || !ok {
+			continue
+		}
+		got, found, err := src.AmendmentHashAt(ctx, seq)
+		if err != nil {
+			return fmt.Errorf("read amendment %d: %w", seq, err)
+		}
+		if !found || got != hash {
+			cr := &rep.Checkpoints[i]
+			cr.Status, cr.Reason = StatusInvalid, ReasonTrailRewritten+fmt.Sprintf(" (record %d)", seq)
+		}
+	}
+	return nil
 }
 
 var errStopScan = fmt.Errorf("stop scan")

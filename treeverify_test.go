@@ -19,6 +19,7 @@ const treeOrigin = "chainlog/test-host/tree.db"
 // set, replaces the leaf indexes ScanLeaves reports; the stored tree head
 // is kept apart so that it can disagree with the events.
 type memTree struct {
+	trail      map[int64]string // amendment seq -> hash
 	events     []StoredEvent
 	indexes    []int64 // nil: 0, 1, 2, ...
 	skip       map[int]bool
@@ -101,6 +102,11 @@ func (m *memTree) ScanLeaves(ctx context.Context, fn func(int64, *Leaf) error) e
 
 func (m *memTree) StoredTree(ctx context.Context) (int64, tlog.Hash, error) {
 	return m.storedSize, m.storedRoot, m.storedErr
+}
+
+func (m *memTree) AmendmentHashAt(ctx context.Context, seq int64) (string, bool, error) {
+	h, ok := m.trail[seq]
+	return h, ok, nil
 }
 
 func (m *memTree) byNode() []StoredEvent {
@@ -585,5 +591,34 @@ func TestReportAddTree(t *testing.T) {
 	chainBroken.AddTree(bad)
 	if chainBroken.Status != StatusInvalid || chainBroken.BrokenAt == nil || *chainBroken.BrokenAt != chainBreak {
 		t.Errorf("chain broken first: status %q, break %+v; want invalid with the chain's break %+v", chainBroken.Status, chainBroken.BrokenAt, chainBreak)
+	}
+}
+
+func TestVerifyTreeAmendmentTrail(t *testing.T) {
+	src := newMemTree(5)
+	src.trail = map[int64]string{1: strings.Repeat("a", 64), 2: strings.Repeat("b", 64)}
+	size, root, _ := src.StoredTree(context.Background())
+	base := Checkpoint{Origin: cpOrigin, Size: size, Root: root}
+	tests := []struct {
+		name   string
+		cp     Checkpoint
+		status string
+	}{
+		{"no trail recorded", base, StatusValid},
+		{"trail head matches", base.WithAmendments(2, strings.Repeat("b", 64)), StatusValid},
+		{"an older trail head still held", base.WithAmendments(1, strings.Repeat("a", 64)), StatusValid},
+		{"record edited", base.WithAmendments(2, strings.Repeat("c", 64)), StatusInvalid},
+		{"records deleted", base.WithAmendments(3, strings.Repeat("d", 64)), StatusInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := mustVerifyTree(t, src, "", []SourcedCheckpoint{{Checkpoint: tt.cp, Source: "test"}})
+			if rep.Status != tt.status {
+				t.Fatalf("status %q, want %q (%+v)", rep.Status, tt.status, rep.Checkpoints)
+			}
+			if tt.status == StatusInvalid && !strings.HasPrefix(rep.Checkpoints[0].Reason, ReasonTrailRewritten) {
+				t.Errorf("reason %q, want %q", rep.Checkpoints[0].Reason, ReasonTrailRewritten)
+			}
+		})
 	}
 }

@@ -771,32 +771,50 @@ func TestCheckpointNothingNew(t *testing.T) {
 	}
 }
 
-// TestAttackEraseAmendmentNotDetected documents a limit: the tree commits
-// to each event's payload digest at ingest, not to the amendment trail. An
-// attacker who deletes the trail and puts the ingested payload back leaves
-// a store that verifies, against every checkpoint. (If the tree ever covers
-// the trail, this test must flip.)
-func TestAttackEraseAmendmentNotDetected(t *testing.T) {
+// TestAttackEraseAmendment: checkpoints record the amendment trail's head,
+// so deleting the trail and putting the ingested payload back (which the
+// chains, the payload digests and the tree alone cannot see) is caught by
+// the checkpoint signed after the amendment.
+func TestAttackEraseAmendment(t *testing.T) {
 	t.Parallel()
 	f := newTreeFixture(t)
 	victim := f.a[0]
 	st := openStore(t, f.path, sqlite.Options{})
 	mustAmend(t, st, amendReq(victim.ID, "price correction", chainlog.Patch{Set: []string{chainlog.FieldModel},
 		Values: chainlog.Mutable{Model: ptr("claude-opus-4")}}))
-	// The tree did not grow: nothing new to sign.
-	if signed, err := st.Checkpoint(t.Context(), f.signer, f.last()); err != nil || signed != nil {
-		t.Fatalf("Checkpoint after an amendment = %q, %v; want nil, nil", signed, err)
+	// The tree did not grow, but the trail did: a new checkpoint records it.
+	signed, err := st.Checkpoint(t.Context(), f.signer, f.last())
+	if err != nil || signed == nil {
+		t.Fatalf("Checkpoint after an amendment = %q, %v; want a new checkpoint", signed, err)
+	}
+	if seq, _, ok, _ := f.open(t, signed).Amendments(); !ok || seq != 1 {
+		t.Fatalf("the new checkpoint records trail seq %d (%v); want 1", seq, ok)
+	}
+	f.notes = append(f.notes, signed)
+	// Nothing new after that.
+	if again, err := st.Checkpoint(t.Context(), f.signer, f.last()); err != nil || again != nil {
+		t.Fatalf("Checkpoint again = %q, %v; want nil, nil", again, err)
 	}
 	closeStore(t, st)
-	if recs, _ := allAmendments(t, f.path); len(recs) != 1 {
-		t.Fatalf("%d amendments; want 1", len(recs))
-	}
 	attack(t, f.path, rawSQL(`DELETE FROM amendments`), rawSQL(`DELETE FROM amendment_head`),
 		rawSQL(`UPDATE events SET model = NULL WHERE id = ?`, victim.ID))
+	// Chains, payloads and the (empty) trail alone look fine.
 	rep := verifyPath(t, f.path, "")
 	wantValid(t, rep, 17, 0)
-	if rep.Amendments.Status != chainlog.StatusEmpty {
-		t.Errorf("amendments status %q; want empty", rep.Amendments.Status)
+	cps := f.cps(t)
+	statuses := make([]string, len(cps))
+	for i := range statuses {
+		statuses[i] = chainlog.StatusValid
 	}
-	f.wantTree(t, f.path, f.cps(t), chainlog.StatusValid, nil, "")
+	statuses[len(statuses)-1] = chainlog.StatusInvalid
+	reasons := make([]string, len(cps))
+	reasons[len(reasons)-1] = chainlog.ReasonTrailRewritten
+	f.wantTree(t, f.path, cps, chainlog.StatusInvalid, statuses, chainlog.ReasonTrailRewritten, reasons...)
+
+	// And the store refuses to sign past the erased trail.
+	st = openStore(t, f.path, sqlite.Options{})
+	defer closeStore(t, st)
+	if _, err := st.Checkpoint(t.Context(), f.signer, f.last()); !errors.Is(err, sqlite.ErrInconsistent) {
+		t.Errorf("Checkpoint after the trail was erased: %v; want ErrInconsistent", err)
+	}
 }

@@ -43,6 +43,10 @@ func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []
 		if err != nil {
 			return err
 		}
+		ah, err := readAmendmentHead(conn)
+		if err != nil {
+			return err
+		}
 		stored, storedSize, err := readLatestCheckpoint(conn)
 		if err != nil {
 			return err
@@ -62,9 +66,15 @@ func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []
 			if last.Origin != signer.Name() {
 				return fmt.Errorf("the signing key is for %q, the store's checkpoints are for %q", signer.Name(), last.Origin)
 			}
-			if last.Size == th.Size && last.Root == th.Root {
+			if err := checkTrailExtends(conn, ah, last); err != nil {
+				return err
+			}
+			if last.Size == th.Size && last.Root == th.Root && sameTrail(last, ah) {
 				storedCurrent, publishedCurrent = storedCurrent || i == 0, publishedCurrent || i == 1
 				continue
+			}
+			if last.Size == th.Size && last.Root == th.Root {
+				continue // only the trail grew
 			}
 			if err := checkExtends(conn, th, last); err != nil {
 				return err
@@ -79,7 +89,7 @@ func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []
 			signed = stored
 			return nil
 		}
-		c := chainlog.Checkpoint{Origin: signer.Name(), Size: th.Size, Root: th.Root}
+		c := chainlog.Checkpoint{Origin: signer.Name(), Size: th.Size, Root: th.Root}.WithAmendments(ah.Seq, ah.Hash)
 		if signed, err = chainlog.SignCheckpoint(c, signer); err != nil {
 			return err
 		}
@@ -172,4 +182,54 @@ func (s *Store) LatestCheckpoint(ctx context.Context) ([]byte, error) {
 		return err
 	})
 	return signed, err
+}
+
+// sameTrail reports whether c records the trail head ah.
+func sameTrail(c chainlog.Checkpoint, ah chainlog.Head) bool {
+	seq, hash, _, _ := c.Amendments()
+	return seq == ah.Seq && (seq == 0 || hash == ah.Hash)
+}
+
+// checkTrailExtends checks that the amendment trail still holds the record
+// c recorded as its head: records are only ever appended.
+func checkTrailExtends(conn *sqlite.Conn, ah chainlog.Head, c chainlog.Checkpoint) error {
+	seq, hash, ok, err := c.Amendments()
+	if err != nil || !ok {
+		return err
+	}
+	if ah.Seq < seq {
+		return fmt.Errorf("%w: the amendment trail has %d records, the last checkpoint %d", ErrInconsistent, ah.Seq, seq)
+	}
+	got, found, err := amendmentHashAt(conn, seq)
+	if err != nil {
+		return err
+	}
+	if !found || got != hash {
+		return fmt.Errorf("%w: amendment %d no longer has the checkpoint's hash", ErrInconsistent, seq)
+	}
+	return nil
+}
+
+func amendmentHashAt(conn *sqlite.Conn, seq int64) (hash string, found bool, err error) {
+	err = sqlitex.Execute(conn, `SELECT hash FROM amendments WHERE seq = ?1`, &sqlitex.ExecOptions{
+		Args:       []any{seq},
+		ResultFunc: func(stmt *sqlite.Stmt) error { hash, found = stmt.ColumnText(0), true; return nil },
+	})
+	return hash, found, err
+}
+
+// AmendmentHashAt returns the hash of amendment record seq; found is false
+// when there is no such record. It implements chainlog.TreeSource.
+func (s *Store) AmendmentHashAt(ctx context.Context, seq int64) (string, bool, error) {
+	if !s.hasAmendments {
+		return "", false, nil
+	}
+	var hash string
+	var found bool
+	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		var err error
+		hash, found, err = amendmentHashAt(conn, seq)
+		return err
+	})
+	return hash, found, err
 }

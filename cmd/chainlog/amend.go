@@ -91,6 +91,8 @@ func amendCommand(ctx context.Context, e *env, args []string, kind string) int {
 	}
 	fs := newFlagSet(e, name, synopsis)
 	store := storeFlag(e, fs)
+	var cp checkpointFlags
+	cp.register(fs, e)
 	reason := fs.String("reason", "", "why the event is changed (required; recorded in the trail)")
 	actor := fs.String("actor", "", "who changes it (required; recorded in the trail)")
 	jsonOut := fs.Bool("json", false, "print the amendment record as JSON")
@@ -116,6 +118,9 @@ func amendCommand(ctx context.Context, e *env, args []string, kind string) int {
 	if err != nil {
 		return fail(e, name, err)
 	}
+	if err := cp.setup(path); err != nil {
+		return fail(e, name, err)
+	}
 	st, err := openExisting(ctx, path)
 	if err != nil {
 		return fail(e, name, err)
@@ -127,6 +132,10 @@ func amendCommand(ctx context.Context, e *env, args []string, kind string) int {
 	}
 	if err != nil {
 		return fail(e, name, err)
+	}
+	// A checkpoint records the trail's new head outside the store.
+	if err := cp.run(ctx, st); err != nil {
+		return fail(e, name, fmt.Errorf("amendment #%d committed, but the checkpoint failed: %w", rec.Seq, err))
 	}
 	if *jsonOut {
 		writeJSON(e.stdout, rec)

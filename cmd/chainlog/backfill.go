@@ -11,6 +11,8 @@ import (
 func runBackfill(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "backfill-costs", "backfill-costs [--store PATH] [--json]")
 	store := storeFlag(e, fs)
+	var cp checkpointFlags
+	cp.register(fs, e)
 	jsonOut := fs.Bool("json", false, "print the summary as JSON")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -23,6 +25,9 @@ func runBackfill(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, "backfill-costs", err)
 	}
+	if err := cp.setup(path); err != nil {
+		return fail(e, "backfill-costs", err)
+	}
 	st, err := openExisting(ctx, path)
 	if err != nil {
 		return fail(e, "backfill-costs", err)
@@ -32,6 +37,9 @@ func runBackfill(ctx context.Context, e *env, args []string) int {
 	res, err := st.BackfillCosts(ctx, prices)
 	if err != nil {
 		return fail(e, "backfill-costs", err)
+	}
+	if err := cp.run(ctx, st); err != nil {
+		return fail(e, "backfill-costs", fmt.Errorf("costs committed, but the checkpoint failed: %w", err))
 	}
 	if *jsonOut {
 		writeJSON(e.stdout, struct {

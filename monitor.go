@@ -20,7 +20,10 @@ type RangeSource interface {
 	// CountPreChain counts nodeID's rows without chain columns.
 	CountPreChain(ctx context.Context, nodeID string) (int64, error)
 	// ScanChainRange calls fn for nodeID's stamped rows with
-	// afterSeq < chain_seq <= uptoSeq, in chain_seq order.
+	// afterSeq < chain_seq <= uptoSeq, in chain_seq order. With afterSeq
+	// < 0 (a walk from genesis) it first calls fn for the node's rows whose
+	// chain_seq is NULL, in commit order, as ScanChains orders them: the
+	// pre-chain rows, and rows given a chain hash without a seq.
 	ScanChainRange(ctx context.Context, nodeID string, afterSeq, uptoSeq int64, fn func(*StoredEvent) error) error
 	AmendmentHead(ctx context.Context) (*Head, error)
 	ScanAmendmentRange(ctx context.Context, afterSeq, uptoSeq int64, fn func(*AmendmentScan) error) error
@@ -93,8 +96,11 @@ func (m *Monitor) Check(ctx context.Context, src RangeSource) (*Report, error) {
 	for i := range heads {
 		byNode[heads[i].NodeID] = &heads[i]
 	}
+	// Search the sorted list only: appending to it while searching would
+	// list a node twice.
+	listed := len(nodes)
 	for _, h := range heads {
-		if !sortedContains(nodes, h.NodeID) {
+		if !sortedContains(nodes[:listed], h.NodeID) {
 			nodes = append(nodes, h.NodeID)
 		}
 	}
@@ -127,17 +133,23 @@ func sortedContains(s []string, v string) bool {
 }
 
 func (m *Monitor) checkNode(ctx context.Context, src RangeSource, node string, head *Head) (NodeReport, error) {
-	v := m.nodes[node]
-	if v == nil {
+	v, seen := m.nodes[node]
+	// The node's first walk reads its rows without chain_seq too, as Verify
+	// does: an amended pre-chain row's payload is checked, and a row with a
+	// chain hash but no seq breaks the chain. The node is kept only once
+	// that walk is done, so a failed one starts again.
+	after := int64(-1)
+	if seen {
+		after = v.lastSeq
+	} else {
 		v = NewNodeVerifier(node)
-		m.nodes[node] = v
 	}
 	upto := int64(1<<63 - 1) // a node without a head: read everything
 	if head != nil {
 		upto = head.Seq
 	}
 	if v.report.Break == nil {
-		err := src.ScanChainRange(ctx, node, v.lastSeq, upto, func(e *StoredEvent) error {
+		err := src.ScanChainRange(ctx, node, after, upto, func(e *StoredEvent) error {
 			v.Add(e)
 			return nil
 		})
@@ -145,6 +157,7 @@ func (m *Monitor) checkNode(ctx context.Context, src RangeSource, node string, h
 			return NodeReport{}, fmt.Errorf("scan node %q: %w", node, err)
 		}
 	}
+	m.nodes[node] = v
 	pre, err := src.CountPreChain(ctx, node)
 	if err != nil {
 		return NodeReport{}, fmt.Errorf("count pre-chain rows of %q: %w", node, err)

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"chainlog"
@@ -18,6 +20,7 @@ type Metrics struct {
 	batchEvents, batchRequests      prometheus.Histogram
 	commitSeconds                   prometheus.Histogram
 	queue                           prometheus.Gauge
+	queueMu                         sync.Mutex // orders the queue gauge's updates
 	verifyValid, verifyTime         prometheus.Gauge
 	verifyChecked                   prometheus.Gauge
 }
@@ -81,9 +84,15 @@ func (m *Metrics) reject(n int) {
 	}
 }
 
-func (m *Metrics) queueDepth(n int64) {
+// queueDepth sets the queue gauge to n's current value. Reading n and
+// setting the gauge under one lock keeps a reading taken before a commit
+// from overwriting the one taken after it (a stale depth after the queue
+// drained).
+func (m *Metrics) queueDepth(n *atomic.Int64) {
 	if m != nil {
-		m.queue.Set(float64(n))
+		m.queueMu.Lock()
+		m.queue.Set(float64(n.Load()))
+		m.queueMu.Unlock()
 	}
 }
 

@@ -93,8 +93,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) authorized(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+	// The scheme is case-insensitive (RFC 7235); the token is not.
+	h := r.Header.Get("Authorization")
+	if len(h) < 7 || !strings.EqualFold(h[:7], "Bearer ") {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(h[7:]), []byte(s.cfg.Token)) == 1
 }
 
 // EventError is one invalid event of a rejected request.

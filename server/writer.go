@@ -98,6 +98,7 @@ func (w *Writer) Submit(ctx context.Context, events []chainlog.Event) (chainlog.
 	if q := w.queued.Add(n); q > w.capacity && q != n {
 		w.queued.Add(-n)
 		w.mu.RUnlock()
+		w.metrics.queueDepth(&w.queued) // another update may have seen n
 		return chainlog.IngestResult{}, ErrQueueFull
 	}
 	j := &job{events: events, reply: make(chan reply, 1)}
@@ -106,10 +107,11 @@ func (w *Writer) Submit(ctx context.Context, events []chainlog.Event) (chainlog.
 	default:
 		w.queued.Add(-n)
 		w.mu.RUnlock()
+		w.metrics.queueDepth(&w.queued) // another update may have seen n
 		return chainlog.IngestResult{}, ErrQueueFull
 	}
 	w.mu.RUnlock()
-	w.metrics.queueDepth(w.queued.Load())
+	w.metrics.queueDepth(&w.queued)
 	// Once queued, the events will be committed whatever the caller does:
 	// wait for the answer even if ctx ends, so that an answer is never
 	// given before the commit.
@@ -125,7 +127,16 @@ func (w *Writer) Queued() int64 { return w.queued.Load() }
 // outlives shutdown so that queued events are still committed.
 func (w *Writer) Run(ctx context.Context) {
 	defer close(w.done)
-	for first := range w.jobs {
+	var next *job // taken from the queue, but it would have overflowed the last commit
+	for {
+		first := next
+		next = nil
+		if first == nil {
+			var ok bool
+			if first, ok = <-w.jobs; !ok {
+				return
+			}
+		}
 		batch := []*job{first}
 		n := len(first.events)
 	merge:
@@ -133,6 +144,10 @@ func (w *Writer) Run(ctx context.Context) {
 			select {
 			case j, ok := <-w.jobs:
 				if !ok {
+					break merge
+				}
+				if n+len(j.events) > w.maxBatch {
+					next = j // it opens the next commit
 					break merge
 				}
 				batch = append(batch, j)
@@ -154,7 +169,7 @@ func (w *Writer) commit(ctx context.Context, batch []*job, n int) {
 	res, err := w.store.IngestGroups(ctx, groups)
 	w.queued.Add(-int64(n))
 	w.metrics.commit(n, len(batch), time.Since(start), err)
-	w.metrics.queueDepth(w.queued.Load())
+	w.metrics.queueDepth(&w.queued)
 	if err != nil {
 		w.log.Error("commit failed; the requests in it are answered with an error", "events", n, "requests", len(batch), "err", err)
 	}

@@ -108,8 +108,11 @@ func (s *Store) lastDigestColumn(conn *sqlite.Conn) (string, error) {
 	if err != nil || !any {
 		return "NULL", err
 	}
-	return `(SELECT a.digest_after FROM amendments a WHERE a.event_id = events.id ORDER BY a.seq DESC LIMIT 1)`, nil
+	return lastDigestExpr, nil
 }
+
+// lastDigestExpr is an event's latest amendment digest, NULL when none.
+const lastDigestExpr = `(SELECT a.digest_after FROM amendments a WHERE a.event_id = events.id ORDER BY a.seq DESC LIMIT 1)`
 
 // AmendmentHead returns the amendment trail's recorded head, or nil.
 func (s *Store) AmendmentHead(ctx context.Context) (*chainlog.Head, error) {

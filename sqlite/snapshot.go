@@ -74,22 +74,44 @@ func scanKeyset(conn *sqlite.Conn, q string, limitParam int, bind func(*sqlite.S
 // uptoSeq, in chain_seq order, in short chunks: it never holds a read
 // transaction for long, whatever the range. The daemon's incremental
 // verification reads new rows with it, bounded by a head read first, so
-// that rows committed meanwhile are left for the next round.
+// that rows committed meanwhile are left for the next round. With afterSeq
+// < 0 it first streams the node's rows whose chain_seq is NULL, in commit
+// order, as ScanChains orders them.
 func (s *Store) ScanChainRange(ctx context.Context, nodeID string, afterSeq, uptoSeq int64, fn func(*chainlog.StoredEvent) error) error {
 	if !s.hasChain {
 		return errors.New("scan chain range: the store has no chain columns")
 	}
+	// Not lastDigestColumn: its shortcut for an empty trail holds within
+	// one read transaction only, and each chunk below is its own: the
+	// first amendment may commit between them.
+	last := "NULL"
+	if s.hasAmendments {
+		last = lastDigestExpr
+	}
 	return s.withConn(ctx, func(conn *sqlite.Conn) error {
-		last, err := s.lastDigestColumn(conn)
-		if err != nil {
-			return err
+		cols := `SELECT ` + identityCols + `, ` + chainCols + `, data, cost_usd, token_count, model, ` +
+			s.payloadColumn() + `, ` + last + `, rowid FROM events`
+		var e chainlog.StoredEvent
+		if afterSeq < 0 {
+			rowid := int64(0)
+			err := scanKeyset(conn, cols+` WHERE node_id = ?1 AND chain_seq IS NULL AND rowid > ?2 ORDER BY rowid LIMIT ?3`, 3,
+				func(stmt *sqlite.Stmt) {
+					stmt.BindText(1, nodeID)
+					stmt.BindInt64(2, rowid)
+				}, func(stmt *sqlite.Stmt) error {
+					e = chainlog.StoredEvent{}
+					readChainRow(stmt, &e)
+					rowid = stmt.ColumnInt64(17)
+					return fn(&e)
+				})
+			if err != nil {
+				return err
+			}
+			afterSeq = 0
 		}
-		q := `SELECT ` + identityCols + `, ` + chainCols + `, data, cost_usd, token_count, model, ` +
-			s.payloadColumn() + `, ` + last + `, rowid FROM events
-			WHERE node_id = ?1 AND (chain_seq, rowid) > (?2, ?3) AND chain_seq <= ?4
+		q := cols + ` WHERE node_id = ?1 AND (chain_seq, rowid) > (?2, ?3) AND chain_seq <= ?4
 			ORDER BY chain_seq, rowid LIMIT ?5`
 		seq, rowid := afterSeq, int64(1<<63-1)
-		var e chainlog.StoredEvent
 		return scanKeyset(conn, q, 5, func(stmt *sqlite.Stmt) {
 			stmt.BindText(1, nodeID)
 			stmt.BindInt64(2, seq)
@@ -125,7 +147,12 @@ func (s *Store) ScanLeafRange(ctx context.Context, afterLeaf, uptoLeaf int64, fn
 		// Leaves are in rowid order: find where the range starts, then walk
 		// by rowid.
 		var after int64
-		if afterLeaf >= 0 {
+		switch {
+		case afterLeaf >= 0 && s.leafCursor.leaf == afterLeaf:
+			// Where the last range scan stopped: no need to look the leaf
+			// up (leaf_index has no index; the lookup would read the table).
+			after = s.leafCursor.rowid
+		case afterLeaf >= 0:
 			err := sqlitex.Execute(conn, `SELECT rowid FROM events WHERE leaf_index = ?1`, &sqlitex.ExecOptions{
 				Args:       []any{afterLeaf},
 				ResultFunc: func(stmt *sqlite.Stmt) error { after = stmt.ColumnInt64(0); return nil },
@@ -144,6 +171,7 @@ func (s *Store) ScanLeafRange(ctx context.Context, afterLeaf, uptoLeaf int64, fn
 			if idx >= uptoLeaf {
 				return errDone
 			}
+			s.leafCursor = leafCursor{leaf: idx, rowid: after}
 			l = chainlog.Leaf{NodeID: stmt.ColumnText(1), Seq: stmt.ColumnInt64(2),
 				ChainHash: stmt.ColumnText(3), PayloadDigest: stmt.ColumnText(4)}
 			return fn(idx, &l)

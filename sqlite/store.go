@@ -62,6 +62,8 @@ type Store struct {
 	conn  *sqlite.Conn
 	heads map[string]chainlog.Head // committed heads, moved only after commit
 	tree  TreeHead                 // committed tree head, moved only after commit
+
+	leafCursor leafCursor // where the last ScanLeafRange stopped
 }
 
 // ErrNotStore is returned when a file is not a SQLite database or holds no
@@ -263,4 +265,10 @@ func (s *Store) withConn(ctx context.Context, fn func(conn *sqlite.Conn) error) 
 
 func (s *Store) timestamp() string {
 	return s.opts.Now().UTC().Format("2006-01-02T15:04:05.000000Z")
+}
+
+// leafCursor remembers a leaf's rowid, so that the next range scan of
+// leaves starts there without a lookup.
+type leafCursor struct {
+	leaf, rowid int64
 }

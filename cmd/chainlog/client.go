@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,8 +16,8 @@ import (
 	"chainlog"
 )
 
-// maxPostAttempts bounds the retries of one batch on 503.
-const maxPostAttempts = 20
+// maxRetryTime bounds how long one batch is retried on 503.
+const maxRetryTime = 2 * time.Minute
 
 // postIngest sends the input's valid lines to a daemon in NDJSON batches,
 // retrying a batch that gets 503 after its Retry-After. The daemon stores
@@ -26,7 +27,7 @@ func (c *ingestCmd) postIngest(ctx context.Context, in *input, sum *ingestSummar
 	client := &http.Client{Timeout: 2 * time.Minute}
 	bar := newProgress(c.env, in.size, "posting")
 	defer bar.finish()
-	r := chainlog.NewReader(in, c.maxLine, "")
+	r := chainlog.NewReader(in, c.maxLine, c.defaultNode())
 	var body bytes.Buffer
 	var lines []int // the input line of each event in body
 	flush := func() error {
@@ -75,7 +76,8 @@ type postResult struct {
 func (c *ingestCmd) post(ctx context.Context, client *http.Client, url string, body []byte, lines []int) (postResult, error) {
 	var res postResult
 	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	deadline := time.Now().Add(maxRetryTime)
+	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 		if err != nil {
 			return res, err
@@ -96,10 +98,12 @@ func (c *ingestCmd) post(ctx context.Context, client *http.Client, url string, b
 				return res, fmt.Errorf("post to %s: unreadable answer: %v", url, err)
 			}
 			return res, nil
-		case resp.StatusCode == http.StatusServiceUnavailable && attempt < maxPostAttempts:
-			wait := backoff
+		case resp.StatusCode == http.StatusServiceUnavailable && time.Now().Before(deadline):
+			// Retry-After, plus a random share of the backoff so that
+			// clients turned away together do not come back together.
+			wait := time.Duration(rand.Int64N(int64(backoff)))
 			if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-				wait = time.Duration(s) * time.Second
+				wait += time.Duration(s) * time.Second
 			}
 			backoff = min(2*backoff, 5*time.Second)
 			select {

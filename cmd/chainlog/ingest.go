@@ -114,7 +114,7 @@ func (c *ingestCmd) run(ctx context.Context, name string) int {
 func (c *ingestCmd) validate(ctx context.Context, in *input, sum *ingestSummary) error {
 	bar := newProgress(c.env, in.size, "validating")
 	defer bar.finish()
-	r := chainlog.NewReader(in, c.maxLine, "")
+	r := chainlog.NewReader(in, c.maxLine, c.defaultNode())
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -153,7 +153,7 @@ func (c *ingestCmd) ingest(ctx context.Context, path string, in *input, sum *ing
 	defer st.Close()
 	bar := newProgress(c.env, in.size, "ingesting")
 	defer bar.finish()
-	r := chainlog.NewReader(in, c.maxLine, "")
+	r := chainlog.NewReader(in, c.maxLine, c.defaultNode())
 	batch := make([]chainlog.Event, 0, ingestBatch)
 	flush := func() error {
 		res, err := st.Ingest(ctx, batch)
@@ -297,4 +297,14 @@ func (in *input) rewind() error {
 	}
 	_, err := in.f.Seek(0, io.SeekStart)
 	return err
+}
+
+// defaultNode is the node_id assumed while validating a line that has
+// none: with --server the daemon gives such events its own node id, so
+// they are valid; a local store has no default.
+func (c *ingestCmd) defaultNode() string {
+	if c.server != "" {
+		return "(the daemon's node id)"
+	}
+	return ""
 }

@@ -91,6 +91,12 @@ var commands = []command{
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, a second one kills the process at once
+		// instead of waiting for a graceful shutdown.
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, osEnv(), os.Args[1:])
 	stop()
 	os.Exit(code)

@@ -269,7 +269,9 @@ func (r *rateLimited) tick(ctx context.Context, logger *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := r.maybe(ctx); err != nil {
+			// A checkpoint interrupted by shutdown is no failure: the
+			// final one is signed after the queue is committed.
+			if err := r.maybe(ctx); err != nil && ctx.Err() == nil {
 				logger.Error("checkpoint failed", "err", err)
 			}
 		}

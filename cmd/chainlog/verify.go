@@ -44,16 +44,20 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 		return verifyFailed(e, *jsonOut, *nodeID, err)
 	}
 	defer st.Close()
+	// The checkpoints are read before the snapshot: a daemon signs one only
+	// after committing the tree it covers, so every checkpoint read now is
+	// of a tree the snapshot holds. Read inside it, a checkpoint signed
+	// meanwhile would be larger than the snapshot's tree: a false INVALID.
+	cps, err := gatherCheckpoints(ctx, st, cpFiles, verifiers)
+	if err != nil {
+		return verifyFailed(e, *jsonOut, *nodeID, err)
+	}
 	// One read snapshot: a daemon may be writing to the store meanwhile,
 	// and heads, rows, trail and tree must all be read at one point.
 	var rep *chainlog.Report
 	err = st.Snapshot(ctx, func() error {
 		var err error
 		if rep, err = chainlog.Verify(ctx, st, *nodeID); err != nil {
-			return err
-		}
-		cps, err := gatherCheckpoints(ctx, st, cpFiles, verifiers)
-		if err != nil {
 			return err
 		}
 		tree, err := chainlog.VerifyTree(ctx, st, "", cps)

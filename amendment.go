@@ -172,13 +172,6 @@ func (v *AmendmentVerifier) Finish(head *Head) AmendmentReport {
 				Expected: v.lastHash, Found: head.Hash}
 		}
 	}
-	switch {
-	case r.Break != nil:
-		r.Status = StatusInvalid
-	case r.Checked == 0:
-		r.Status = StatusEmpty
-	default:
-		r.Status = StatusValid
-	}
+	r.Status = statusOf(r.Break, r.Checked)
 	return *r
 }

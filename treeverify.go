@@ -212,12 +212,5 @@ func (rep *TreeReport) finish() {
 			break
 		}
 	}
-	switch {
-	case rep.Break != nil:
-		rep.Status = StatusInvalid
-	case rep.Leaves == 0 && len(rep.Checkpoints) == 0:
-		rep.Status = StatusEmpty
-	default:
-		rep.Status = StatusValid
-	}
+	rep.Status = statusOf(rep.Break, rep.Leaves+int64(len(rep.Checkpoints)))
 }

@@ -208,15 +208,20 @@ func (v *NodeVerifier) Finish(head *Head) NodeReport {
 	if r.Break == nil {
 		r.Break = v.checkHead(head)
 	}
-	switch {
-	case r.Break != nil:
-		r.Status = StatusInvalid
-	case r.Checked == 0:
-		r.Status = StatusEmpty
-	default:
-		r.Status = StatusValid
-	}
+	r.Status = statusOf(r.Break, r.Checked)
 	return *r
+}
+
+// statusOf is a walk's status: invalid when it broke, empty when it checked
+// nothing, valid otherwise.
+func statusOf(b *Break, checked int64) string {
+	switch {
+	case b != nil:
+		return StatusInvalid
+	case checked == 0:
+		return StatusEmpty
+	}
+	return StatusValid
 }
 
 func (v *NodeVerifier) checkHead(head *Head) *Break {

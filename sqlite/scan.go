@@ -133,30 +133,7 @@ func (s *Store) AmendmentHead(ctx context.Context) (*chainlog.Head, error) {
 // ScanAmendments streams the amendment trail in seq order, each record with
 // the payload digest its event had just before it, by the store's account.
 func (s *Store) ScanAmendments(ctx context.Context, fn func(*chainlog.AmendmentScan) error) error {
-	if !s.hasAmendments {
-		return nil
-	}
-	ingest := "NULL"
-	if s.hasPayload {
-		ingest = "e.payload_digest"
-	}
-	q := `SELECT a.seq, a.event_id, a.kind, a.fields, a.digest_before, a.digest_after, a.reason, a.actor,
-		a.at, a.prev_hash, a.hash,
-		COALESCE(LAG(a.digest_after) OVER (PARTITION BY a.event_id ORDER BY a.seq), ` + ingest + `, ''),
-		e.id IS NOT NULL
-		FROM amendments a LEFT JOIN events e ON e.id = a.event_id ORDER BY a.seq`
-	return s.withConn(ctx, func(conn *sqlite.Conn) error {
-		var a chainlog.AmendmentScan
-		return sqlitex.Execute(conn, q, &sqlitex.ExecOptions{
-			ResultFunc: func(stmt *sqlite.Stmt) error {
-				a = chainlog.AmendmentScan{}
-				readAmendment(stmt, &a.Amendment)
-				a.ExpectedBefore = stmt.ColumnText(11)
-				a.EventExists = stmt.ColumnBool(12)
-				return fn(&a)
-			},
-		})
-	})
+	return s.ScanAmendmentRange(ctx, 0, 1<<63-1, fn)
 }
 
 // scanRows runs q with nodeID bound to ?1 and calls fn for each row, decoded

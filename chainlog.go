@@ -69,6 +69,9 @@ type StoredEvent struct {
 	// amendment's digest_after ("" when the event was never amended).
 	PayloadDigest string
 	LastDigest    string
+	// LeafIndex is the event's leaf in the Merkle tree; nil for pre-chain
+	// rows, and where a reader does not fill it in.
+	LeafIndex *int64
 }
 
 // Stamped reports whether any chain column of the row is set.

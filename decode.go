@@ -30,7 +30,7 @@ func (e *FieldError) Error() string {
 // re-imported.
 var exportOnlyFields = map[string]bool{
 	"created_at": true, "chain_seq": true, "chain_prev_hash": true, "chain_hash": true,
-	"payload_digest": true,
+	"payload_digest": true, "leaf_index": true,
 }
 
 // DecodeEvent decodes one JSON object into an Event, applying the identity

@@ -23,6 +23,7 @@ type Record struct {
 	ChainPrevHash *string         `json:"chain_prev_hash"`
 	ChainHash     *string         `json:"chain_hash"`
 	PayloadDigest *string         `json:"payload_digest"`
+	LeafIndex     *int64          `json:"leaf_index"`
 }
 
 // NewRecord returns e's JSON form. A data column that is not JSON (text
@@ -54,5 +55,6 @@ func NewRecord(e *StoredEvent) Record {
 	if e.PayloadDigest != "" {
 		r.PayloadDigest = &e.PayloadDigest
 	}
+	r.LeafIndex = e.LeafIndex
 	return r
 }

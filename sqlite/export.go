@@ -12,11 +12,21 @@ import (
 // columns, in commit order. The *StoredEvent passed to fn is reused between
 // calls.
 func (s *Store) Export(ctx context.Context, nodeID string, fn func(*chainlog.StoredEvent) error) error {
-	q := `SELECT ` + identityCols + `, data, cost_usd, token_count, model, created_at, ` + s.chainColumns() + `,
-		` + s.payloadColumn() + ` FROM events WHERE ?1 = '' OR node_id = ?1 ORDER BY rowid`
+	q := `SELECT ` + s.storedColumns() + ` FROM events WHERE ?1 = '' OR node_id = ?1 ORDER BY rowid`
 	return s.withConn(ctx, func(conn *sqlite.Conn) error {
 		return scanRows(conn, q, nodeID, readStored, fn)
 	})
+}
+
+// storedColumns is the select list readStored decodes: every column of
+// the events table (NULL for those an older schema lacks), 18 in all.
+func (s *Store) storedColumns() string {
+	leaf := "NULL"
+	if s.hasTree {
+		leaf = "leaf_index"
+	}
+	return identityCols + `, data, cost_usd, token_count, model, created_at, ` + s.chainColumns() + `, ` +
+		s.payloadColumn() + `, ` + leaf
 }
 
 func readStored(stmt *sqlite.Stmt, e *chainlog.StoredEvent) {
@@ -27,12 +37,16 @@ func readStored(stmt *sqlite.Stmt, e *chainlog.StoredEvent) {
 	e.CreatedAt = stmt.ColumnText(12)
 	readChain(stmt, 13, e)
 	e.PayloadDigest = stmt.ColumnText(16)
+	e.LeafIndex = nil
+	if stmt.ColumnType(17) != sqlite.TypeNull {
+		v := stmt.ColumnInt64(17)
+		e.LeafIndex = &v
+	}
 }
 
 // Event returns the stored event with id, or chainlog.ErrNotFound.
 func (s *Store) Event(ctx context.Context, id string) (*chainlog.StoredEvent, error) {
-	q := `SELECT ` + identityCols + `, data, cost_usd, token_count, model, created_at, ` + s.chainColumns() + `,
-		` + s.payloadColumn() + ` FROM events WHERE id = ?1`
+	q := `SELECT ` + s.storedColumns() + ` FROM events WHERE id = ?1`
 	var found *chainlog.StoredEvent
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
 		return scanRows(conn, q, id, readStored, func(e *chainlog.StoredEvent) error {

@@ -40,8 +40,7 @@ func (s *Store) Events(ctx context.Context, q Query) ([]chainlog.StoredEvent, in
 			where = append(where, f.col+"?"+strconv.Itoa(len(args)+2))
 		}
 	}
-	sqlq := `SELECT ` + identityCols + `, data, cost_usd, token_count, model, created_at, ` + s.chainColumns() + `,
-		` + s.payloadColumn() + `, rowid FROM events WHERE rowid > ?1`
+	sqlq := `SELECT ` + s.storedColumns() + `, rowid FROM events WHERE rowid > ?1`
 	for _, w := range where {
 		sqlq += " AND " + w
 	}
@@ -71,7 +70,7 @@ func (s *Store) Events(ctx context.Context, q Query) ([]chainlog.StoredEvent, in
 			}
 			var e chainlog.StoredEvent
 			readStored(stmt, &e)
-			last = stmt.ColumnInt64(17)
+			last = stmt.ColumnInt64(18)
 			out = append(out, e)
 		}
 	})

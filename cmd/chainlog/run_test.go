@@ -402,13 +402,13 @@ func TestAmendJSONRecord(t *testing.T) {
 		}
 		// The event object has every exported column.
 		for _, col := range []string{"id", "agent_type", "node_id", "agent_id", "session_id", "workspace_id", "event_type", "ts",
-			"data", "cost_usd", "token_count", "model", "created_at", "chain_seq", "chain_prev_hash", "chain_hash", "payload_digest"} {
+			"data", "cost_usd", "token_count", "model", "created_at", "chain_seq", "chain_prev_hash", "chain_hash", "payload_digest", "leaf_index"} {
 			if _, ok := h.Event[col]; !ok {
 				t.Errorf("history %s: event has no %q", id, col)
 			}
 		}
-		if len(h.Event) != 17 {
-			t.Errorf("history %s: event has %d keys, want 17", id, len(h.Event))
+		if len(h.Event) != 18 {
+			t.Errorf("history %s: event has %d keys, want 18", id, len(h.Event))
 		}
 	}
 

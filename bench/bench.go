@@ -86,6 +86,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		say = func(string) {}
 	}
 	var off, chain, noTree, on, ratioDigest, ratioTree, ratio, verify, proveMs, checkMs, httpBatch, httpSingle []float64
+	var bytesEv, rssMB, monFull, monIncr []float64
 	for run := 1; run <= cfg.Runs; run++ {
 		rOff, err := ingestMeasure(ctx, cfg, dir, run, "off", sqlite.Options{DisableIntegrity: true}, say)
 		if err != nil {
@@ -117,6 +118,21 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 		proveMs, checkMs = append(proveMs, pg), append(checkMs, pv)
+		bpe, err := bytesPerEvent(path, cfg.Events)
+		if err != nil {
+			return nil, err
+		}
+		say(fmt.Sprintf("run %d/%d: verify-integrity memory", run, cfg.Runs))
+		rss, err := verifyRSS(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		say(fmt.Sprintf("run %d/%d: incremental verification of 1%% new events", run, cfg.Runs))
+		fullMs, incrMs, err := incrementalRun(ctx, cfg, path, max(1, cfg.Events/100))
+		if err != nil {
+			return nil, err
+		}
+		bytesEv, rssMB, monFull, monIncr = append(bytesEv, bpe), append(rssMB, rss), append(monFull, fullMs), append(monIncr, incrMs)
 		removeStore(path)
 		if cfg.HTTPEvents > 0 {
 			say(fmt.Sprintf("run %d/%d: HTTP, NDJSON batches of 1000", run, cfg.Runs))
@@ -146,6 +162,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		newMeasure("verify-integrity (chains, payloads, trail, tree)", "events/s", verify),
 		newMeasure("proof generation, median", "ms", proveMs),
 		newMeasure("offline proof verification, median", "ms", checkMs),
+		newMeasure("verify-integrity peak memory (RSS)", "MiB", rssMB),
+		newMeasure("daemon's verification, whole store", "ms", monFull),
+		newMeasure("daemon's verification, 1% new events", "ms", monIncr),
+		newMeasure("store size", "bytes/event", bytesEv),
 	}}
 	if cfg.HTTPEvents > 0 {
 		res.Measures = append(res.Measures,

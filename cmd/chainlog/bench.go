@@ -45,7 +45,7 @@ func printBench(w io.Writer, r *bench.Result) {
 	fmt.Fprintln(tw, "measure\tmedian\tmin\tmax\tunit")
 	for _, m := range r.Measures {
 		f := "%.0f"
-		if m.Unit == "" || m.Unit == "ms" {
+		if m.Unit == "" || m.Unit == "ms" || m.Unit == "MiB" {
 			f = "%.3f"
 		}
 		fmt.Fprintf(tw, "%s\t"+f+"\t"+f+"\t"+f+"\t%s\n", m.Name, m.Median, m.Min, m.Max, m.Unit)

@@ -142,6 +142,21 @@ func OpenCheckpoint(msg []byte, verifier note.Verifier) (Checkpoint, error) {
 	return c, nil
 }
 
+// ParseSignedCheckpoint parses a signed checkpoint's body without checking
+// any signature: for a store reading its own checkpoints, and for reporting
+// a checkpoint whose signature failed.
+func ParseSignedCheckpoint(signed []byte) (Checkpoint, error) {
+	n, err := note.Open(signed, note.VerifierList())
+	var unverified *note.UnverifiedNoteError
+	if errors.As(err, &unverified) {
+		return ParseCheckpoint(unverified.Note.Text)
+	}
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
+	}
+	return ParseCheckpoint(n.Text)
+}
+
 // SplitNotes splits a file of signed notes written one after another (as a
 // checkpoint file is appended to) into the notes. A note ends after its
 // last signature line ("— ...").

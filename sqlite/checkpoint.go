@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -59,7 +58,7 @@ func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []
 			if n == nil {
 				continue
 			}
-			last, err := parseNoteText(n)
+			last, err := chainlog.ParseSignedCheckpoint(n)
 			if err != nil {
 				return err
 			}
@@ -99,16 +98,6 @@ func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	return signed, nil
-}
-
-// parseNoteText parses a signed checkpoint's body without checking its
-// signature.
-func parseNoteText(n []byte) (chainlog.Checkpoint, error) {
-	text, _, ok := bytes.Cut(n, []byte("\n\n"))
-	if !ok {
-		return chainlog.Checkpoint{}, errors.New("malformed signed checkpoint")
-	}
-	return chainlog.ParseCheckpoint(string(text) + "\n")
 }
 
 // checkExtends proves from the stored hashes that the tree th extends c.

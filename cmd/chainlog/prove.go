@@ -39,7 +39,7 @@ func runProve(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, "prove", err)
 	}
-	cp, err := chainlogParseSigned(signed)
+	cp, err := chainlog.ParseSignedCheckpoint(signed)
 	if err != nil {
 		return fail(e, "prove", err)
 	}
@@ -81,20 +81,6 @@ func proveCheckpoint(ctx context.Context, st *sqlite.Store, file string) ([]byte
 		err = errors.New("the store has no checkpoint yet: create a signer key with `chainlog keygen` and ingest")
 	}
 	return signed, err
-}
-
-// chainlogParseSigned parses a signed checkpoint's body without checking
-// the signature (the offline verifier does that).
-func chainlogParseSigned(signed []byte) (chainlog.Checkpoint, error) {
-	n, err := note.Open(signed, note.VerifierList())
-	var unverified *note.UnverifiedNoteError
-	if errors.As(err, &unverified) {
-		return chainlog.ParseCheckpoint(unverified.Note.Text)
-	}
-	if err != nil {
-		return chainlog.Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
-	}
-	return chainlog.ParseCheckpoint(n.Text)
 }
 
 func writeOut(e *env, path string, data []byte) error {
@@ -275,7 +261,7 @@ func readCheckpointPair(oldFile, newFile string, vs []note.Verifier) (older, new
 		}
 		last := notes[len(notes)-1]
 		if vs == nil {
-			return chainlogParseSigned(last)
+			return chainlog.ParseSignedCheckpoint(last)
 		}
 		return openWithAny(last, vs)
 	}

@@ -175,7 +175,7 @@ func gatherCheckpoints(ctx context.Context, st *sqlite.Store, files []string, vs
 			sc := chainlog.SourcedCheckpoint{Source: fmt.Sprintf("%s #%d", f, i+1)}
 			c, err := openWithAny(n, vs)
 			if err != nil {
-				sc.Checkpoint, _ = chainlogParseSigned(n)
+				sc.Checkpoint, _ = chainlog.ParseSignedCheckpoint(n)
 				sc.Invalid = err.Error()
 			} else {
 				sc.Checkpoint = c
@@ -194,12 +194,12 @@ func gatherCheckpoints(ctx context.Context, st *sqlite.Store, files []string, vs
 	if len(vs) > 0 {
 		sc.Checkpoint, err = openWithAny(signed, vs)
 	} else {
-		sc.Checkpoint, err = chainlogParseSigned(signed)
+		sc.Checkpoint, err = chainlog.ParseSignedCheckpoint(signed)
 	}
 	if err != nil {
 		sc.Invalid = err.Error()
 		// Still report which checkpoint it is, as for a file's notes.
-		sc.Checkpoint, _ = chainlogParseSigned(signed)
+		sc.Checkpoint, _ = chainlog.ParseSignedCheckpoint(signed)
 	}
 	return append(cps, sc), nil
 }

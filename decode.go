@@ -236,11 +236,7 @@ func hex4(b []byte) rune {
 
 func decodeMutable(obj map[string]json.RawMessage, ev *Event) error {
 	if raw, ok := obj["data"]; ok && string(raw) != "null" {
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, raw); err != nil {
-			return &FieldError{Field: "data", Msg: err.Error()}
-		}
-		ev.Data = buf.Bytes()
+		ev.Data = compactJSON(raw) // raw came out of a JSON object: it is valid
 	}
 	var err error
 	if ev.CostUSD, err = decodeCost(obj["cost_usd"]); err != nil {

@@ -81,8 +81,8 @@ func appendNetField(dst, b []byte) []byte {
 
 // PayloadDigest returns the hex SHA-256 of m's canonical form.
 func PayloadDigest(m *Mutable) string {
-	sum := sha256.Sum256(AppendPayload(nil, m))
-	return hex.EncodeToString(sum[:])
+	var h Hasher
+	return h.PayloadSum(m)
 }
 
 // PayloadSum returns the payload digest of m, reusing the Hasher's buffer.

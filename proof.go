@@ -66,9 +66,7 @@ func (b *ProofBundle) Marshal() ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "%s\nextra %s\nindex %d\n", ProofHeader, base64.StdEncoding.EncodeToString(extra), b.Index)
-	for _, h := range b.Proof {
-		fmt.Fprintf(&buf, "%s\n", base64.StdEncoding.EncodeToString(h[:]))
-	}
+	writeHashLines(&buf, b.Proof)
 	buf.WriteByte('\n')
 	buf.Write(b.Checkpoint)
 	return buf.Bytes(), nil
@@ -95,14 +93,31 @@ func ParseProofBundle(data []byte) (*ProofBundle, error) {
 		return nil, fmt.Errorf("proof bundle: line 3: want \"index <n>\", got %q", lines[2])
 	}
 	b.Index = n
-	for i, l := range lines[3:] {
-		h, err := base64.StdEncoding.Strict().DecodeString(l)
-		if err != nil || len(h) != tlog.HashSize {
-			return nil, fmt.Errorf("proof bundle: line %d: not a base64 %d-byte hash", i+4, tlog.HashSize)
-		}
-		b.Proof = append(b.Proof, tlog.Hash(h))
+	if b.Proof, err = parseHashLines("proof bundle", lines, 3); err != nil {
+		return nil, err
 	}
 	return b, nil
+}
+
+// writeHashLines writes each hash in base64, one a line.
+func writeHashLines(buf *bytes.Buffer, hashes []tlog.Hash) {
+	for _, h := range hashes {
+		fmt.Fprintf(buf, "%s\n", base64.StdEncoding.EncodeToString(h[:]))
+	}
+}
+
+// parseHashLines parses lines[first:], each a base64 hash; errors name the
+// line (from 1) and what is being parsed.
+func parseHashLines(what string, lines []string, first int) ([]tlog.Hash, error) {
+	var hashes []tlog.Hash
+	for i, l := range lines[first:] {
+		h, err := base64.StdEncoding.Strict().DecodeString(l)
+		if err != nil || len(h) != tlog.HashSize {
+			return nil, fmt.Errorf("%s: line %d: not a base64 %d-byte hash", what, first+i+1, tlog.HashSize)
+		}
+		hashes = append(hashes, tlog.Hash(h))
+	}
+	return hashes, nil
 }
 
 func (b *ProofBundle) parseExtra(line string) error {
@@ -168,9 +183,7 @@ type ConsistencyProof struct {
 func (p *ConsistencyProof) Marshal() []byte {
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "%s\nold %d\nnew %d\n", ConsistencyHeader, p.Old, p.New)
-	for _, h := range p.Proof {
-		fmt.Fprintf(&buf, "%s\n", base64.StdEncoding.EncodeToString(h[:]))
-	}
+	writeHashLines(&buf, p.Proof)
 	return buf.Bytes()
 }
 
@@ -199,12 +212,9 @@ func ParseConsistencyProof(data []byte) (*ConsistencyProof, error) {
 	if p.Old > p.New {
 		return nil, fmt.Errorf("consistency proof: old size %d is larger than new size %d", p.Old, p.New)
 	}
-	for i, l := range lines[3:] {
-		h, err := base64.StdEncoding.Strict().DecodeString(l)
-		if err != nil || len(h) != tlog.HashSize {
-			return nil, fmt.Errorf("consistency proof: line %d: not a base64 %d-byte hash", i+4, tlog.HashSize)
-		}
-		p.Proof = append(p.Proof, tlog.Hash(h))
+	var err error
+	if p.Proof, err = parseHashLines("consistency proof", lines, 3); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -104,7 +104,7 @@ func (s *Store) amendTx(conn *sqlite.Conn, reqs []AmendRequest) ([]chainlog.Amen
 	now := s.timestamp()
 	recs := make([]chainlog.Amendment, 0, len(reqs))
 	for i := range reqs {
-		rec, err := amendOne(conn, &reqs[i], &head, now)
+		rec, err := s.amendOne(conn, &reqs[i], &head, now)
 		if err != nil {
 			return nil, err
 		}
@@ -115,8 +115,15 @@ func (s *Store) amendTx(conn *sqlite.Conn, reqs []AmendRequest) ([]chainlog.Amen
 
 // amendOne updates one event and appends its record after head, which it
 // advances.
-func amendOne(conn *sqlite.Conn, req *AmendRequest, head *chainlog.Head, now string) (chainlog.Amendment, error) {
-	cur, before, err := readMutable(conn, req.EventID)
+func (s *Store) amendOne(conn *sqlite.Conn, req *AmendRequest, head *chainlog.Head, now string) (chainlog.Amendment, error) {
+	rid, ok, err := s.rowidOf(conn, req.EventID)
+	if err == nil && !ok {
+		err = chainlog.ErrNotFound
+	}
+	if err != nil {
+		return chainlog.Amendment{}, fmt.Errorf("amend %q: %w", req.EventID, err)
+	}
+	cur, before, err := readMutable(conn, rid)
 	if err != nil {
 		return chainlog.Amendment{}, fmt.Errorf("amend %q: %w", req.EventID, err)
 	}
@@ -133,7 +140,7 @@ func amendOne(conn *sqlite.Conn, req *AmendRequest, head *chainlog.Head, now str
 		rec.PrevHash = chainlog.GenesisHash
 	}
 	rec.Hash = chainlog.AmendmentHash(rec.PrevHash, &rec)
-	if err := writeMutable(conn, req.EventID, &next); err != nil {
+	if err := writeMutable(conn, rid, &next); err != nil {
 		return rec, fmt.Errorf("amend %q: %w", req.EventID, err)
 	}
 	if err := insertAmendment(conn, &rec); err != nil {
@@ -143,11 +150,12 @@ func amendOne(conn *sqlite.Conn, req *AmendRequest, head *chainlog.Head, now str
 	return rec, nil
 }
 
-// readMutable returns an event's mutable fields and their current digest.
-func readMutable(conn *sqlite.Conn, id string) (chainlog.Mutable, string, error) {
-	stmt := conn.Prep(`SELECT data, cost_usd, token_count, model FROM events WHERE id = ?1`)
+// readMutable returns the mutable fields of the event at rowid and their
+// current digest.
+func readMutable(conn *sqlite.Conn, rowid int64) (chainlog.Mutable, string, error) {
+	stmt := conn.Prep(`SELECT data, cost_usd, token_count, model FROM events WHERE rowid = ?1`)
 	defer stmt.Reset()
-	stmt.BindText(1, id)
+	stmt.BindInt64(1, rowid)
 	ok, err := stmt.Step()
 	if err != nil {
 		return chainlog.Mutable{}, "", err
@@ -175,10 +183,10 @@ func readMutableCols(stmt *sqlite.Stmt, col int, m *chainlog.Mutable) {
 	m.Model = nullableText(stmt, col+3)
 }
 
-func writeMutable(conn *sqlite.Conn, id string, m *chainlog.Mutable) error {
-	stmt := conn.Prep(`UPDATE events SET data = ?2, cost_usd = ?3, token_count = ?4, model = ?5 WHERE id = ?1`)
+func writeMutable(conn *sqlite.Conn, rowid int64, m *chainlog.Mutable) error {
+	stmt := conn.Prep(`UPDATE events SET data = ?2, cost_usd = ?3, token_count = ?4, model = ?5 WHERE rowid = ?1`)
 	defer stmt.Reset()
-	stmt.BindText(1, id)
+	stmt.BindInt64(1, rowid)
 	bindMutable(stmt, 2, m)
 	_, err := stmt.Step()
 	return err

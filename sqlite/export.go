@@ -46,14 +46,22 @@ func readStored(stmt *sqlite.Stmt, e *chainlog.StoredEvent) {
 
 // Event returns the stored event with id, or chainlog.ErrNotFound.
 func (s *Store) Event(ctx context.Context, id string) (*chainlog.StoredEvent, error) {
-	q := `SELECT ` + s.storedColumns() + ` FROM events WHERE id = ?1`
+	q := `SELECT ` + s.storedColumns() + ` FROM events WHERE rowid = ?1`
 	var found *chainlog.StoredEvent
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
-		return scanRows(conn, q, id, readStored, func(e *chainlog.StoredEvent) error {
-			c := *e
-			found = &c
-			return nil
-		})
+		rid, ok, err := s.rowidOf(conn, id)
+		if err != nil || !ok {
+			return err
+		}
+		stmt := conn.Prep(q)
+		defer stmt.Reset()
+		stmt.BindInt64(1, rid)
+		if ok, err = stmt.Step(); err != nil || !ok {
+			return err
+		}
+		found = new(chainlog.StoredEvent)
+		readStored(stmt, found)
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -15,8 +15,7 @@ const insertEvent = `
 INSERT INTO events (id, agent_type, node_id, agent_id, session_id, workspace_id, event_type, ts,
     data, cost_usd, token_count, model, created_at, chain_seq, chain_prev_hash, chain_hash, payload_digest,
     leaf_index)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
-ON CONFLICT (id) DO NOTHING`
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)`
 
 // maxConflictRetries bounds how often Ingest re-reads the chain heads after
 // another writer moved them.
@@ -51,8 +50,9 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]
 		for attempt := 0; ; attempt++ {
 			var moved map[string]chainlog.Head
 			var tree TreeHead
+			var added []idRow
 			var err error
-			res, moved, tree, err = s.ingestTx(conn, groups)
+			res, moved, tree, added, err = s.ingestTx(conn, groups)
 			if errors.Is(err, chainlog.ErrConflict) && attempt < maxConflictRetries {
 				s.opts.Logger.Warn("chain head moved by another writer; retrying batch", "attempt", attempt+1)
 				if err := s.loadHeadsLocked(conn); err != nil {
@@ -67,6 +67,14 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]
 				s.heads[node] = h
 			}
 			s.tree = tree
+			s.tail.add(added)
+			if len(s.tail.ids) >= tailMergeAt {
+				// The batch is committed whatever happens here; a tail
+				// left long is merged by a later batch.
+				if err := s.mergeTail(conn); err != nil {
+					s.opts.Logger.Warn("merging the id index's tail failed; will retry", "err", err)
+				}
+			}
 			return nil
 		}
 	})
@@ -76,51 +84,80 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]
 	return res, nil
 }
 
-func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []chainlog.IngestResult, moved map[string]chainlog.Head, tree TreeHead, err error) {
+func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []chainlog.IngestResult, moved map[string]chainlog.Head, tree TreeHead, added []idRow, err error) {
 	end, err := sqlitex.ImmediateTransaction(conn)
 	if err != nil {
-		return res, nil, tree, err
+		return res, nil, tree, nil, err
 	}
 	defer end(&err)
+	if err := s.tail.sync(conn); err != nil {
+		return res, nil, tree, nil, err
+	}
 	now := s.timestamp()
 	moved = make(map[string]chainlog.Head)
 	tw := newTreeWriter(conn, s.tree.Size)
 	var h chainlog.Hasher
 	stmt := conn.Prep(insertEvent)
 	res = make([]chainlog.IngestResult, len(groups))
+	seen := make(map[string]int64) // ids inserted by this transaction
 	for g, events := range groups {
-		if err := s.ingestGroup(conn, stmt, &h, tw, events, now, moved, &res[g]); err != nil {
-			return nil, nil, tree, err
+		if err := s.ingestGroup(conn, stmt, &h, tw, events, now, moved, seen, &res[g]); err != nil {
+			return nil, nil, tree, nil, err
 		}
 	}
 	for node, next := range moved {
 		if err := casHead(conn, s.heads[node], next); err != nil {
-			return res, nil, tree, err
+			return res, nil, tree, nil, err
 		}
 	}
 	tree = s.tree
 	if tw.size != s.tree.Size {
 		root, err := tw.root()
 		if err != nil {
-			return res, nil, tree, err
+			return res, nil, tree, nil, err
 		}
 		if err := tw.flush(); err != nil {
-			return res, nil, tree, err
+			return res, nil, tree, nil, err
 		}
 		tree = TreeHead{Size: tw.size, Root: root}
 		if err := casTreeHead(conn, s.tree, tree, now); err != nil {
-			return res, nil, tree, err
+			return res, nil, tree, nil, err
 		}
 	}
-	return res, moved, tree, nil
+	added = make([]idRow, 0, len(seen))
+	for id, rid := range seen {
+		added = append(added, idRow{id, rid})
+	}
+	return res, moved, tree, added, nil
+}
+
+// stored reports whether id is already stored or inserted earlier in this
+// transaction. The tail copy was synced when the transaction began.
+func (s *Store) stored(conn *sqlite.Conn, id string, seen map[string]int64) (bool, error) {
+	if _, ok := seen[id]; ok {
+		return true, nil
+	}
+	if _, ok := s.tail.ids[id]; ok {
+		return true, nil
+	}
+	_, ok, err := s.probeIDIndex(conn, id)
+	return ok, err
 }
 
 // ingestGroup inserts one group's events, stamping them after the heads in
 // moved (else the committed ones), and counts them in res.
 func (s *Store) ingestGroup(conn *sqlite.Conn, stmt *sqlite.Stmt, h *chainlog.Hasher, tw *treeWriter,
-	events []chainlog.Event, now string, moved map[string]chainlog.Head, res *chainlog.IngestResult) error {
+	events []chainlog.Event, now string, moved map[string]chainlog.Head, seen map[string]int64, res *chainlog.IngestResult) error {
 	for i := range events {
 		e := &events[i]
+		dup, err := s.stored(conn, e.ID, seen)
+		if err != nil {
+			return fmt.Errorf("event %q: look up id: %w", e.ID, err)
+		}
+		if dup {
+			res.Duplicates++
+			continue
+		}
 		head, ok := moved[e.NodeID]
 		if !ok {
 			head = s.heads[e.NodeID]
@@ -129,14 +166,10 @@ func (s *Store) ingestGroup(conn *sqlite.Conn, stmt *sqlite.Stmt, h *chainlog.Ha
 		if !s.opts.DisableIntegrity {
 			st = s.stampFor(h, head, e, now, tw.size)
 		}
-		inserted, err := insertRow(conn, stmt, e, now, head, st)
-		if err != nil {
+		if err := insertRow(conn, stmt, e, now, head, st); err != nil {
 			return fmt.Errorf("event %q: %w", e.ID, err)
 		}
-		if !inserted {
-			res.Duplicates++
-			continue
-		}
+		seen[e.ID] = conn.LastInsertRowID()
 		res.Inserted++
 		if s.opts.DisableIntegrity {
 			continue
@@ -182,9 +215,8 @@ func nextHead(h *chainlog.Hasher, head chainlog.Head, e *chainlog.Event, now str
 	return chainlog.Head{NodeID: e.NodeID, Hash: h.Sum(prev, e), Seq: head.Seq + 1, UpdatedAt: now}
 }
 
-// insertRow inserts e, with the chain stamp st unless it is zero. It
-// reports false when the id was already stored.
-func insertRow(conn *sqlite.Conn, stmt *sqlite.Stmt, e *chainlog.Event, now string, head chainlog.Head, st stamp) (bool, error) {
+// insertRow inserts e, with the chain stamp st unless it is zero.
+func insertRow(conn *sqlite.Conn, stmt *sqlite.Stmt, e *chainlog.Event, now string, head chainlog.Head, st stamp) error {
 	defer stmt.Reset()
 	stmt.BindText(1, e.ID)
 	stmt.BindText(2, e.AgentType)
@@ -224,11 +256,11 @@ func insertRow(conn *sqlite.Conn, stmt *sqlite.Stmt, e *chainlog.Event, now stri
 		if sqlite.ErrCode(err) == sqlite.ResultConstraintUnique {
 			// (node_id, chain_seq) or leaf_index is taken: another writer
 			// extended the chain or the tree.
-			return false, fmt.Errorf("%w: %v", chainlog.ErrConflict, err)
+			return fmt.Errorf("%w: %v", chainlog.ErrConflict, err)
 		}
-		return false, err
+		return err
 	}
-	return conn.Changes() == 1, nil
+	return nil
 }
 
 func bindNullableText(stmt *sqlite.Stmt, i int, s *string) {

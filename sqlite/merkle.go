@@ -286,9 +286,16 @@ func (s *Store) ProveEvent(ctx context.Context, id string, size int64) (chainlog
 		return pe, 0, nil, ErrNoLeaf
 	}
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
-		err := sqlitex.Execute(conn, `SELECT `+identityCols+`, chain_seq, chain_prev_hash, chain_hash,
-			payload_digest, leaf_index FROM events WHERE id = ?1`, &sqlitex.ExecOptions{
-			Args: []any{id},
+		rid, ok, err := s.rowidOf(conn, id)
+		if err != nil || !ok {
+			if err == nil {
+				err = chainlog.ErrNotFound
+			}
+			return err
+		}
+		err = sqlitex.Execute(conn, `SELECT `+identityCols+`, chain_seq, chain_prev_hash, chain_hash,
+			payload_digest, leaf_index FROM events WHERE rowid = ?1`, &sqlitex.ExecOptions{
+			Args: []any{rid},
 			ResultFunc: func(stmt *sqlite.Stmt) error {
 				var e chainlog.Event
 				readIdentity(stmt, 0, &e)

@@ -57,6 +57,7 @@ type Store struct {
 	hasPayload    bool // the events table has payload_digest
 	hasAmendments bool // the amendments table exists
 	hasTree       bool // the Merkle tree tables exist
+	hasIDIndex    bool // ids are indexed in two tiers (event_ids), not by a primary key
 
 	mu    sync.Mutex // guards conn and heads
 	conn  *sqlite.Conn
@@ -64,6 +65,8 @@ type Store struct {
 	tree  TreeHead                 // committed tree head, moved only after commit
 
 	leafCursor leafCursor // where the last ScanLeafRange stopped
+	tail       idTail     // the writer's copy of the id index's tail
+	stmts      map[string]*sqlite.Stmt
 }
 
 // ErrNotStore is returned when a file is not a SQLite database or holds no
@@ -89,7 +92,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{path: path, opts: opts, conn: conn, hasChain: true, hasPayload: true, hasAmendments: true, hasTree: true}
+	s := &Store{path: path, opts: opts, conn: conn, hasChain: true, hasPayload: true, hasAmendments: true, hasTree: true, hasIDIndex: true}
 	if err := s.initWritable(ctx); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -111,6 +114,7 @@ func (s *Store) initWritable(ctx context.Context) error {
 		// or on freelist pages: overwrite deleted content with zeros.
 		"PRAGMA secure_delete = ON",
 		"PRAGMA foreign_keys = ON",
+		"PRAGMA cache_size = -65536",
 	} {
 		if err := sqlitex.ExecuteTransient(s.conn, p, nil); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
@@ -226,6 +230,11 @@ func (s *Store) initReadOnly() error {
 		return err
 	}
 	s.hasTree = len(tree) > 0 && cols["leaf_index"]
+	upto, err := columns(s.conn, "event_ids_upto")
+	if err != nil {
+		return err
+	}
+	s.hasIDIndex = len(upto) > 0
 	return nil
 }
 
@@ -261,6 +270,24 @@ func (s *Store) withConn(ctx context.Context, fn func(conn *sqlite.Conn) error) 
 	s.conn.SetInterrupt(ctx.Done())
 	defer s.conn.SetInterrupt(nil)
 	return fn(s.conn)
+}
+
+// prep returns the prepared statement for q, like conn.Prep, but a cached
+// statement is not cleared of its bindings: sqlite3_clear_bindings expires
+// a statement whose plan depends on a bound value (SQLITE_ENABLE_STAT4), so
+// conn.Prep would compile such a statement again on every use. The caller
+// binds every parameter and resets the statement after use. conn must be
+// the store's connection.
+func (s *Store) prep(conn *sqlite.Conn, q string) *sqlite.Stmt {
+	if stmt := s.stmts[q]; stmt != nil {
+		return stmt
+	}
+	stmt := conn.Prep(q)
+	if s.stmts == nil {
+		s.stmts = make(map[string]*sqlite.Stmt)
+	}
+	s.stmts[q] = stmt
+	return stmt
 }
 
 func (s *Store) timestamp() string {

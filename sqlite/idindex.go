@@ -1,0 +1,305 @@
+package sqlite
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+
+	"chainlog"
+
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+)
+
+// The id index in two tiers (migrations/0005_id_index.sql): event_ids maps
+// a hash of every id up to event_ids_upto.upto to its rowid; rows after
+// that, the tail, are kept in the writer's memory and scanned by readers.
+
+// tailMergeAt is the tail's length at which the writer merges it into
+// event_ids. A merge writes each page of event_ids about once; a longer
+// tail costs the writer memory (about 100 bytes a row) and a reader's
+// lookup of a recent id a longer scan.
+var tailMergeAt = 1 << 17
+
+// idKey is an id's key in event_ids: the first 8 bytes of its SHA-256,
+// read as a big-endian signed integer. Two ids may share a key; a lookup
+// compares the ids themselves.
+func idKey(id string) int64 {
+	sum := sha256.Sum256([]byte(id))
+	return int64(binary.BigEndian.Uint64(sum[:8]))
+}
+
+// idTail is the writer's copy of the tail: the committed rows that
+// event_ids does not cover yet.
+type idTail struct {
+	upto int64            // event_ids covers rowids up to upto
+	last int64            // ids holds every row in (upto, last]
+	ids  map[string]int64 // id -> rowid
+}
+
+// sync brings t up to the committed rows. It runs inside a transaction:
+// rows another writer added since are read, and when another writer merged
+// the tail the copy restarts from the new bound.
+func (t *idTail) sync(conn *sqlite.Conn) error {
+	upto, err := readIDUpto(conn)
+	if err != nil {
+		return err
+	}
+	if t.ids == nil || upto != t.upto {
+		t.upto, t.last, t.ids = upto, upto, make(map[string]int64)
+	}
+	stmt := conn.Prep(`SELECT rowid, id FROM events WHERE rowid > ?1 ORDER BY rowid`)
+	defer stmt.Reset()
+	stmt.BindInt64(1, t.last)
+	for {
+		ok, err := stmt.Step()
+		if err != nil {
+			return fmt.Errorf("read the id index's tail: %w", err)
+		}
+		if !ok {
+			return nil
+		}
+		rid := stmt.ColumnInt64(0)
+		t.ids[stmt.ColumnText(1)] = rid
+		t.last = rid
+	}
+}
+
+// add records rows this writer committed.
+func (t *idTail) add(rows []idRow) {
+	for _, r := range rows {
+		t.ids[r.id] = r.rid
+		t.last = max(t.last, r.rid)
+	}
+}
+
+type idRow struct {
+	id  string
+	rid int64
+}
+
+func readIDUpto(conn *sqlite.Conn) (int64, error) {
+	stmt := conn.Prep(`SELECT upto FROM event_ids_upto WHERE id = 1`)
+	defer stmt.Reset()
+	ok, err := stmt.Step()
+	if err != nil {
+		return 0, fmt.Errorf("read event_ids_upto: %w", err)
+	}
+	if !ok {
+		return 0, fmt.Errorf("read event_ids_upto: %w: the row is missing", chainlog.ErrConflict)
+	}
+	return stmt.ColumnInt64(0), nil
+}
+
+// probeIDIndex returns the rowid that event_ids gives for id.
+func (s *Store) probeIDIndex(conn *sqlite.Conn, id string) (int64, bool, error) {
+	stmt := s.prep(conn, `SELECT k.rid FROM event_ids k JOIN events e ON e.rowid = k.rid
+		WHERE k.h = ?1 AND e.id = ?2 LIMIT 1`)
+	defer stmt.Reset()
+	stmt.BindInt64(1, idKey(id))
+	stmt.BindText(2, id)
+	ok, err := stmt.Step()
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	return stmt.ColumnInt64(0), true, nil
+}
+
+// rowidOf returns the rowid of the event with id. It serves writers and
+// readers alike: the writer's tail copy answers for the rows it holds,
+// event_ids for the rows it covers, and a scan for the rest of the tail.
+// A store from before the two tiers looks id up in its primary key.
+func (s *Store) rowidOf(conn *sqlite.Conn, id string) (int64, bool, error) {
+	if !s.hasIDIndex {
+		return queryRowid(conn, `SELECT rowid FROM events WHERE id = ?1`, func(stmt *sqlite.Stmt) { stmt.BindText(1, id) })
+	}
+	var after int64
+	if s.tail.ids != nil {
+		if rid, ok := s.tail.ids[id]; ok {
+			// The copy is of committed rows, which keep their ids; check
+			// all the same, since the file may have been changed under it.
+			found, ok, err := queryRowid(conn, `SELECT rowid FROM events WHERE rowid = ?1 AND id = ?2`,
+				func(stmt *sqlite.Stmt) { stmt.BindInt64(1, rid); stmt.BindText(2, id) })
+			if err != nil || ok {
+				return found, ok, err
+			}
+		}
+		after = s.tail.last
+	}
+	rid, ok, err := s.probeIDIndex(conn, id)
+	if err != nil || ok {
+		return rid, ok, err
+	}
+	return queryRowid(conn, `SELECT rowid FROM events
+		WHERE rowid > max(?1, (SELECT upto FROM event_ids_upto WHERE id = 1)) AND id = ?2 LIMIT 1`,
+		func(stmt *sqlite.Stmt) { stmt.BindInt64(1, after); stmt.BindText(2, id) })
+}
+
+func queryRowid(conn *sqlite.Conn, q string, bind func(*sqlite.Stmt)) (int64, bool, error) {
+	stmt := conn.Prep(q)
+	defer stmt.Reset()
+	bind(stmt)
+	ok, err := stmt.Step()
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	return stmt.ColumnInt64(0), true, nil
+}
+
+// mergeTail moves the tail into event_ids, in its own transaction. Keys
+// are inserted in order, so each page of event_ids is written about once.
+func (s *Store) mergeTail(conn *sqlite.Conn) (err error) {
+	end, err := sqlitex.ImmediateTransaction(conn)
+	if err != nil {
+		return err
+	}
+	defer end(&err)
+	t := &s.tail
+	if err := t.sync(conn); err != nil {
+		return err
+	}
+	if len(t.ids) == 0 {
+		return nil
+	}
+	keys := make([][2]int64, 0, len(t.ids))
+	for id, rid := range t.ids {
+		keys = append(keys, [2]int64{idKey(id), rid})
+	}
+	if err := insertIDKeys(conn, keys); err != nil {
+		return err
+	}
+	stmt := conn.Prep(`UPDATE event_ids_upto SET upto = ?1 WHERE id = 1 AND upto = ?2`)
+	defer stmt.Reset()
+	stmt.BindInt64(1, t.last)
+	stmt.BindInt64(2, t.upto)
+	if _, err := stmt.Step(); err != nil {
+		return fmt.Errorf("move event_ids_upto: %w", err)
+	}
+	if conn.Changes() != 1 {
+		return fmt.Errorf("move event_ids_upto: %w", chainlog.ErrConflict)
+	}
+	// The copy is cleared when the transaction commits; after a rollback
+	// it is still right.
+	defer func() {
+		if err == nil {
+			t.upto, t.ids = t.last, make(map[string]int64)
+		}
+	}()
+	return nil
+}
+
+// insertIDKeys inserts {key, rowid} pairs into event_ids in key order.
+func insertIDKeys(conn *sqlite.Conn, keys [][2]int64) error {
+	slices.SortFunc(keys, func(a, b [2]int64) int {
+		if c := cmp.Compare(a[0], b[0]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a[1], b[1])
+	})
+	stmt := conn.Prep(`INSERT INTO event_ids (h, rid) VALUES (?1, ?2)`)
+	for _, k := range keys {
+		stmt.BindInt64(1, k[0])
+		stmt.BindInt64(2, k[1])
+		_, err := stmt.Step()
+		stmt.Reset()
+		if err != nil {
+			return fmt.Errorf("insert into event_ids: %w", err)
+		}
+	}
+	return nil
+}
+
+// rebuildEventsTable recreates the events table without the PRIMARY KEY
+// on id that ClawMetry's schema gave it, keeping every column (type, NOT
+// NULL, default), every row with its rowid, and the table's indexes and
+// triggers. Migration 5 runs it before its file.
+func rebuildEventsTable(conn *sqlite.Conn) error {
+	type column struct {
+		name, typ string
+		notNull   bool
+		dflt      *string
+		pk        bool
+	}
+	var cols []column
+	err := sqlitex.ExecuteTransient(conn, `SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info('events')`,
+		&sqlitex.ExecOptions{ResultFunc: func(stmt *sqlite.Stmt) error {
+			c := column{name: stmt.ColumnText(0), typ: stmt.ColumnText(1), notNull: stmt.ColumnInt(2) != 0, pk: stmt.ColumnInt(4) != 0}
+			if stmt.ColumnType(3) != sqlite.TypeNull {
+				d := stmt.ColumnText(3)
+				c.dflt = &d
+			}
+			cols = append(cols, c)
+			return nil
+		}})
+	if err != nil {
+		return err
+	}
+	keyed := false
+	for _, c := range cols {
+		keyed = keyed || c.pk
+	}
+	if !keyed {
+		return nil
+	}
+	var extra []string // the table's own indexes and triggers
+	err = sqlitex.ExecuteTransient(conn, `SELECT sql FROM sqlite_schema
+		WHERE tbl_name = 'events' AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name`,
+		&sqlitex.ExecOptions{ResultFunc: func(stmt *sqlite.Stmt) error {
+			extra = append(extra, stmt.ColumnText(0))
+			return nil
+		}})
+	if err != nil {
+		return err
+	}
+	var defs, names []string
+	for _, c := range cols {
+		def := quoteIdent(c.name) + " " + c.typ
+		if c.notNull || c.pk {
+			def += " NOT NULL"
+		}
+		if c.dflt != nil {
+			def += " DEFAULT (" + *c.dflt + ")"
+		}
+		defs = append(defs, def)
+		names = append(names, quoteIdent(c.name))
+	}
+	list := strings.Join(names, ", ")
+	script := []string{
+		"CREATE TABLE events_rebuilt (" + strings.Join(defs, ", ") + ")",
+		"INSERT INTO events_rebuilt (rowid, " + list + ") SELECT rowid, " + list + " FROM events ORDER BY rowid",
+		"DROP TABLE events",
+		"ALTER TABLE events_rebuilt RENAME TO events",
+	}
+	for _, q := range append(script, extra...) {
+		if err := sqlitex.ExecuteTransient(conn, q, nil); err != nil {
+			return fmt.Errorf("rebuild events: %w", err)
+		}
+	}
+	return nil
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// buildIDIndex fills event_ids for every row and sets its bound; migration
+// 5 runs it after its file.
+func buildIDIndex(conn *sqlite.Conn) error {
+	var keys [][2]int64
+	var last int64
+	err := sqlitex.ExecuteTransient(conn, `SELECT rowid, id FROM events ORDER BY rowid`,
+		&sqlitex.ExecOptions{ResultFunc: func(stmt *sqlite.Stmt) error {
+			last = stmt.ColumnInt64(0)
+			keys = append(keys, [2]int64{idKey(stmt.ColumnText(1)), last})
+			return nil
+		}})
+	if err != nil {
+		return err
+	}
+	if err := insertIDKeys(conn, keys); err != nil {
+		return err
+	}
+	return sqlitex.ExecuteTransient(conn, `INSERT INTO event_ids_upto (id, upto) VALUES (1, ?1)
+		ON CONFLICT (id) DO UPDATE SET upto = excluded.upto`, &sqlitex.ExecOptions{Args: []any{last}})
+}

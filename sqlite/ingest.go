@@ -7,6 +7,7 @@ import (
 
 	"chainlog"
 
+	"golang.org/x/mod/sumdb/tlog"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 )
@@ -94,17 +95,46 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []ch
 		return res, nil, tree, nil, err
 	}
 	now := s.timestamp()
-	moved = make(map[string]chainlog.Head)
-	tw := newTreeWriter(conn, s.tree.Size)
-	var h chainlog.Hasher
-	stmt := conn.Prep(insertEvent)
 	res = make([]chainlog.IngestResult, len(groups))
-	seen := make(map[string]int64) // ids inserted by this transaction
-	for g, events := range groups {
-		if err := s.ingestGroup(conn, stmt, &h, tw, events, now, moved, seen, &res[g]); err != nil {
-			return nil, nil, tree, nil, err
+	todo, err := s.dedupe(conn, groups, res)
+	if err != nil {
+		return nil, nil, tree, nil, err
+	}
+	var stamps []stamp
+	var ready <-chan int
+	moved = make(map[string]chainlog.Head)
+	if !s.opts.DisableIntegrity {
+		// Hashing runs on another goroutine while this one inserts the
+		// rows already stamped; it touches neither conn nor the store.
+		stamps = make([]stamp, len(todo))
+		ready = s.stampAll(todo, stamps, moved, s.tree.Size, now)
+	}
+	tw := newTreeWriter(conn, s.tree.Size)
+	stmt := conn.Prep(insertEvent)
+	added = make([]idRow, 0, len(todo))
+	st := stamp{leaf: -1} // no integrity: NULL chain columns and no leaf
+	for i, done := 0, 0; i < len(todo); i++ {
+		e := todo[i]
+		if stamps != nil {
+			for i >= done {
+				done = <-ready // the goroutine sends len(todo) last
+			}
+			st = stamps[i]
+		}
+		if err := insertRow(conn, stmt, e, now, st); err != nil {
+			drain(ready)
+			return nil, nil, tree, nil, fmt.Errorf("event %q: %w", e.ID, err)
+		}
+		added = append(added, idRow{e.ID, conn.LastInsertRowID()})
+		if st.leaf < 0 {
+			continue
+		}
+		if n, err := tw.appendHash(st.leafHash); err != nil || n != st.leaf {
+			drain(ready)
+			return nil, nil, tree, nil, fmt.Errorf("event %q: merkle leaf %d, stamped as %d: %w", e.ID, n, st.leaf, err)
 		}
 	}
+	drain(ready) // every chunk was received; this waits for the goroutine's end
 	for node, next := range moved {
 		if err := casHead(conn, s.heads[node], next); err != nil {
 			return res, nil, tree, nil, err
@@ -124,84 +154,105 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []ch
 			return res, nil, tree, nil, err
 		}
 	}
-	added = make([]idRow, 0, len(seen))
-	for id, rid := range seen {
-		added = append(added, idRow{id, rid})
-	}
 	return res, moved, tree, added, nil
 }
 
-// stored reports whether id is already stored or inserted earlier in this
-// transaction. The tail copy was synced when the transaction began.
-func (s *Store) stored(conn *sqlite.Conn, id string, seen map[string]int64) (bool, error) {
-	if _, ok := seen[id]; ok {
-		return true, nil
+// dedupe counts each group's events and returns, in order, those to insert:
+// the events whose id is neither stored nor earlier in this transaction.
+// The tail copy was synced when the transaction began.
+func (s *Store) dedupe(conn *sqlite.Conn, groups [][]chainlog.Event, res []chainlog.IngestResult) ([]*chainlog.Event, error) {
+	n := 0
+	for _, g := range groups {
+		n += len(g)
 	}
-	if _, ok := s.tail.ids[id]; ok {
-		return true, nil
+	todo := make([]*chainlog.Event, 0, n)
+	taken := make(map[string]struct{}, n)
+	for g, events := range groups {
+		for i := range events {
+			e := &events[i]
+			_, dup := taken[e.ID]
+			if !dup {
+				_, dup = s.tail.ids[e.ID]
+			}
+			if !dup {
+				var err error
+				if _, dup, err = s.probeIDIndex(conn, e.ID); err != nil {
+					return nil, fmt.Errorf("event %q: look up id: %w", e.ID, err)
+				}
+			}
+			if dup {
+				res[g].Duplicates++
+				continue
+			}
+			res[g].Inserted++
+			taken[e.ID] = struct{}{}
+			todo = append(todo, e)
+		}
 	}
-	_, ok, err := s.probeIDIndex(conn, id)
-	return ok, err
+	return todo, nil
 }
 
-// ingestGroup inserts one group's events, stamping them after the heads in
-// moved (else the committed ones), and counts them in res.
-func (s *Store) ingestGroup(conn *sqlite.Conn, stmt *sqlite.Stmt, h *chainlog.Hasher, tw *treeWriter,
-	events []chainlog.Event, now string, moved map[string]chainlog.Head, seen map[string]int64, res *chainlog.IngestResult) error {
-	for i := range events {
-		e := &events[i]
-		dup, err := s.stored(conn, e.ID, seen)
-		if err != nil {
-			return fmt.Errorf("event %q: look up id: %w", e.ID, err)
+// stampChunk is how many stamps the hashing goroutine hands over at once.
+const stampChunk = 32
+
+// stampAll stamps todo in order into stamps on a new goroutine, chaining
+// each node after its committed head and moving the heads in moved. It
+// sends the number of stamps done after each chunk and closes the channel
+// at the end; the channel is buffered so that the goroutine never blocks.
+func (s *Store) stampAll(todo []*chainlog.Event, stamps []stamp, moved map[string]chainlog.Head, size int64, now string) <-chan int {
+	ready := make(chan int, len(todo)/stampChunk+1)
+	go func() {
+		defer close(ready)
+		var h chainlog.Hasher
+		for i, e := range todo {
+			head, ok := moved[e.NodeID]
+			if !ok {
+				head = s.heads[e.NodeID]
+			}
+			stamps[i] = s.stampFor(&h, head, e, now, size+int64(i))
+			moved[e.NodeID] = stamps[i].head
+			if (i+1)%stampChunk == 0 || i == len(todo)-1 {
+				ready <- i + 1
+			}
 		}
-		if dup {
-			res.Duplicates++
-			continue
-		}
-		head, ok := moved[e.NodeID]
-		if !ok {
-			head = s.heads[e.NodeID]
-		}
-		var st stamp
-		if !s.opts.DisableIntegrity {
-			st = s.stampFor(h, head, e, now, tw.size)
-		}
-		if err := insertRow(conn, stmt, e, now, head, st); err != nil {
-			return fmt.Errorf("event %q: %w", e.ID, err)
-		}
-		seen[e.ID] = conn.LastInsertRowID()
-		res.Inserted++
-		if s.opts.DisableIntegrity {
-			continue
-		}
-		moved[e.NodeID] = st.head
-		if s.opts.DisableTree {
-			continue
-		}
-		leaf := chainlog.Leaf{NodeID: e.NodeID, Seq: st.head.Seq, ChainHash: st.head.Hash, PayloadDigest: st.digest}
-		if _, err := tw.append(&leaf); err != nil {
-			return err
-		}
-	}
-	return nil
+	}()
+	return ready
 }
 
-// stamp is what integrity adds to a row: the chain head it creates, its
-// payload digest and its leaf index (-1 for none).
+// drain waits for a stamping goroutine to end.
+func drain(ready <-chan int) {
+	if ready == nil {
+		return
+	}
+	for range ready {
+	}
+}
+
+// stamp is what integrity adds to a row: the chain head it creates and
+// the hash it follows, its payload digest, and its leaf index (-1 for
+// none) and leaf hash.
 type stamp struct {
-	head   chainlog.Head
-	digest string
-	leaf   int64
+	head     chainlog.Head
+	prev     string
+	digest   string
+	leaf     int64
+	leafHash tlog.Hash
 }
 
 func (s *Store) stampFor(h *chainlog.Hasher, head chainlog.Head, e *chainlog.Event, now string, leaf int64) stamp {
-	st := stamp{head: nextHead(h, head, e, now), leaf: leaf}
-	if s.opts.DisableTree {
-		st.leaf = -1
+	st := stamp{head: nextHead(h, head, e, now), prev: head.Hash, leaf: leaf}
+	if head.Seq == 0 {
+		st.prev = chainlog.GenesisHash
 	}
 	if !s.opts.DisablePayloadDigest {
 		m := e.Mutable()
 		st.digest = h.PayloadSum(&m)
+	}
+	if s.opts.DisableTree {
+		st.leaf = -1
+	} else {
+		l := chainlog.Leaf{NodeID: e.NodeID, Seq: st.head.Seq, ChainHash: st.head.Hash, PayloadDigest: st.digest}
+		st.leafHash = chainlog.LeafHash(&l)
 	}
 	return st
 }
@@ -216,7 +267,7 @@ func nextHead(h *chainlog.Hasher, head chainlog.Head, e *chainlog.Event, now str
 }
 
 // insertRow inserts e, with the chain stamp st unless it is zero.
-func insertRow(conn *sqlite.Conn, stmt *sqlite.Stmt, e *chainlog.Event, now string, head chainlog.Head, st stamp) error {
+func insertRow(conn *sqlite.Conn, stmt *sqlite.Stmt, e *chainlog.Event, now string, st stamp) error {
 	defer stmt.Reset()
 	stmt.BindText(1, e.ID)
 	stmt.BindText(2, e.AgentType)
@@ -234,12 +285,8 @@ func insertRow(conn *sqlite.Conn, stmt *sqlite.Stmt, e *chainlog.Event, now stri
 			stmt.BindNull(i)
 		}
 	} else {
-		prev := head.Hash
-		if head.Seq == 0 {
-			prev = chainlog.GenesisHash
-		}
 		stmt.BindInt64(14, st.head.Seq)
-		stmt.BindText(15, prev)
+		stmt.BindText(15, st.prev)
 		stmt.BindText(16, st.head.Hash)
 		if st.digest == "" {
 			stmt.BindNull(17)

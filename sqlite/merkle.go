@@ -47,8 +47,13 @@ func (w *treeWriter) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 
 // append adds the leaf and returns its index.
 func (w *treeWriter) append(l *chainlog.Leaf) (int64, error) {
+	return w.appendHash(chainlog.LeafHash(l))
+}
+
+// appendHash adds the leaf whose hash is leafHash and returns its index.
+func (w *treeWriter) appendHash(leafHash tlog.Hash) (int64, error) {
 	n := w.size
-	hashes, err := tlog.StoredHashesForRecordHash(n, chainlog.LeafHash(l), w)
+	hashes, err := tlog.StoredHashesForRecordHash(n, leafHash, w)
 	if err != nil {
 		return 0, fmt.Errorf("merkle leaf %d: %w", n, err)
 	}

@@ -95,46 +95,33 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []ch
 		return res, nil, tree, nil, err
 	}
 	now := s.timestamp()
-	res = make([]chainlog.IngestResult, len(groups))
-	todo, err := s.dedupe(conn, groups, res)
-	if err != nil {
-		return nil, nil, tree, nil, err
-	}
-	var stamps []stamp
-	var ready <-chan int
-	moved = make(map[string]chainlog.Head)
-	if !s.opts.DisableIntegrity {
-		// Hashing runs on another goroutine while this one inserts the
-		// rows already stamped; it touches neither conn nor the store.
-		stamps = make([]stamp, len(todo))
-		ready = s.stampAll(todo, stamps, moved, s.tree.Size, now)
-	}
+	f := s.startFeed(groups, now)
+	defer func() {
+		for range f.ready { // wait for the feed's goroutine to end
+		}
+	}()
 	tw := newTreeWriter(conn, s.tree.Size)
 	stmt := conn.Prep(insertEvent)
-	added = make([]idRow, 0, len(todo))
-	st := stamp{leaf: -1} // no integrity: NULL chain columns and no leaf
-	for i, done := 0, 0; i < len(todo); i++ {
-		e := todo[i]
-		if stamps != nil {
-			for i >= done {
-				done = <-ready // the goroutine sends len(todo) last
+	i := 0
+	for avail := range f.ready {
+		for ; i < avail; i++ {
+			r := &f.rows[i]
+			if err := insertRow(conn, stmt, r.e, now, r.st); err != nil {
+				return nil, nil, tree, nil, fmt.Errorf("event %q: %w", r.e.ID, err)
 			}
-			st = stamps[i]
-		}
-		if err := insertRow(conn, stmt, e, now, st); err != nil {
-			drain(ready)
-			return nil, nil, tree, nil, fmt.Errorf("event %q: %w", e.ID, err)
-		}
-		added = append(added, idRow{e.ID, conn.LastInsertRowID()})
-		if st.leaf < 0 {
-			continue
-		}
-		if n, err := tw.appendHash(st.leafHash); err != nil || n != st.leaf {
-			drain(ready)
-			return nil, nil, tree, nil, fmt.Errorf("event %q: merkle leaf %d, stamped as %d: %w", e.ID, n, st.leaf, err)
+			added = append(added, idRow{r.e.ID, conn.LastInsertRowID()})
+			if r.st.leaf < 0 {
+				continue
+			}
+			if n, err := tw.appendHash(r.st.leafHash); err != nil || n != r.st.leaf {
+				return nil, nil, tree, nil, fmt.Errorf("event %q: merkle leaf %d, stamped as %d: %w", r.e.ID, n, r.st.leaf, err)
+			}
 		}
 	}
-	drain(ready) // every chunk was received; this waits for the goroutine's end
+	if f.err != nil {
+		return nil, nil, tree, nil, f.err
+	}
+	res, moved = f.res, f.moved
 	for node, next := range moved {
 		if err := casHead(conn, s.heads[node], next); err != nil {
 			return res, nil, tree, nil, err
@@ -155,77 +142,6 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []ch
 		}
 	}
 	return res, moved, tree, added, nil
-}
-
-// dedupe counts each group's events and returns, in order, those to insert:
-// the events whose id is neither stored nor earlier in this transaction.
-// The tail copy was synced when the transaction began.
-func (s *Store) dedupe(conn *sqlite.Conn, groups [][]chainlog.Event, res []chainlog.IngestResult) ([]*chainlog.Event, error) {
-	n := 0
-	for _, g := range groups {
-		n += len(g)
-	}
-	todo := make([]*chainlog.Event, 0, n)
-	taken := make(map[string]struct{}, n)
-	for g, events := range groups {
-		for i := range events {
-			e := &events[i]
-			_, dup := taken[e.ID]
-			if !dup {
-				_, dup = s.tail.ids[e.ID]
-			}
-			if !dup {
-				var err error
-				if _, dup, err = s.probeIDIndex(conn, e.ID); err != nil {
-					return nil, fmt.Errorf("event %q: look up id: %w", e.ID, err)
-				}
-			}
-			if dup {
-				res[g].Duplicates++
-				continue
-			}
-			res[g].Inserted++
-			taken[e.ID] = struct{}{}
-			todo = append(todo, e)
-		}
-	}
-	return todo, nil
-}
-
-// stampChunk is how many stamps the hashing goroutine hands over at once.
-const stampChunk = 32
-
-// stampAll stamps todo in order into stamps on a new goroutine, chaining
-// each node after its committed head and moving the heads in moved. It
-// sends the number of stamps done after each chunk and closes the channel
-// at the end; the channel is buffered so that the goroutine never blocks.
-func (s *Store) stampAll(todo []*chainlog.Event, stamps []stamp, moved map[string]chainlog.Head, size int64, now string) <-chan int {
-	ready := make(chan int, len(todo)/stampChunk+1)
-	go func() {
-		defer close(ready)
-		var h chainlog.Hasher
-		for i, e := range todo {
-			head, ok := moved[e.NodeID]
-			if !ok {
-				head = s.heads[e.NodeID]
-			}
-			stamps[i] = s.stampFor(&h, head, e, now, size+int64(i))
-			moved[e.NodeID] = stamps[i].head
-			if (i+1)%stampChunk == 0 || i == len(todo)-1 {
-				ready <- i + 1
-			}
-		}
-	}()
-	return ready
-}
-
-// drain waits for a stamping goroutine to end.
-func drain(ready <-chan int) {
-	if ready == nil {
-		return
-	}
-	for range ready {
-	}
 }
 
 // stamp is what integrity adds to a row: the chain head it creates and

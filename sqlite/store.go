@@ -66,7 +66,8 @@ type Store struct {
 
 	leafCursor leafCursor // where the last ScanLeafRange stopped
 	tail       idTail     // the writer's copy of the id index's tail
-	stmts      map[string]*sqlite.Stmt
+	stmts      map[stmtKey]*sqlite.Stmt
+	reader     *sqlite.Conn // a writer's read connection for ingest's id lookups; nil until used
 }
 
 // ErrNotStore is returned when a file is not a SQLite database or holds no
@@ -249,7 +250,16 @@ func (s *Store) Close() error {
 	if s.conn == nil {
 		return nil
 	}
-	err := s.conn.Close()
+	// The reader closes first, so that the writer's connection is the
+	// last one and checkpoints the WAL into the database file.
+	var err error
+	if s.reader != nil {
+		err = s.reader.Close()
+		s.reader = nil
+	}
+	if cerr := s.conn.Close(); err == nil {
+		err = cerr
+	}
 	s.conn = nil
 	if err != nil {
 		return fmt.Errorf("close store: %w", err)
@@ -276,18 +286,25 @@ func (s *Store) withConn(ctx context.Context, fn func(conn *sqlite.Conn) error) 
 // statement is not cleared of its bindings: sqlite3_clear_bindings expires
 // a statement whose plan depends on a bound value (SQLITE_ENABLE_STAT4), so
 // conn.Prep would compile such a statement again on every use. The caller
-// binds every parameter and resets the statement after use. conn must be
-// the store's connection.
+// binds every parameter and resets the statement after use. conn is the
+// store's connection or its reader; only one goroutine at a time may call
+// prep (the ingest feed's goroutine runs while the writer's waits on it).
 func (s *Store) prep(conn *sqlite.Conn, q string) *sqlite.Stmt {
-	if stmt := s.stmts[q]; stmt != nil {
+	k := stmtKey{conn, q}
+	if stmt := s.stmts[k]; stmt != nil {
 		return stmt
 	}
 	stmt := conn.Prep(q)
 	if s.stmts == nil {
-		s.stmts = make(map[string]*sqlite.Stmt)
+		s.stmts = make(map[stmtKey]*sqlite.Stmt)
 	}
-	s.stmts[q] = stmt
+	s.stmts[k] = stmt
 	return stmt
+}
+
+type stmtKey struct {
+	conn *sqlite.Conn
+	q    string
 }
 
 func (s *Store) timestamp() string {

@@ -668,3 +668,82 @@ func batchIDs(evs []chainlog.Event) []string {
 	}
 	return ids
 }
+
+// noPanic runs fn and reports a panic as a test error.
+func noPanic(t *testing.T, what string, fn func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("%s panicked: %v", what, r)
+		}
+	}()
+	fn()
+}
+
+// TestDamagedIDIndex removes parts of the id index from a closed store.
+// Ingest must then fail with an error that names the index, without a
+// panic, without retrying as if another writer had moved a head, and
+// without committing anything; lookups by id must not panic nor report a
+// stored event missing.
+func TestDamagedIDIndex(t *testing.T) {
+	const mergeAt = 4
+	sqlite.SetTailMergeAt(t, mergeAt)
+	for _, damage := range []string{
+		`DELETE FROM event_ids_upto`,
+		`DROP TABLE event_ids`,
+		`DROP TABLE event_ids_upto`,
+	} {
+		t.Run(damage, func(t *testing.T) {
+			// Batches of 3, 3, 2: merged after the 6th row, 2 rows in the tail.
+			path := buildStore(t, sqlite.Options{}, mkEvents(t, "node-a", 0, 3), mkEvents(t, "node-a", 3, 6), mkEvents(t, "node-a", 6, 8))
+			ids := map[string]string{"merged": "node-a/1", "tail": "node-a/7"}
+			for tier, id := range ids {
+				if got := tierOf(t, path, id); got != tier {
+					t.Fatalf("%s is %s; want %s", id, got, tier)
+				}
+			}
+			attack(t, path, rawSQL(damage))
+			before := dumpStore(t, path)
+
+			warnings := &countingHandler{}
+			st := openStore(t, path, sqlite.Options{Logger: slog.New(warnings)})
+			for _, batch := range [][]chainlog.Event{
+				{mkEvent(t, "node-a", 8)},
+				{mkEvent(t, "node-a", 1), mkEvent(t, "node-a", 7), mkEvent(t, "node-b", 0)},
+			} {
+				noPanic(t, "Ingest", func() {
+					res, err := st.Ingest(t.Context(), batch)
+					switch {
+					case err == nil:
+						t.Errorf("Ingest(%v) = %+v; want an error", batchIDs(batch), res)
+					case errors.Is(err, chainlog.ErrConflict):
+						t.Errorf("Ingest: %v; want an error that is not a conflict between writers", err)
+					case !strings.Contains(err.Error(), "event_ids"):
+						t.Errorf("Ingest: %v; want an error that names the id index", err)
+					}
+				})
+			}
+			if n := warnings.count(); n > 0 {
+				t.Errorf("%d warnings logged (retries as if another writer had moved a head); want none", n)
+			}
+			if !reflect.DeepEqual(dumpStore(t, path), before) {
+				t.Error("a failed Ingest changed the store")
+			}
+
+			ro := openRO(t, path)
+			for name, s := range map[string]*sqlite.Store{"writer": st, "read-only": ro} {
+				for tier, id := range ids {
+					noPanic(t, name+" Event("+tier+")", func() {
+						e, err := s.Event(t.Context(), id)
+						switch {
+						case errors.Is(err, chainlog.ErrNotFound):
+							t.Errorf("%s: Event(%s) in the %s: %v; want the event or an error", name, id, tier, err)
+						case err == nil && e.ID != id:
+							t.Errorf("%s: Event(%s) = %s", name, id, e.ID)
+						}
+					})
+				}
+			}
+		})
+	}
+}

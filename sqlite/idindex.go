@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -81,23 +82,31 @@ type idRow struct {
 	rid int64
 }
 
+// readIDUpto returns event_ids_upto.upto. A missing table or row is an
+// error, not a conflict: no writer removes them.
 func readIDUpto(conn *sqlite.Conn) (int64, error) {
-	stmt := conn.Prep(`SELECT upto FROM event_ids_upto WHERE id = 1`)
+	stmt, err := conn.Prepare(`SELECT upto FROM event_ids_upto WHERE id = 1`)
+	if err != nil {
+		return 0, fmt.Errorf("read event_ids_upto: %w", err)
+	}
 	defer stmt.Reset()
 	ok, err := stmt.Step()
 	if err != nil {
 		return 0, fmt.Errorf("read event_ids_upto: %w", err)
 	}
 	if !ok {
-		return 0, fmt.Errorf("read event_ids_upto: %w: the row is missing", chainlog.ErrConflict)
+		return 0, errors.New("read event_ids_upto: the row is missing: the id index is damaged")
 	}
 	return stmt.ColumnInt64(0), nil
 }
 
 // probeIDIndex returns the rowid that event_ids gives for id.
 func (s *Store) probeIDIndex(conn *sqlite.Conn, id string) (int64, bool, error) {
-	stmt := s.prep(conn, `SELECT k.rid FROM event_ids k JOIN events e ON e.rowid = k.rid
+	stmt, err := s.prep(conn, `SELECT k.rid FROM event_ids k JOIN events e ON e.rowid = k.rid
 		WHERE k.h = ?1 AND e.id = ?2 LIMIT 1`)
+	if err != nil {
+		return 0, false, fmt.Errorf("look up the id index: %w", err)
+	}
 	defer stmt.Reset()
 	stmt.BindInt64(1, idKey(id))
 	stmt.BindText(2, id)
@@ -111,7 +120,9 @@ func (s *Store) probeIDIndex(conn *sqlite.Conn, id string) (int64, bool, error) 
 // rowidOf returns the rowid of the event with id. It serves writers and
 // readers alike: the writer's tail copy answers for the rows it holds,
 // event_ids for the rows it covers, and a scan for the rest of the tail.
-// A store from before the two tiers looks id up in its primary key.
+// A store from before the two tiers looks id up in its primary key. When
+// event_ids_upto has lost its row, the scan covers the whole table: slower,
+// but a stored event is still found.
 func (s *Store) rowidOf(conn *sqlite.Conn, id string) (int64, bool, error) {
 	if !s.hasIDIndex {
 		return queryRowid(conn, `SELECT rowid FROM events WHERE id = ?1`, func(stmt *sqlite.Stmt) { stmt.BindText(1, id) })
@@ -134,12 +145,15 @@ func (s *Store) rowidOf(conn *sqlite.Conn, id string) (int64, bool, error) {
 		return rid, ok, err
 	}
 	return queryRowid(conn, `SELECT rowid FROM events
-		WHERE rowid > max(?1, (SELECT upto FROM event_ids_upto WHERE id = 1)) AND id = ?2 LIMIT 1`,
+		WHERE rowid > max(?1, coalesce((SELECT upto FROM event_ids_upto WHERE id = 1), 0)) AND id = ?2 LIMIT 1`,
 		func(stmt *sqlite.Stmt) { stmt.BindInt64(1, after); stmt.BindText(2, id) })
 }
 
 func queryRowid(conn *sqlite.Conn, q string, bind func(*sqlite.Stmt)) (int64, bool, error) {
-	stmt := conn.Prep(q)
+	stmt, err := conn.Prepare(q)
+	if err != nil {
+		return 0, false, err
+	}
 	defer stmt.Reset()
 	bind(stmt)
 	ok, err := stmt.Step()
@@ -171,7 +185,10 @@ func (s *Store) mergeTail(conn *sqlite.Conn) (err error) {
 	if err := insertIDKeys(conn, keys); err != nil {
 		return err
 	}
-	stmt := conn.Prep(`UPDATE event_ids_upto SET upto = ?1 WHERE id = 1 AND upto = ?2`)
+	stmt, err := conn.Prepare(`UPDATE event_ids_upto SET upto = ?1 WHERE id = 1 AND upto = ?2`)
+	if err != nil {
+		return fmt.Errorf("move event_ids_upto: %w", err)
+	}
 	defer stmt.Reset()
 	stmt.BindInt64(1, t.last)
 	stmt.BindInt64(2, t.upto)
@@ -199,7 +216,10 @@ func insertIDKeys(conn *sqlite.Conn, keys [][2]int64) error {
 		}
 		return cmp.Compare(a[1], b[1])
 	})
-	stmt := conn.Prep(`INSERT INTO event_ids (h, rid) VALUES (?1, ?2)`)
+	stmt, err := conn.Prepare(`INSERT INTO event_ids (h, rid) VALUES (?1, ?2)`)
+	if err != nil {
+		return fmt.Errorf("insert into event_ids: %w", err)
+	}
 	for _, k := range keys {
 		stmt.BindInt64(1, k[0])
 		stmt.BindInt64(2, k[1])

@@ -282,24 +282,29 @@ func (s *Store) withConn(ctx context.Context, fn func(conn *sqlite.Conn) error) 
 	return fn(s.conn)
 }
 
-// prep returns the prepared statement for q, like conn.Prep, but a cached
+// prep returns the prepared statement for q, like conn.Prepare, but a cached
 // statement is not cleared of its bindings: sqlite3_clear_bindings expires
 // a statement whose plan depends on a bound value (SQLITE_ENABLE_STAT4), so
 // conn.Prep would compile such a statement again on every use. The caller
 // binds every parameter and resets the statement after use. conn is the
 // store's connection or its reader; only one goroutine at a time may call
 // prep (the ingest feed's goroutine runs while the writer's waits on it).
-func (s *Store) prep(conn *sqlite.Conn, q string) *sqlite.Stmt {
+// A statement that cannot be prepared (its table is missing) is an error,
+// not a panic as with conn.Prep.
+func (s *Store) prep(conn *sqlite.Conn, q string) (*sqlite.Stmt, error) {
 	k := stmtKey{conn, q}
 	if stmt := s.stmts[k]; stmt != nil {
-		return stmt
+		return stmt, nil
 	}
-	stmt := conn.Prep(q)
+	stmt, err := conn.Prepare(q)
+	if err != nil {
+		return nil, err
+	}
 	if s.stmts == nil {
 		s.stmts = make(map[stmtKey]*sqlite.Stmt)
 	}
 	s.stmts[k] = stmt
-	return stmt
+	return stmt, nil
 }
 
 type stmtKey struct {

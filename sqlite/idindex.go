@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -286,12 +287,32 @@ func rebuildEventsTable(conn *sqlite.Conn) error {
 		defs = append(defs, def)
 		names = append(names, quoteIdent(c.name))
 	}
+	create := "CREATE TABLE events_rebuilt (" + strings.Join(defs, ", ") + ")"
+	var table string
+	err = sqlitex.ExecuteTransient(conn, `SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'events'`,
+		&sqlitex.ExecOptions{ResultFunc: func(stmt *sqlite.Stmt) error {
+			table = stmt.ColumnText(0)
+			return nil
+		}})
+	if err != nil {
+		return err
+	}
+	if c, ok := unkeyedEventsTable(table); ok {
+		// The table's own text keeps what pragma_table_info does not
+		// show: UNIQUE, CHECK and COLLATE on other columns.
+		create = c
+	}
 	list := strings.Join(names, ", ")
 	script := []string{
-		"CREATE TABLE events_rebuilt (" + strings.Join(defs, ", ") + ")",
+		create,
 		"INSERT INTO events_rebuilt (rowid, " + list + ") SELECT rowid, " + list + " FROM events ORDER BY rowid",
 		"DROP TABLE events",
+		// Without the legacy rename, SQLite checks every view and
+		// trigger of the schema, and a view on events fails to resolve
+		// while the table is gone.
+		"PRAGMA legacy_alter_table = ON",
 		"ALTER TABLE events_rebuilt RENAME TO events",
+		"PRAGMA legacy_alter_table = OFF",
 	}
 	for _, q := range append(script, extra...) {
 		if err := sqlitex.ExecuteTransient(conn, q, nil); err != nil {
@@ -299,6 +320,25 @@ func rebuildEventsTable(conn *sqlite.Conn) error {
 		}
 	}
 	return nil
+}
+
+var (
+	createEventsRE = regexp.MustCompile(`(?is)^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:"events"|\[events\]|events|` + "`events`" + `)\s*\(`)
+	idKeyRE        = regexp.MustCompile(`(?i)((?:"id"|\[id\]|\bid|` + "`id`" + `)\s+TEXT)\s+PRIMARY\s+KEY(?:\s+(?:ASC|DESC))?(?:\s+ON\s+CONFLICT\s+[a-z]+)?`)
+)
+
+// unkeyedEventsTable returns the events table's CREATE statement with the
+// table renamed events_rebuilt and the PRIMARY KEY on id replaced by NOT
+// NULL, or false when the statement is not in the shape ClawMetry and
+// chainlog wrote it.
+func unkeyedEventsTable(create string) (string, bool) {
+	head := createEventsRE.FindStringIndex(create)
+	keys := idKeyRE.FindAllStringSubmatchIndex(create, -1)
+	if head == nil || len(keys) != 1 {
+		return "", false
+	}
+	k := keys[0]
+	return "CREATE TABLE events_rebuilt (" + create[head[1]:k[0]] + create[k[2]:k[3]] + " NOT NULL" + create[k[1]:], true
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -505,6 +505,15 @@ func TestMigrateToIDIndex(t *testing.T) {
 				rawSQL(`CREATE INDEX events_session_ts ON events (session_id, ts DESC) WHERE session_id IS NOT NULL`),
 				rawSQL(`CREATE TRIGGER events_append_only BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'append-only'); END`))
 		}},
+		{"version 4 with a view, a UNIQUE column and a CHECK", func(t *testing.T) string {
+			path := newStorePath(t)
+			st := openStore(t, path, sqlite.Options{})
+			ingest(t, st, mkEvents(t, "node-a", 0, 6)...)
+			closeStore(t, st)
+			return viaV4(t, path, []string{`tag TEXT UNIQUE`, `weight REAL CHECK (weight >= 0)`},
+				rawSQL(`UPDATE events SET tag = 'tag-' || rowid, weight = rowid`),
+				rawSQL(`CREATE VIEW events_by_node AS SELECT node_id, count(*) AS n FROM events GROUP BY node_id`))
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -527,8 +536,9 @@ func TestMigrateToIDIndex(t *testing.T) {
 			if pk := rawQuery(t, path, `SELECT name FROM pragma_table_info('events') WHERE pk != 0`); len(pk) > 0 {
 				t.Errorf("events still has a primary key on %v", pk)
 			}
-			if auto := rawQuery(t, path, `SELECT name FROM sqlite_schema WHERE tbl_name = 'events' AND sql IS NULL`); len(auto) > 0 {
-				t.Errorf("events still has an automatic index: %v", auto)
+			if auto := rawQuery(t, path, `SELECT il.name FROM pragma_index_list('events') il, pragma_index_info(il.name) ii
+				WHERE il.origin != 'c' AND ii.name = 'id'`); len(auto) > 0 {
+				t.Errorf("events still has an automatic index on id: %v", auto)
 			}
 			if got := rawQuery(t, path, dumpQ); !reflect.DeepEqual(got, oldRows) {
 				t.Errorf("rows changed by the upgrade:\n got  %v\n want %v", got, oldRows)
@@ -557,6 +567,18 @@ func TestMigrateToIDIndex(t *testing.T) {
 			}
 			if !reflect.DeepEqual(rep, oldRep) {
 				t.Errorf("verify report changed:\n got  %+v\n want %+v", rep, oldRep)
+			}
+
+			if views := rawQuery(t, path, `SELECT name FROM sqlite_schema WHERE type = 'view'`); len(views) > 0 {
+				if got := rawQuery(t, path, `SELECT * FROM events_by_node`); len(got) == 0 {
+					t.Error("the view events_by_node reads nothing after the upgrade")
+				}
+				table := rawValue(t, path, `SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'events'`)
+				for _, c := range []string{"tag TEXT UNIQUE", "CHECK (weight >= 0)"} {
+					if !strings.Contains(table, c) {
+						t.Errorf("the upgraded table lost %q: %s", c, table)
+					}
+				}
 			}
 
 			// The upgraded store finds, rejects and takes ids.

@@ -76,7 +76,7 @@ func (s *Store) runFeed(f *feed, groups [][]chainlog.Event, now string) (err err
 			if !dup {
 				_, dup = s.tail.ids[e.ID]
 			}
-			if !dup {
+			if !dup && s.tail.mayHold(e.ID) {
 				if _, dup, err = s.probeIDIndex(conn, e.ID); err != nil {
 					return fmt.Errorf("event %q: look up id: %w", e.ID, err)
 				}

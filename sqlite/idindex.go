@@ -36,21 +36,44 @@ func idKey(id string) int64 {
 
 // idTail is the writer's copy of the tail: the committed rows that
 // event_ids does not cover yet.
+//
+// It may also hold keys, a sorted copy of every key in event_ids, so that
+// looking up a new id takes no query: only an id whose key is there is
+// looked up in the database, to compare the ids. The copy costs 8 bytes an
+// event and a read of event_ids to load, so it is loaded only once the
+// writer has looked up keySetAfter ids.
 type idTail struct {
 	upto int64            // event_ids covers rowids up to upto
 	last int64            // ids holds every row in (upto, last]
 	ids  map[string]int64 // id -> rowid
+
+	keys    []int64 // when not nil, every key in event_ids, sorted
+	lookups int     // ids looked up so far
 }
+
+// keySetAfter is how many ids a writer looks up in event_ids before it
+// loads the keys.
+var keySetAfter = 4096
 
 // sync brings t up to the committed rows. It runs inside a transaction:
 // rows another writer added since are read, and when another writer merged
-// the tail the copy restarts from the new bound.
+// the tail the copy restarts from the new bound, and the keys of the rows
+// it merged are added to the key copy.
 func (t *idTail) sync(conn *sqlite.Conn) error {
 	upto, err := readIDUpto(conn)
 	if err != nil {
 		return err
 	}
 	if t.ids == nil || upto != t.upto {
+		if t.keys != nil && t.ids != nil && upto > t.upto {
+			merged, err := rangeKeys(conn, t.upto, upto)
+			if err != nil {
+				return err
+			}
+			t.keys = mergeSorted(t.keys, merged)
+		} else {
+			t.keys = nil
+		}
 		t.upto, t.last, t.ids = upto, upto, make(map[string]int64)
 	}
 	stmt := conn.Prep(`SELECT rowid, id FROM events WHERE rowid > ?1 ORDER BY rowid`)
@@ -68,6 +91,61 @@ func (t *idTail) sync(conn *sqlite.Conn) error {
 		t.ids[stmt.ColumnText(1)] = rid
 		t.last = rid
 	}
+}
+
+// loadKeys reads every key of event_ids into t.keys. It runs inside the
+// transaction that synced t.
+func (t *idTail) loadKeys(conn *sqlite.Conn) error {
+	keys := make([]int64, 0, t.upto)
+	err := sqlitex.ExecuteTransient(conn, `SELECT h FROM event_ids ORDER BY h`, &sqlitex.ExecOptions{
+		ResultFunc: func(stmt *sqlite.Stmt) error {
+			keys = append(keys, stmt.ColumnInt64(0))
+			return nil
+		}})
+	if err != nil {
+		return fmt.Errorf("load the id index's keys: %w", err)
+	}
+	t.keys = keys
+	return nil
+}
+
+// mayHold reports whether event_ids may hold id: false means it does not.
+// Without a key copy it is always true.
+func (t *idTail) mayHold(id string) bool {
+	if t.keys == nil {
+		return true
+	}
+	_, found := slices.BinarySearch(t.keys, idKey(id))
+	return found
+}
+
+// rangeKeys returns, sorted, the keys of the ids of the rows in (after, upto].
+func rangeKeys(conn *sqlite.Conn, after, upto int64) ([]int64, error) {
+	var keys []int64
+	err := sqlitex.Execute(conn, `SELECT id FROM events WHERE rowid > ?1 AND rowid <= ?2`, &sqlitex.ExecOptions{
+		Args: []any{after, upto},
+		ResultFunc: func(stmt *sqlite.Stmt) error {
+			keys = append(keys, idKey(stmt.ColumnText(0)))
+			return nil
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("read the keys another writer merged: %w", err)
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// mergeSorted returns the sorted union (with repeats) of two sorted slices.
+func mergeSorted(a, b []int64) []int64 {
+	out := make([]int64, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] <= b[0] {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // add records rows this writer committed.
@@ -166,47 +244,60 @@ func queryRowid(conn *sqlite.Conn, q string, bind func(*sqlite.Stmt)) (int64, bo
 
 // mergeTail moves the tail into event_ids, in its own transaction. Keys
 // are inserted in order, so each page of event_ids is written about once.
-func (s *Store) mergeTail(conn *sqlite.Conn) (err error) {
+func (s *Store) mergeTail(conn *sqlite.Conn) error {
+	keys, err := s.mergeTailTx(conn)
+	if err != nil || keys == nil {
+		return err
+	}
+	// Committed: the tail is empty, and its keys are in event_ids.
+	t := &s.tail
+	t.upto, t.ids = t.last, make(map[string]int64)
+	if t.keys != nil {
+		merged := make([]int64, len(keys))
+		for i, k := range keys {
+			merged[i] = k[0]
+		}
+		t.keys = mergeSorted(t.keys, merged)
+	}
+	return nil
+}
+
+// mergeTailTx inserts the tail's keys and moves event_ids_upto, and
+// returns the keys inserted, sorted; nil when the tail was empty.
+func (s *Store) mergeTailTx(conn *sqlite.Conn) (keys [][2]int64, err error) {
 	end, err := sqlitex.ImmediateTransaction(conn)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer end(&err)
 	t := &s.tail
 	if err := t.sync(conn); err != nil {
-		return err
+		return nil, err
 	}
 	if len(t.ids) == 0 {
-		return nil
+		return nil, nil
 	}
-	keys := make([][2]int64, 0, len(t.ids))
+	keys = make([][2]int64, 0, len(t.ids))
 	for id, rid := range t.ids {
 		keys = append(keys, [2]int64{idKey(id), rid})
 	}
 	if err := insertIDKeys(conn, keys); err != nil {
-		return err
+		return nil, err
 	}
 	stmt, err := conn.Prepare(`UPDATE event_ids_upto SET upto = ?1 WHERE id = 1 AND upto = ?2`)
 	if err != nil {
-		return fmt.Errorf("move event_ids_upto: %w", err)
+		return nil, fmt.Errorf("move event_ids_upto: %w", err)
 	}
 	defer stmt.Reset()
 	stmt.BindInt64(1, t.last)
 	stmt.BindInt64(2, t.upto)
 	if _, err := stmt.Step(); err != nil {
-		return fmt.Errorf("move event_ids_upto: %w", err)
+		return nil, fmt.Errorf("move event_ids_upto: %w", err)
 	}
 	if conn.Changes() != 1 {
-		return fmt.Errorf("move event_ids_upto: %w", chainlog.ErrConflict)
+		return nil, fmt.Errorf("move event_ids_upto: %w", chainlog.ErrConflict)
 	}
-	// The copy is cleared when the transaction commits; after a rollback
-	// it is still right.
-	defer func() {
-		if err == nil {
-			t.upto, t.ids = t.last, make(map[string]int64)
-		}
-	}()
-	return nil
+	return keys, nil
 }
 
 // insertIDKeys inserts {key, rowid} pairs into event_ids in key order.

@@ -16,6 +16,16 @@ func SetTailMergeAt(t testing.TB, n int) {
 	t.Cleanup(func() { tailMergeAt = old })
 }
 
+// SetKeySetAfter sets how many ids a writer looks up before it loads the
+// id index's keys into memory, for the rest of the test: 0 loads them at
+// the first ingest, a large n never. Same caveat as SetTailMergeAt.
+func SetKeySetAfter(t testing.TB, n int) {
+	t.Helper()
+	old := keySetAfter
+	keySetAfter = n
+	t.Cleanup(func() { keySetAfter = old })
+}
+
 func TestUnkeyedEventsTable(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct{ in, want string }{

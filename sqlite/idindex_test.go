@@ -135,7 +135,9 @@ func (h *mergeWarnings) check(t *testing.T) {
 // Store on the same file, before and after that writer merged its tail.
 // Each step checks where the first copies are before it runs, so that the
 // test keeps exercising the tier it names.
-func TestIngestDuplicateInEachTier(t *testing.T) {
+func TestIngestDuplicateInEachTier(t *testing.T) { forKeyModes(t, testIngestDuplicateInEachTier) }
+
+func testIngestDuplicateInEachTier(t *testing.T) {
 	const mergeAt = 6
 	sqlite.SetTailMergeAt(t, mergeAt)
 	path := newStorePath(t)
@@ -224,7 +226,9 @@ func TestIngestDuplicateInEachTier(t *testing.T) {
 // among them, with a merge every 3 rows, and checks after each batch that
 // event_ids_upto is where the model says the last merge stopped and that
 // event_ids holds exactly the rows up to it.
-func TestIDIndexAfterManyMerges(t *testing.T) {
+func TestIDIndexAfterManyMerges(t *testing.T) { forKeyModes(t, testIDIndexAfterManyMerges) }
+
+func testIDIndexAfterManyMerges(t *testing.T) {
 	const mergeAt = 3
 	sqlite.SetTailMergeAt(t, mergeAt)
 	for _, integrity := range []bool{true, false} {
@@ -299,7 +303,9 @@ func wantNotFound(t *testing.T, st *sqlite.Store, id string, size int64) {
 // writer that holds the tail, on a second writer whose copy of the tail is
 // empty or stale, and on read-only stores, which scan the tail. Amendments
 // find their events in both tiers.
-func TestLookupByIDInEachTier(t *testing.T) {
+func TestLookupByIDInEachTier(t *testing.T) { forKeyModes(t, testLookupByIDInEachTier) }
+
+func testLookupByIDInEachTier(t *testing.T) {
 	const mergeAt = 4
 	sqlite.SetTailMergeAt(t, mergeAt)
 	path := newStorePath(t)
@@ -612,6 +618,20 @@ func TestMigrateToIDIndex(t *testing.T) {
 // Each byte of ops below 0xc0 adds the event (byte % 12) to the batch; a
 // byte from 0xc0 ends the batch, and its low bit picks the writer of the
 // next one.
+// forKeyModes runs test with and without the writers' in-memory copy of
+// the id index's keys.
+func forKeyModes(t *testing.T, test func(t *testing.T)) {
+	for _, m := range []struct {
+		name  string
+		after int
+	}{{"keys in memory", 0}, {"keys looked up", 1 << 30}} {
+		t.Run(m.name, func(t *testing.T) {
+			sqlite.SetKeySetAfter(t, m.after)
+			test(t)
+		})
+	}
+}
+
 func FuzzIngestIDs(f *testing.F) {
 	const mergeAt = 3
 	sqlite.SetTailMergeAt(f, mergeAt)
@@ -623,6 +643,12 @@ func FuzzIngestIDs(f *testing.F) {
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) > 300 {
 			ops = ops[:300]
+		}
+		// Half the inputs run with the keys in memory from the start.
+		if len(ops)%2 == 0 {
+			sqlite.SetKeySetAfter(t, 0)
+		} else {
+			sqlite.SetKeySetAfter(t, 1<<30)
 		}
 		var pool []chainlog.Event
 		for k := range 12 {
@@ -707,7 +733,9 @@ func noPanic(t *testing.T, what string, fn func()) {
 // panic, without retrying as if another writer had moved a head, and
 // without committing anything; lookups by id must not panic nor report a
 // stored event missing.
-func TestDamagedIDIndex(t *testing.T) {
+func TestDamagedIDIndex(t *testing.T) { forKeyModes(t, testDamagedIDIndex) }
+
+func testDamagedIDIndex(t *testing.T) {
 	const mergeAt = 4
 	sqlite.SetTailMergeAt(t, mergeAt)
 	for _, damage := range []string{

@@ -94,6 +94,16 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []ch
 	if err := s.tail.sync(conn); err != nil {
 		return res, nil, tree, nil, err
 	}
+	if t := &s.tail; t.keys == nil {
+		for _, g := range groups {
+			t.lookups += len(g)
+		}
+		if t.lookups >= keySetAfter {
+			if err := t.loadKeys(conn); err != nil {
+				return res, nil, tree, nil, err
+			}
+		}
+	}
 	now := s.timestamp()
 	f := s.startFeed(groups, now)
 	defer func() {

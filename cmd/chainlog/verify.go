@@ -57,11 +57,7 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 	var rep *chainlog.Report
 	err = st.Snapshot(ctx, func() error {
 		var err error
-		if rep, err = chainlog.Verify(ctx, st, *nodeID); err != nil {
-			return err
-		}
-		tree, err := chainlog.VerifyTree(ctx, st, "", cps)
-		rep.AddTree(tree)
+		rep, err = chainlog.VerifyStore(ctx, st, *nodeID, "", cps)
 		return err
 	})
 	if err != nil {

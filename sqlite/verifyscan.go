@@ -69,6 +69,9 @@ func readCommitRow(stmt *sqlite.Stmt, r *chainlog.CommitRow) {
 	var has chainlog.RowHas
 	r.ID = stmt.ColumnText(0)
 	r.AgentType = stmt.ColumnText(1)
+	// A column's type is read before its value: reading it as text
+	// converts it.
+	nodeType := stmt.ColumnType(2)
 	r.NodeID = stmt.ColumnText(2)
 	r.AgentID = stmt.ColumnText(3)
 	r.SessionID, r.WorkspaceID = "", ""
@@ -83,7 +86,7 @@ func readCommitRow(stmt *sqlite.Stmt, r *chainlog.CommitRow) {
 	r.EventType = stmt.ColumnText(6)
 	r.TS = stmt.ColumnText(7)
 	seqType := stmt.ColumnType(8)
-	r.Irregular = stmt.ColumnType(2) != sqlite.TypeText || (seqType != sqlite.TypeInteger && seqType != sqlite.TypeNull)
+	r.Irregular = nodeType != sqlite.TypeText || (seqType != sqlite.TypeInteger && seqType != sqlite.TypeNull)
 	r.Seq = stmt.ColumnInt64(8)
 	r.PrevHash = stmt.ColumnText(9)
 	r.Hash = stmt.ColumnText(10)

@@ -23,7 +23,7 @@ import (
 // store to reuse (built there when missing), so that a large store is built
 // once across runs:
 //
-//	CHAINLOG_BENCH_EVENTS=1000000 CHAINLOG_BENCH_STORE=/tmp/v1m.db \
+//	CHAINLOG_BENCH_EVENTS=1000000 CHAINLOG_BENCH_STORE=/path/to/v1m.db \
 //	    go test ./sqlite -run '^$' -bench Verify -benchtime 3x -count 5
 
 func benchStore(b *testing.B) (path string, events int) {

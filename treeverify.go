@@ -73,66 +73,99 @@ type SourcedCheckpoint struct {
 // with the tree at the checkpoint's size. origin, when not empty, is the
 // store's own origin; checkpoints naming another log fail.
 func VerifyTree(ctx context.Context, src TreeSource, origin string, cps []SourcedCheckpoint) (TreeReport, error) {
+	t := newTreeVerifier(origin, cps)
+	err := src.ScanLeaves(ctx, func(index int64, l *Leaf) error {
+		if !t.add(index, LeafHash(l), l.NodeID, l.Seq) {
+			return errStopScan
+		}
+		return nil
+	})
+	if err != nil && err != errStopScan {
+		return t.rep, fmt.Errorf("scan leaves: %w", err)
+	}
+	return t.finish(ctx, src)
+}
+
+// treeVerifier is VerifyTree's state between leaves: the tree so far and
+// the checkpoints not yet reached, smallest first.
+type treeVerifier struct {
+	rep    TreeReport
+	cps    []SourcedCheckpoint
+	order  []int // valid checkpoints by size
+	next   int   // position in order
+	origin string
+	b      TreeBuilder
+}
+
+func newTreeVerifier(origin string, cps []SourcedCheckpoint) *treeVerifier {
 	order := make([]int, len(cps))
 	for i := range order {
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool { return cps[order[a]].Size < cps[order[b]].Size })
-	rep := TreeReport{Checkpoints: make([]CheckpointReport, len(cps))}
+	t := &treeVerifier{rep: TreeReport{Checkpoints: make([]CheckpointReport, len(cps))}, cps: cps, origin: origin}
 	for i, c := range cps {
-		rep.Checkpoints[i] = CheckpointReport{Source: c.Source, Origin: c.Origin, Size: c.Size,
+		t.rep.Checkpoints[i] = CheckpointReport{Source: c.Source, Origin: c.Origin, Size: c.Size,
 			Root: base64.StdEncoding.EncodeToString(c.Root[:])}
 		if c.Invalid != "" {
-			rep.Checkpoints[i].Status, rep.Checkpoints[i].Reason = StatusInvalid, c.Invalid
+			t.rep.Checkpoints[i].Status, t.rep.Checkpoints[i].Reason = StatusInvalid, c.Invalid
 		}
 	}
-	order = slices.DeleteFunc(order, func(i int) bool { return cps[i].Invalid != "" })
-	var b TreeBuilder
-	next := 0 // position in order
-	settle := func() {
-		for next < len(order) && cps[order[next]].Size == b.Size() {
-			rep.Checkpoints[order[next]].settle(cps[order[next]].Root, b.Root(), origin)
-			next++
-		}
+	t.order = slices.DeleteFunc(order, func(i int) bool { return cps[i].Invalid != "" })
+	t.settle()
+	return t
+}
+
+// settle compares every checkpoint of the tree's current size.
+func (t *treeVerifier) settle() {
+	for t.next < len(t.order) && t.cps[t.order[t.next]].Size == t.b.Size() {
+		t.rep.Checkpoints[t.order[t.next]].settle(t.cps[t.order[t.next]].Root, t.b.Root(), t.origin)
+		t.next++
 	}
-	settle()
-	err := src.ScanLeaves(ctx, func(index int64, l *Leaf) error {
-		if index != b.Size() {
-			if rep.Break == nil {
-				rep.Break = &Break{Trail: TrailTree, Seq: b.Size(), Reason: ReasonLeafMissing,
-					Detail:   fmt.Sprintf("expected leaf %d, found leaf %d (node %s seq %d)", b.Size(), index, l.NodeID, l.Seq),
-					Expected: fmt.Sprint(b.Size()), Found: fmt.Sprint(index)}
-			}
-			return errStopScan
+}
+
+// add adds the leaf hash h of leaf index, which belongs to node's seq. It
+// returns false when the leaf is not the next one: the tree breaks there
+// and no further leaf may be added.
+func (t *treeVerifier) add(index int64, h tlog.Hash, node string, seq int64) bool {
+	if index != t.b.Size() {
+		if t.rep.Break == nil {
+			t.rep.Break = &Break{Trail: TrailTree, Seq: t.b.Size(), Reason: ReasonLeafMissing,
+				Detail:   fmt.Sprintf("expected leaf %d, found leaf %d (node %s seq %d)", t.b.Size(), index, node, seq),
+				Expected: fmt.Sprint(t.b.Size()), Found: fmt.Sprint(index)}
 		}
-		b.Add(LeafHash(l))
-		settle()
-		return nil
-	})
-	if err != nil && err != errStopScan {
-		return rep, fmt.Errorf("scan leaves: %w", err)
+		return false
 	}
-	rep.Leaves = b.Size()
-	root := b.Root()
+	t.b.Add(h)
+	t.settle()
+	return true
+}
+
+// finish closes the walk: the checkpoints beyond the tree, the stored tree
+// head, the trail heads the checkpoints record, and equivocation.
+func (t *treeVerifier) finish(ctx context.Context, src TreeSource) (TreeReport, error) {
+	rep := &t.rep
+	rep.Leaves = t.b.Size()
+	root := t.b.Root()
 	rep.Root = base64.StdEncoding.EncodeToString(root[:])
-	for ; next < len(order); next++ {
-		cr := &rep.Checkpoints[order[next]]
+	for ; t.next < len(t.order); t.next++ {
+		cr := &rep.Checkpoints[t.order[t.next]]
 		cr.Status, cr.Reason = StatusInvalid, ReasonTruncated
 		if rep.Break != nil { // the walk stopped at a gap
 			cr.Reason = fmt.Sprintf("%s (leaf %d is missing)", ReasonLeafMissing, rep.Break.Seq)
 		}
 	}
 	if rep.Break == nil {
-		if err := compareStoredTree(ctx, src, &b, &rep); err != nil {
-			return rep, err
+		if err := compareStoredTree(ctx, src, &t.b, rep); err != nil {
+			return *rep, err
 		}
 	}
-	if err := checkTrails(ctx, src, cps, &rep); err != nil {
-		return rep, err
+	if err := checkTrails(ctx, src, t.cps, rep); err != nil {
+		return *rep, err
 	}
-	checkEquivocation(cps, &rep)
+	checkEquivocation(t.cps, rep)
 	rep.finish()
-	return rep, nil
+	return *rep, nil
 }
 
 // checkTrails compares the amendment trail head each checkpoint records

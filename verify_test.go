@@ -201,6 +201,7 @@ func mustVerify(tb testing.TB, src ChainSource, nodeID string) *Report {
 	if rep == nil {
 		tb.Fatalf("Verify(%q): got nil report", nodeID)
 	}
+	checkOnePass(tb, src, nodeID)
 	return rep
 }
 

@@ -167,6 +167,7 @@ func verifyTree(t *testing.T, path string, cps []chainlog.SourcedCheckpoint) cha
 	if err != nil {
 		t.Fatalf("VerifyTree: %v", err)
 	}
+	checkOnePass(t, path, "", cps)
 	return rep
 }
 

@@ -109,6 +109,7 @@ func verifyPath(t *testing.T, path, nodeID string) *chainlog.Report {
 	if err != nil {
 		t.Fatalf("Verify(%q): %v", nodeID, err)
 	}
+	checkOnePass(t, path, nodeID, nil)
 	return rep
 }
 

@@ -148,6 +148,13 @@ func mergeSorted(a, b []int64) []int64 {
 	return append(append(out, a...), b...)
 }
 
+// syncTail syncs the writer's tail copy in a savepoint, so that its
+// queries read one snapshot whether or not a transaction is open.
+func (s *Store) syncTail(conn *sqlite.Conn) (err error) {
+	defer sqlitex.Save(conn)(&err)
+	return s.tail.sync(conn)
+}
+
 // add records rows this writer committed.
 func (t *idTail) add(rows []idRow) {
 	for _, r := range rows {
@@ -207,6 +214,14 @@ func (s *Store) rowidOf(conn *sqlite.Conn, id string) (int64, bool, error) {
 		return queryRowid(conn, `SELECT rowid FROM events WHERE id = ?1`, func(stmt *sqlite.Stmt) { stmt.BindText(1, id) })
 	}
 	var after int64
+	if !s.readOnly {
+		// A writer keeps its tail copy: bring it up to date (one short
+		// query when nothing changed), so that a recent id is found
+		// without a scan.
+		if err := s.syncTail(conn); err != nil {
+			return 0, false, err
+		}
+	}
 	if s.tail.ids != nil {
 		if rid, ok := s.tail.ids[id]; ok {
 			// The copy is of committed rows, which keep their ids; check

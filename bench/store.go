@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -30,26 +31,29 @@ func bytesPerEvent(path string, events int) (float64, error) {
 	return float64(total) / float64(events), nil
 }
 
-// verifyRSS runs `chainlog verify-integrity` on the store in a child
-// process and returns its peak resident memory in MiB: the VmHWM that
-// Linux keeps for the child's own address space, read from
-// /proc/<pid>/status every 2 ms until the child exits. It needs the
-// running binary to be chainlog.
+// verifyChild runs `chainlog verify-integrity --json` on the store in a
+// child process, as a user would, checks that it reports the store valid
+// with every event checked, and returns its rate in events per second
+// (the child's wall time, start-up included) and its peak resident memory
+// in MiB. It needs the running binary to be chainlog.
 //
+// The memory is the VmHWM that Linux keeps for the child's own address
+// space, read from /proc/<pid>/status every 2 ms until the child exits.
 // The rusage of a waited-for child is no measure here: its ru_maxrss
 // includes the RSS of the parent when the child was started (Linux carries
 // the high-water mark across fork and exec), and the bench holds far more
 // memory than the verifier.
-func verifyRSS(ctx context.Context, path string) (float64, error) {
+func verifyChild(ctx context.Context, path string, events int) (perSec, rssMiB float64, err error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	cmd := exec.CommandContext(ctx, exe, "verify-integrity", "--store", path, "--json")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("verify-integrity in a child process: %w", err)
+		return 0, 0, fmt.Errorf("verify-integrity in a child process: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -62,13 +66,24 @@ func verifyRSS(ctx context.Context, path string) (float64, error) {
 		}
 		select {
 		case err := <-done:
+			elapsed := time.Since(start)
 			if err != nil {
-				return 0, fmt.Errorf("verify-integrity in a child process: %v: %s", err, out.Bytes())
+				return 0, 0, fmt.Errorf("verify-integrity in a child process: %v: %s%s", err, out.Bytes(), stderr.Bytes())
+			}
+			var rep struct {
+				Status  string `json:"status"`
+				Checked int64  `json:"checked"`
+			}
+			if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+				return 0, 0, fmt.Errorf("verify-integrity in a child process: %v: %s", err, out.Bytes())
+			}
+			if rep.Status != string(chainlog.StatusValid) || rep.Checked != int64(events) {
+				return 0, 0, fmt.Errorf("bench: verify-integrity says %s after %d events, want valid after %d", rep.Status, rep.Checked, events)
 			}
 			if peakKiB == 0 {
-				return 0, errors.New("verify-integrity in a child process: no VmHWM was read (is /proc mounted?)")
+				return 0, 0, errors.New("verify-integrity in a child process: no VmHWM was read (is /proc mounted?)")
 			}
-			return float64(peakKiB) / 1024, nil
+			return float64(events) / elapsed.Seconds(), float64(peakKiB) / 1024, nil
 		case <-tick.C:
 		}
 	}

@@ -45,7 +45,14 @@ func NewReader(r io.Reader, maxLine int, defaultNodeID string) *Reader {
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLineBytes
 	}
-	return &Reader{br: bufio.NewReaderSize(r, 64<<10), maxLine: maxLine, defaultNodeID: defaultNodeID}
+	// A body already in memory (a daemon's request) needs no larger
+	// buffer than itself: a 64 KiB buffer per single-event request was
+	// most of the daemon's garbage.
+	size := 64 << 10
+	if l, ok := r.(interface{ Len() int }); ok {
+		size = min(size, max(l.Len()+1, 16))
+	}
+	return &Reader{br: bufio.NewReaderSize(r, size), maxLine: maxLine, defaultNodeID: defaultNodeID}
 }
 
 // Line returns the number of the line last returned.

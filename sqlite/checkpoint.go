@@ -110,7 +110,7 @@ func checkExtends(conn *sqlite.Conn, th TreeHead, c chainlog.Checkpoint) error {
 	case th.Size == c.Size:
 		return fmt.Errorf("%w: same size %d, different root", ErrInconsistent, c.Size)
 	}
-	r := storedReader{conn}
+	r := &storedReader{conn: conn}
 	oldRoot, err := tlog.TreeHash(c.Size, r)
 	if err != nil {
 		return err

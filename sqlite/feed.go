@@ -6,6 +6,7 @@ import (
 
 	"chainlog"
 
+	"golang.org/x/mod/sumdb/tlog"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 )
@@ -25,7 +26,8 @@ type feed struct {
 	ready chan int  // buffered: the goroutine never blocks on it
 	moved map[string]chainlog.Head
 	res   []chainlog.IngestResult
-	err   error // read after ready is closed
+	tree  *leafTree // nil when the tree is off
+	err   error     // read after ready is closed
 }
 
 // feedChunk is how many rows the feed hands over at once.
@@ -36,10 +38,11 @@ type feedRow struct {
 	st stamp
 }
 
-// startFeed starts preparing groups' rows. The caller receives from ready
-// until it is closed, and must do so even when it stops early: the
-// goroutine uses s.reader, s.tail and s.heads until then.
-func (s *Store) startFeed(groups [][]chainlog.Event, now string) *feed {
+// startFeed starts preparing groups' rows, and the tree's new hashes
+// after tree (which may be nil). The caller receives from ready until it is
+// closed, and must do so even when it stops early: the goroutine uses
+// s.reader, s.tail and s.heads until then.
+func (s *Store) startFeed(groups [][]chainlog.Event, now string, tree *leafTree) *feed {
 	n := 0
 	for _, g := range groups {
 		n += len(g)
@@ -49,6 +52,7 @@ func (s *Store) startFeed(groups [][]chainlog.Event, now string) *feed {
 		ready: make(chan int, n/feedChunk+2),
 		moved: make(map[string]chainlog.Head),
 		res:   make([]chainlog.IngestResult, len(groups)),
+		tree:  tree,
 	}
 	go func() {
 		defer close(f.ready)
@@ -96,6 +100,9 @@ func (s *Store) runFeed(f *feed, groups [][]chainlog.Event, now string) (err err
 				st = s.stampFor(&h, head, e, now, size)
 				f.moved[e.NodeID] = st.head
 				if st.leaf >= 0 {
+					if err := f.tree.add(st.leafHash); err != nil {
+						return fmt.Errorf("event %q: %w", e.ID, err)
+					}
 					size++
 				}
 			}
@@ -128,4 +135,71 @@ func (s *Store) readerConn() (*sqlite.Conn, error) {
 	}
 	s.reader = conn
 	return conn, nil
+}
+
+// leafTree computes the hashes that a batch's leaves add to the stored
+// tree, away from the database: a leaf needs, besides the batch's own
+// hashes, only roots of the perfect subtrees that make up the tree before
+// the batch (its frontier), which the writer reads first. A left sibling
+// entirely before the batch is such a root: its parent also covers the
+// new leaf, so it is the largest complete subtree there.
+type leafTree struct {
+	size     int64               // leaves, those added included
+	base     int64               // stored index of pending[0]
+	pending  []tlog.Hash         // the hashes the batch's leaves store
+	frontier map[int64]tlog.Hash // stored index -> hash
+}
+
+// frontierIndexes returns the stored indexes of the roots of the perfect
+// subtrees that make up a tree of size n, largest first.
+func frontierIndexes(n int64) []int64 {
+	var idx []int64
+	for level := 62; level >= 0; level-- {
+		if n>>level&1 == 1 {
+			idx = append(idx, tlog.StoredHashIndex(level, n>>level-1))
+		}
+	}
+	return idx
+}
+
+// newLeafTree returns a leafTree after a tree of size n whose frontier
+// hashes r reads.
+func newLeafTree(n int64, r tlog.HashReader) (*leafTree, error) {
+	idx := frontierIndexes(n)
+	hashes, err := r.ReadHashes(idx)
+	if err != nil {
+		return nil, fmt.Errorf("read the tree's frontier: %w", err)
+	}
+	t := &leafTree{size: n, base: tlog.StoredHashIndex(0, n), frontier: make(map[int64]tlog.Hash, len(idx))}
+	for i, x := range idx {
+		t.frontier[x] = hashes[i]
+	}
+	return t, nil
+}
+
+// ReadHashes implements tlog.HashReader over the batch's hashes and the
+// frontier.
+func (t *leafTree) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, idx := range indexes {
+		if j := idx - t.base; j >= 0 && j < int64(len(t.pending)) {
+			out[i] = t.pending[j]
+		} else if h, ok := t.frontier[idx]; ok {
+			out[i] = h
+		} else {
+			return nil, fmt.Errorf("merkle hash %d is neither in the batch nor on the frontier of the tree of %d leaves", idx, t.size)
+		}
+	}
+	return out, nil
+}
+
+// add appends the leaf whose hash is leafHash.
+func (t *leafTree) add(leafHash tlog.Hash) error {
+	hashes, err := tlog.StoredHashesForRecordHash(t.size, leafHash, t)
+	if err != nil {
+		return fmt.Errorf("merkle leaf %d: %w", t.size, err)
+	}
+	t.pending = append(t.pending, hashes...)
+	t.size++
+	return nil
 }

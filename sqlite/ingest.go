@@ -105,12 +105,18 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []ch
 		}
 	}
 	now := s.timestamp()
-	f := s.startFeed(groups, now)
+	tw := newTreeWriter(conn, s.tree.Size)
+	var lt *leafTree
+	if !s.opts.DisableIntegrity && !s.opts.DisableTree {
+		if lt, err = newLeafTree(s.tree.Size, tw); err != nil {
+			return res, nil, tree, nil, err
+		}
+	}
+	f := s.startFeed(groups, now, lt)
 	defer func() {
 		for range f.ready { // wait for the feed's goroutine to end
 		}
 	}()
-	tw := newTreeWriter(conn, s.tree.Size)
 	stmt := conn.Prep(insertEvent)
 	i := 0
 	for avail := range f.ready {
@@ -120,18 +126,15 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []ch
 				return nil, nil, tree, nil, fmt.Errorf("event %q: %w", r.e.ID, err)
 			}
 			added = append(added, idRow{r.e.ID, conn.LastInsertRowID()})
-			if r.st.leaf < 0 {
-				continue
-			}
-			if n, err := tw.appendHash(r.st.leafHash); err != nil || n != r.st.leaf {
-				return nil, nil, tree, nil, fmt.Errorf("event %q: merkle leaf %d, stamped as %d: %w", r.e.ID, n, r.st.leaf, err)
-			}
 		}
 	}
 	if f.err != nil {
 		return nil, nil, tree, nil, f.err
 	}
 	res, moved = f.res, f.moved
+	if lt != nil {
+		tw.pending, tw.size = lt.pending, lt.size
+	}
 	for node, next := range moved {
 		if err := casHead(conn, s.heads[node], next); err != nil {
 			return res, nil, tree, nil, err

@@ -19,13 +19,14 @@ import (
 // the database.
 type treeWriter struct {
 	conn    *sqlite.Conn
+	stored  *storedReader
 	size    int64       // leaves, including those appended in this transaction
 	base    int64       // stored index of pending[0]
 	pending []tlog.Hash // hashes stored by this transaction's leaves
 }
 
 func newTreeWriter(conn *sqlite.Conn, size int64) *treeWriter {
-	return &treeWriter{conn: conn, size: size, base: tlog.StoredHashIndex(0, size)}
+	return &treeWriter{conn: conn, stored: &storedReader{conn: conn}, size: size, base: tlog.StoredHashIndex(0, size)}
 }
 
 // ReadHashes implements tlog.HashReader.
@@ -36,7 +37,7 @@ func (w *treeWriter) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 			out[i] = w.pending[j]
 			continue
 		}
-		h, err := readStoredHash(w.conn, idx)
+		h, err := w.stored.read(idx)
 		if err != nil {
 			return nil, err
 		}
@@ -101,17 +102,33 @@ func (w *treeWriter) root() (tlog.Hash, error) {
 	return tlog.TreeHash(w.size, w)
 }
 
-// readStoredHash reads stored hash idx from the segment that holds it.
-func readStoredHash(conn *sqlite.Conn, idx int64) (tlog.Hash, error) {
-	stmt := conn.Prep(`SELECT start, length(hashes), substr(hashes, (?1 - start) * 32 + 1, 32)
-		FROM merkle_segments WHERE start <= ?1 ORDER BY start DESC LIMIT 1`)
+// storedReader reads stored hashes from the segments that hold them. Its
+// statement is prepared once: conn.Prep, on every reuse, clears the
+// bindings, which makes SQLite compile this statement again (its plan
+// depends on the bound value).
+type storedReader struct {
+	conn *sqlite.Conn
+	stmt *sqlite.Stmt
+}
+
+// read returns stored hash idx.
+func (r *storedReader) read(idx int64) (tlog.Hash, error) {
+	var h tlog.Hash
+	if r.stmt == nil {
+		stmt, err := r.conn.Prepare(`SELECT start, length(hashes), substr(hashes, (?1 - start) * 32 + 1, 32)
+			FROM merkle_segments WHERE start <= ?1 ORDER BY start DESC LIMIT 1`)
+		if err != nil {
+			return h, err
+		}
+		r.stmt = stmt
+	}
+	stmt := r.stmt
 	defer stmt.Reset()
 	stmt.BindInt64(1, idx)
 	ok, err := stmt.Step()
 	if err != nil {
-		return tlog.Hash{}, err
+		return h, err
 	}
-	var h tlog.Hash
 	if !ok {
 		return h, fmt.Errorf("merkle hash %d is missing", idx)
 	}
@@ -120,6 +137,19 @@ func readStoredHash(conn *sqlite.Conn, idx int64) (tlog.Hash, error) {
 	}
 	stmt.ColumnBytes(2, h[:])
 	return h, nil
+}
+
+// ReadHashes implements tlog.HashReader.
+func (r *storedReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, idx := range indexes {
+		h, err := r.read(idx)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = h
+	}
+	return out, nil
 }
 
 // TreeHead is the stored tree's size and root.
@@ -240,21 +270,6 @@ const migrationSegment = 4096
 // pre-chain) or lies beyond the requested tree size.
 var ErrNoLeaf = errors.New("event is not in the tree")
 
-// storedReader reads stored hashes outside a write transaction.
-type storedReader struct{ conn *sqlite.Conn }
-
-func (r storedReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
-	for i, idx := range indexes {
-		h, err := readStoredHash(r.conn, idx)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = h
-	}
-	return out, nil
-}
-
 // TreeHead returns the stored tree's size and root.
 func (s *Store) TreeHead(ctx context.Context) (TreeHead, error) {
 	var th TreeHead
@@ -275,7 +290,7 @@ func (s *Store) StoredRoot(ctx context.Context, size int64) (tlog.Hash, error) {
 	var root tlog.Hash
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
 		var err error
-		root, err = tlog.TreeHash(size, storedReader{conn})
+		root, err = tlog.TreeHash(size, &storedReader{conn: conn})
 		return err
 	})
 	return root, err
@@ -329,7 +344,7 @@ func (s *Store) ProveEvent(ctx context.Context, id string, size int64) (chainlog
 		if size > th.Size {
 			return fmt.Errorf("the checkpoint is for a tree of %d leaves, the store's tree has %d: the store is behind it", size, th.Size)
 		}
-		proof, err = tlog.ProveRecord(size, idx, storedReader{conn})
+		proof, err = tlog.ProveRecord(size, idx, &storedReader{conn: conn})
 		return err
 	})
 	return pe, idx, proof, err
@@ -350,7 +365,7 @@ func (s *Store) ProveConsistency(ctx context.Context, oldSize, newSize int64) (t
 		if newSize > th.Size {
 			return fmt.Errorf("the store's tree has %d leaves, fewer than %d", th.Size, newSize)
 		}
-		p, err = tlog.ProveTree(newSize, oldSize, storedReader{conn})
+		p, err = tlog.ProveTree(newSize, oldSize, &storedReader{conn: conn})
 		return err
 	})
 	return p, err

@@ -86,20 +86,21 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		say = func(string) {}
 	}
 	var off, chain, noTree, on, ratioDigest, ratioTree, ratio, verify, proveMs, checkMs, httpBatch, httpSingle []float64
-	var bytesEv, rssMB, monFull, monIncr []float64
+	var bytesEv, bytesOff, rssMB, monFull, monIncr []float64
 	for run := 1; run <= cfg.Runs; run++ {
-		rOff, err := ingestMeasure(ctx, cfg, dir, run, "off", sqlite.Options{DisableIntegrity: true}, say)
+		rOff, bOff, err := ingestMeasure(ctx, cfg, dir, run, "off", sqlite.Options{DisableIntegrity: true}, say)
 		if err != nil {
 			return nil, err
 		}
-		rChain, err := ingestMeasure(ctx, cfg, dir, run, "chain only", sqlite.Options{DisablePayloadDigest: true, DisableTree: true}, say)
+		rChain, _, err := ingestMeasure(ctx, cfg, dir, run, "chain only", sqlite.Options{DisablePayloadDigest: true, DisableTree: true}, say)
 		if err != nil {
 			return nil, err
 		}
-		rNoTree, err := ingestMeasure(ctx, cfg, dir, run, "chain and digests", sqlite.Options{DisableTree: true}, say)
+		rNoTree, _, err := ingestMeasure(ctx, cfg, dir, run, "chain and digests", sqlite.Options{DisableTree: true}, say)
 		if err != nil {
 			return nil, err
 		}
+		bytesOff = append(bytesOff, bOff)
 		say(fmt.Sprintf("run %d/%d: ingest, integrity on", run, cfg.Runs))
 		path := filepath.Join(dir, fmt.Sprintf("on-%d.db", run))
 		var ids []string
@@ -160,7 +161,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		newMeasure("verify-integrity peak memory (RSS)", "MiB", rssMB),
 		newMeasure("daemon's verification, whole store", "ms", monFull),
 		newMeasure("daemon's verification, 1% new events", "ms", monIncr),
-		newMeasure("store size", "bytes/event", bytesEv),
+		newMeasure("store size, everything on", "bytes/event", bytesEv),
+		newMeasure("store size, integrity off", "bytes/event", bytesOff),
 	}}
 	if cfg.HTTPEvents > 0 {
 		res.Measures = append(res.Measures,
@@ -170,12 +172,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-// ingestMeasure ingests into a throw-away store and returns events/s.
-func ingestMeasure(ctx context.Context, cfg Config, dir string, run int, name string, opts sqlite.Options, say func(string)) (float64, error) {
+// ingestMeasure ingests into a throw-away store and returns events/s and
+// the store's bytes per event.
+func ingestMeasure(ctx context.Context, cfg Config, dir string, run int, name string, opts sqlite.Options, say func(string)) (float64, float64, error) {
 	say(fmt.Sprintf("run %d/%d: ingest, %s", run, cfg.Runs, name))
 	path := filepath.Join(dir, fmt.Sprintf("%s-%d.db", name, run))
 	defer removeStore(path)
-	return ingestRun(ctx, cfg, path, opts, nil)
+	rate, err := ingestRun(ctx, cfg, path, opts, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	size, err := bytesPerEvent(path, cfg.Events)
+	return rate, size, err
 }
 
 func removeStore(path string) {

@@ -38,6 +38,15 @@ var exportOnlyFields = map[string]bool{
 // the offending field. defaultNodeID, when not empty, is used for an event
 // that has no node_id.
 func DecodeEvent(line []byte, defaultNodeID string) (Event, error) {
+	if ev, ok := decodeEventFast(line, defaultNodeID); ok {
+		return ev, nil
+	}
+	return decodeEventSlow(line, defaultNodeID)
+}
+
+// decodeEventSlow decodes any line, through a map of its fields, and finds
+// the error to report.
+func decodeEventSlow(line []byte, defaultNodeID string) (Event, error) {
 	var ev Event
 	if !utf8.Valid(line) {
 		return ev, invalidUTF8Error(line)

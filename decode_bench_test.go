@@ -1,0 +1,64 @@
+package chainlog
+
+import (
+	"reflect"
+	"testing"
+)
+
+// BenchmarkDecodeEvent decodes a typical agent event line, as ingest and
+// the daemon do for every event.
+func BenchmarkDecodeEvent(b *testing.B) {
+	line := []byte(`{"id":"evt_8d0f4c52-52a4-4e4b-9d7e-3f0c2f8f7a11","agent_type":"claude_code","node_id":"node-01","agent_id":"main","session_id":"sess-0042","event_type":"tool_call","ts":"2026-01-01T00:00:42.000Z","data":{"tool":"bash","args":{"path":"src/pkg/file_12.go","line":1234},"ok":true}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeEvent(line, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzDecodeFast checks the fast decoder against the general one: when
+// the fast one takes a line, the general one must take it too and give the
+// same event. Seeds cover every field in the fast shape, and the shapes it
+// must leave to the general decoder.
+func FuzzDecodeFast(f *testing.F) {
+	for _, line := range readLines(f, vectorEvents) {
+		f.Add(line, "")
+	}
+	for _, tt := range badInputs() {
+		f.Add([]byte(tt.line), tt.defaultNode)
+	}
+	for _, s := range []string{
+		`{"id":"a","node_id":"n","event_type":"t","ts":"1","agent_type":"x","agent_id":"y","session_id":"s","workspace_id":null,"data":{"k": [1, 2, {"q": "}"}]},"cost_usd":0.25,"token_count":12,"model":"m"}`,
+		` { "id" : "a" , "event_type" : "t" , "ts" : "1" , "data" : [ ] , "cost_usd" : -0 , "model" : null } `,
+		`{"id":"a","node_id":"n","event_type":"t","ts":"1","chain_seq":3,"chain_hash":"ab","created_at":"x","leaf_index":null}`,
+		`{"id":"a","node_id":"n","event_type":"t","ts":"1","id":"b"}`,
+		`{"id":"a\u0062","node_id":"n","event_type":"t","ts":"1"}`,
+		`{"i\u0064":"a","node_id":"n","event_type":"t","ts":"1"}`,
+		`{"ID":"a","node_id":"n","event_type":"t","ts":"1"}`,
+		`{"id":"a","node_id":"","event_type":"t","ts":"1"}`,
+		`{"id":"a","node_id":"n","event_type":"t","ts":"1","cost_usd":"1"}`,
+		`{"id":"a","node_id":"n","event_type":"t","ts":"1","token_count":1.5}`,
+		`{"id":"a","node_id":"n","event_type":"t","ts":"1","data":"\ud800"}`,
+		`{"id":"a","event_type":"t","ts":"1"}`,
+		`{"id":"a","node_id":"n","event_type":"t","ts":"1"} x`,
+		`[{"id":"a","node_id":"n","event_type":"t","ts":"1"}]`,
+		`{}`, `null`, ``,
+	} {
+		f.Add([]byte(s), "")
+		f.Add([]byte(s), "dflt")
+	}
+	f.Fuzz(func(t *testing.T, line []byte, defaultNode string) {
+		fast, ok := decodeEventFast(line, defaultNode)
+		if !ok {
+			return
+		}
+		slow, err := decodeEventSlow(line, defaultNode)
+		if err != nil {
+			t.Fatalf("fast decoder took %q, the general one says %v", line, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q:\n fast    %+v\n general %+v", line, fast, slow)
+		}
+	})
+}

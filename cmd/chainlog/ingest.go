@@ -144,7 +144,8 @@ func (c *ingestCmd) collect(err error, sum *ingestSummary) error {
 	return nil
 }
 
-// ingest commits the input's valid events in batches.
+// ingest commits the input's valid events in batches. A goroutine reads
+// and decodes the next batches while the store commits the current one.
 func (c *ingestCmd) ingest(ctx context.Context, path string, in *input, sum *ingestSummary) error {
 	st, err := sqlite.Open(ctx, path, sqlite.Options{DisableIntegrity: integrityOff(c.env)})
 	if err != nil {
@@ -153,19 +154,53 @@ func (c *ingestCmd) ingest(ctx context.Context, path string, in *input, sum *ing
 	defer st.Close()
 	bar := newProgress(c.env, in.size, "ingesting")
 	defer bar.finish()
-	r := chainlog.NewReader(in, c.maxLine, c.defaultNode())
-	batch := make([]chainlog.Event, 0, ingestBatch)
-	flush := func() error {
-		res, err := st.Ingest(ctx, batch)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan decodedBatch, 2)
+	var readErr error // set before batches is closed
+	go func() {
+		defer close(batches)
+		readErr = c.decodeBatches(ctx, in, sum, batches)
+	}()
+	for b := range batches {
+		res, err := st.Ingest(ctx, b.events)
+		if err == nil {
+			sum.Inserted += res.Inserted
+			sum.Duplicates += res.Duplicates
+			sum.Committed = true
+			bar.set(b.read)
+			err = c.cp.run(ctx, st)
+		}
 		if err != nil {
+			cancel()
+			for range batches { // let the reader stop
+			}
 			return err
 		}
-		sum.Inserted += res.Inserted
-		sum.Duplicates += res.Duplicates
-		sum.Committed = true
-		batch = batch[:0]
-		bar.set(r.BytesRead())
-		return c.cp.run(ctx, st)
+	}
+	return readErr
+}
+
+// decodedBatch is up to ingestBatch decoded events and how many input
+// bytes were read up to its last one.
+type decodedBatch struct {
+	events []chainlog.Event
+	read   int64
+}
+
+// decodeBatches reads the input, records its bad lines in sum (Rejected
+// and Errors only) and sends its events in batches of ingestBatch.
+func (c *ingestCmd) decodeBatches(ctx context.Context, in *input, sum *ingestSummary, out chan<- decodedBatch) error {
+	r := chainlog.NewReader(in, c.maxLine, c.defaultNode())
+	batch := make([]chainlog.Event, 0, ingestBatch)
+	send := func() error {
+		select {
+		case out <- decodedBatch{events: batch, read: r.BytesRead()}:
+			batch = make([]chainlog.Event, 0, ingestBatch)
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	for {
 		ev, err := r.Next()
@@ -179,13 +214,13 @@ func (c *ingestCmd) ingest(ctx context.Context, path string, in *input, sum *ing
 			continue
 		}
 		if batch = append(batch, ev); len(batch) == ingestBatch {
-			if err := flush(); err != nil {
+			if err := send(); err != nil {
 				return err
 			}
 		}
 	}
 	if len(batch) > 0 {
-		return flush()
+		return send()
 	}
 	return nil
 }

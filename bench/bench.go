@@ -86,7 +86,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		say = func(string) {}
 	}
 	var off, chain, noTree, on, ratioDigest, ratioTree, ratio, verify, proveMs, checkMs, httpBatch, httpSingle []float64
-	var bytesEv, bytesOff, rssMB, monFull, monIncr []float64
+	var bytesEv, bytesOff, rssMB, monFull, monIncr, cli []float64
 	for run := 1; run <= cfg.Runs; run++ {
 		rOff, bOff, err := ingestMeasure(ctx, cfg, dir, run, "off", sqlite.Options{DisableIntegrity: true}, say)
 		if err != nil {
@@ -130,6 +130,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		bytesEv, rssMB, monFull, monIncr = append(bytesEv, bpe), append(rssMB, rss), append(monFull, fullMs), append(monIncr, incrMs)
 		removeStore(path)
+		say(fmt.Sprintf("run %d/%d: chainlog ingest of an NDJSON file", run, cfg.Runs))
+		rCLI, err := cliIngestRun(ctx, cfg, dir)
+		if err != nil {
+			return nil, err
+		}
+		cli = append(cli, rCLI)
 		if cfg.HTTPEvents > 0 {
 			say(fmt.Sprintf("run %d/%d: HTTP, NDJSON batches of 1000", run, cfg.Runs))
 			hb, err := httpRun(ctx, dir, cfg.HTTPEvents, 1000, 4)
@@ -155,6 +161,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		newMeasure("ratio digests: chain+digests / chain only", "", ratioDigest),
 		newMeasure("ratio tree: everything on / chain+digests", "", ratioTree),
 		newMeasure("ratio everything on / off", "", ratio),
+		newMeasure("chainlog ingest of an NDJSON file (validate, then commit), everything on", "events/s", cli),
 		newMeasure("verify-integrity (chains, payloads, trail, tree), child process", "events/s", verify),
 		newMeasure("proof generation, median", "ms", proveMs),
 		newMeasure("offline proof verification, median", "ms", checkMs),

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -146,4 +148,55 @@ func incrementalRun(ctx context.Context, cfg Config, path string, extra int) (fu
 		return 0, 0, fmt.Errorf("bench: incremental check says %s after %d events, want valid after %d", rep.Status, rep.Checked, cfg.Events+extra)
 	}
 	return full, ms(time.Since(start)), nil
+}
+
+// cliIngestRun writes events generated events to an NDJSON file and times
+// `chainlog ingest` of it into a new store, in a child process, as a user
+// runs it: a validation pass over the file, then the commits. It returns
+// events per second. It needs the running binary to be chainlog.
+func cliIngestRun(ctx context.Context, cfg Config, dir string) (float64, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	input := filepath.Join(dir, "events.ndjson")
+	defer os.Remove(input)
+	if err := writeNDJSON(input, cfg); err != nil {
+		return 0, err
+	}
+	path := filepath.Join(dir, "cli.db")
+	defer removeStore(path)
+	cmd := exec.CommandContext(ctx, exe, "ingest", "--store", path, input)
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("chainlog ingest in a child process: %v: %s", err, out)
+	}
+	return float64(cfg.Events) / time.Since(start).Seconds(), nil
+}
+
+// writeNDJSON writes cfg.Events generated events to path, one JSON object
+// a line.
+func writeNDJSON(path string, cfg Config) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	gen := newGenerator(cfg.Nodes)
+	enc := json.NewEncoder(w)
+	var ev chainlog.Event
+	for range cfg.Events {
+		gen.next(&ev)
+		if err := enc.Encode(map[string]any{"id": ev.ID, "agent_type": ev.AgentType, "node_id": ev.NodeID,
+			"agent_id": ev.AgentID, "session_id": ev.SessionID, "event_type": ev.EventType, "ts": ev.TS,
+			"data": json.RawMessage(ev.Data)}); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -68,28 +68,46 @@ func (r *Reader) BytesRead() int64 { return r.bytes }
 // Next returns the next event. At the end of input it returns io.EOF; a bad
 // line gives a *LineError; any other error is the underlying reader's.
 func (r *Reader) Next() (Event, error) {
+	line, err := r.NextLine()
+	if err != nil {
+		return Event{}, err
+	}
+	return r.Decode(line, r.line)
+}
+
+// NextLine returns the next non-blank line, undecoded, without its line
+// end; it is valid until the next call. A line over the limit gives a
+// *LineError. With Decode, it lets a caller decode lines on several
+// goroutines.
+func (r *Reader) NextLine() ([]byte, error) {
 	for {
 		line, tooLong, err := r.readLine()
 		if err != nil {
-			return Event{}, err
+			return nil, err
 		}
 		if tooLong {
-			return Event{}, &LineError{Line: r.line, Msg: fmt.Sprintf("line is longer than the %d-byte limit", r.maxLine)}
+			return nil, &LineError{Line: r.line, Msg: fmt.Sprintf("line is longer than the %d-byte limit", r.maxLine)}
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		r.raw = line
-		ev, err := DecodeEvent(line, r.defaultNodeID)
-		if err != nil {
-			var fe *FieldError
-			if errors.As(err, &fe) {
-				return Event{}, &LineError{Line: r.line, Field: fe.Field, Msg: fe.Msg}
-			}
-			return Event{}, &LineError{Line: r.line, Msg: err.Error()}
-		}
-		return ev, nil
+		return line, nil
 	}
+}
+
+// Decode decodes line, which is input line lineNo, as Next does; a bad
+// line gives a *LineError. It may be called from several goroutines.
+func (r *Reader) Decode(line []byte, lineNo int) (Event, error) {
+	ev, err := DecodeEvent(line, r.defaultNodeID)
+	if err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			return Event{}, &LineError{Line: lineNo, Field: fe.Field, Msg: fe.Msg}
+		}
+		return Event{}, &LineError{Line: lineNo, Msg: err.Error()}
+	}
+	return ev, nil
 }
 
 // readLine reads one line without its end-of-line bytes. A line longer than

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"slices"
+	"sync"
 
 	"chainlog"
 	"chainlog/sqlite"
@@ -110,27 +114,106 @@ func (c *ingestCmd) run(ctx context.Context, name string) int {
 	return c.report(&sum)
 }
 
-// validate reads the whole input and records every bad line.
+// validate reads the whole input and records every bad line. One
+// goroutine reads lines into chunks; decoders on the other cores check
+// them, and the bad lines are listed in input order.
 func (c *ingestCmd) validate(ctx context.Context, in *input, sum *ingestSummary) error {
 	bar := newProgress(c.env, in.size, "validating")
 	defer bar.finish()
 	r := chainlog.NewReader(in, c.maxLine, c.defaultNode())
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		_, err := r.Next()
-		bar.set(r.BytesRead())
-		if err == io.EOF {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chunks := make(chan *lineChunk, 4)
+	var mu sync.Mutex // guards bad
+	var bad []*chainlog.LineError
+	var wg sync.WaitGroup
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for ch := range chunks {
+				for i := range ch.lineNos {
+					if _, err := r.Decode(ch.line(i), ch.lineNos[i]); err != nil {
+						mu.Lock()
+						bad = append(bad, err.(*chainlog.LineError))
+						mu.Unlock()
+					}
+				}
+			}
+		})
+	}
+	err := readChunks(ctx, r, chunks, func(le *chainlog.LineError) {
+		mu.Lock()
+		bad = append(bad, le)
+		mu.Unlock()
+	}, bar)
+	close(chunks)
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(bad, func(a, b *chainlog.LineError) int { return cmp.Compare(a.Line, b.Line) })
+	sum.Rejected += len(bad)
+	sum.Errors = append(sum.Errors, bad...)
+	return nil
+}
+
+// lineChunk is a run of input lines, copied into one buffer.
+type lineChunk struct {
+	data    []byte
+	ends    []int // line i is data[ends[i-1]:ends[i]]
+	lineNos []int
+}
+
+func (ch *lineChunk) line(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = ch.ends[i-1]
+	}
+	return ch.data[start:ch.ends[i]]
+}
+
+// chunkLines is how many lines a chunk holds at most.
+const chunkLines = 256
+
+// readChunks reads r's lines into chunks sent on out, passing lines over
+// the length limit to tooLong, and moves bar.
+func readChunks(ctx context.Context, r *chainlog.Reader, out chan<- *lineChunk, tooLong func(*chainlog.LineError), bar *progress) error {
+	ch := &lineChunk{}
+	send := func() error {
+		select {
+		case out <- ch:
+			ch = &lineChunk{}
+			bar.set(r.BytesRead())
 			return nil
-		}
-		if err == nil {
-			continue
-		}
-		if err := c.collect(err, sum); err != nil {
-			return err
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
+	for {
+		line, err := r.NextLine()
+		if err == io.EOF {
+			break
+		}
+		var le *chainlog.LineError
+		if errors.As(err, &le) {
+			tooLong(le)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read input: %w", err)
+		}
+		ch.data = append(ch.data, line...)
+		ch.ends = append(ch.ends, len(ch.data))
+		ch.lineNos = append(ch.lineNos, r.Line())
+		if len(ch.lineNos) == chunkLines {
+			if err := send(); err != nil {
+				return err
+			}
+		}
+	}
+	if len(ch.lineNos) > 0 {
+		return send()
+	}
+	return nil
 }
 
 // collect records a *LineError in sum; any other error is returned.

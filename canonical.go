@@ -76,7 +76,7 @@ func appendPyString(dst []byte, s string) []byte {
 		// A run of printable ASCII without quote or backslash, which is
 		// most text, is copied at once.
 		j := i
-		for j < len(s) && s[j] >= 0x20 && s[j] < 0x7f && s[j] != '"' && s[j] != '\\' {
+		for j < len(s) && pyPlain[s[j]] {
 			j++
 		}
 		dst = append(dst, s[i:j]...)
@@ -106,6 +106,15 @@ func appendPyString(dst []byte, s string) []byte {
 	}
 	return append(dst, '"')
 }
+
+// pyPlain is the bytes appendPyString copies as they are: printable ASCII
+// but quote and backslash.
+var pyPlain = func() (plain [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		plain[c] = c != '"' && c != '\\'
+	}
+	return plain
+}()
 
 func appendASCIIControl(dst []byte, c byte) []byte {
 	switch c {

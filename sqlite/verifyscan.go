@@ -79,13 +79,15 @@ func readCommitRow(stmt *sqlite.Stmt, r *chainlog.CommitRow) {
 	nodeType := stmt.ColumnType(2)
 	nodeID := t.text(2)
 	agentID := t.text(3)
-	var session, workspace, data, model span
-	if stmt.ColumnType(4) != sqlite.TypeNull {
-		session = t.text(4)
+	// A nullable text column is read first: only when it is empty can it
+	// be NULL, which its type then says (reading a NULL or empty value
+	// converts nothing).
+	session, ok := t.nullable(4)
+	if ok {
 		has |= chainlog.HasSessionID
 	}
-	if stmt.ColumnType(5) != sqlite.TypeNull {
-		workspace = t.text(5)
+	workspace, ok := t.nullable(5)
+	if ok {
 		has |= chainlog.HasWorkspaceID
 	}
 	eventType := t.text(6)
@@ -95,8 +97,8 @@ func readCommitRow(stmt *sqlite.Stmt, r *chainlog.CommitRow) {
 	r.Seq = stmt.ColumnInt64(8)
 	prevHash := t.text(9)
 	hash := t.text(10)
-	if stmt.ColumnType(11) != sqlite.TypeNull {
-		data = t.text(11)
+	data, ok := t.nullable(11)
+	if ok {
 		has |= chainlog.HasData
 	}
 	r.CostUSD, r.TokenCount = 0, 0
@@ -108,15 +110,16 @@ func readCommitRow(stmt *sqlite.Stmt, r *chainlog.CommitRow) {
 		r.TokenCount = stmt.ColumnInt64(13)
 		has |= chainlog.HasTokenCount
 	}
-	if stmt.ColumnType(14) != sqlite.TypeNull {
-		model = t.text(14)
+	model, ok := t.nullable(14)
+	if ok {
 		has |= chainlog.HasModel
 	}
 	payloadDigest := t.text(15)
 	lastDigest := t.text(16) // NULL reads as no bytes, which is ""
-	r.LeafIndex = 0
-	if stmt.ColumnType(17) != sqlite.TypeNull {
-		r.LeafIndex = stmt.ColumnInt64(17)
+	// Reading a number as an integer converts nothing either: a leaf
+	// index other than 0 is not NULL.
+	r.LeafIndex = stmt.ColumnInt64(17)
+	if r.LeafIndex != 0 || stmt.ColumnType(17) != sqlite.TypeNull {
 		has |= chainlog.HasLeaf
 	}
 	r.Has = has
@@ -163,6 +166,12 @@ func (t *textReader) text(col int) span {
 	}
 	t.buf = t.buf[:off+n]
 	return span{off, off + n}
+}
+
+// nullable is text for a column that may be NULL, and whether it is not.
+func (t *textReader) nullable(col int) (span, bool) {
+	s := t.text(col)
+	return s, s.end > s.off || t.stmt.ColumnType(col) != sqlite.TypeNull
 }
 
 // str is the text at s, in buf.

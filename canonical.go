@@ -73,12 +73,19 @@ const lowerHex = "0123456789abcdef"
 func appendPyString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
+		// A run of printable ASCII without quote or backslash, which is
+		// most text, is copied at once.
+		j := i
+		for j < len(s) && pyPlain[s[j]] {
+			j++
+		}
+		dst = append(dst, s[i:j]...)
+		if i = j; i == len(s) {
+			break
+		}
 		c := s[i]
-		if c >= 0x20 && c < 0x7f {
-			if c == '"' || c == '\\' {
-				dst = append(dst, '\\')
-			}
-			dst = append(dst, c)
+		if c == '"' || c == '\\' {
+			dst = append(dst, '\\', c)
 			i++
 			continue
 		}
@@ -99,6 +106,15 @@ func appendPyString(dst []byte, s string) []byte {
 	}
 	return append(dst, '"')
 }
+
+// pyPlain is the bytes appendPyString copies as they are: printable ASCII
+// but quote and backslash.
+var pyPlain = func() (plain [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		plain[c] = c != '"' && c != '\\'
+	}
+	return plain
+}()
 
 func appendASCIIControl(dst []byte, c byte) []byte {
 	switch c {

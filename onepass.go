@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -16,6 +17,10 @@ import (
 // in: the columns ScanChains reads, and the leaf index, decoded as
 // ScanChains and ScanLeaves decode them (a NULL text column is "", a NULL
 // integer 0), with Has saying which nullable columns are not NULL.
+//
+// A source may keep a row's text in the row's Buf, which it reuses: the
+// strings and Data of a row it filled are then valid only until the row is
+// filled again, and whatever must outlive the row is copied.
 type CommitRow struct {
 	ID, AgentType, NodeID, AgentID string
 	SessionID, WorkspaceID         string // when HasSessionID, HasWorkspaceID
@@ -35,6 +40,9 @@ type CommitRow struct {
 	// nothing about that walk's order, and the one-pass verifier leaves the
 	// chains to it.
 	Irregular bool
+	// Buf is the source's buffer for the row's text, reused from fill to
+	// fill; nil for a source that does not use it.
+	Buf []byte
 }
 
 // RowHas flags a CommitRow's nullable columns that are not NULL.
@@ -107,7 +115,8 @@ type CommitOrderSource interface {
 	// to fn, which returns the batch to fill next. A batch belongs to fn
 	// from the call until fn returns it, for this or a later fill; the
 	// source overwrites every field of a row it fills, reusing the row's
-	// Data buffer. fn is called from one goroutine, in order. An error
+	// Data and Buf, so that the strings of a row fn gave back may change.
+	// fn is called from one goroutine, in order. An error
 	// returned by fn stops the scan and is returned. ErrNoCommitOrder says
 	// that the store cannot be read this way; VerifyStore then walks it as
 	// Verify and VerifyTree do.
@@ -218,7 +227,8 @@ type pass struct {
 	tree      *treeVerifier
 	treeStop  bool // the tree broke: later leaves are not added
 	nodes     map[string]*passNode
-	irregular bool // some row's storage classes rule the pass out
+	irregular bool        // some row's storage classes rule the pass out
+	touched   []*passNode // the nodes the batch being followed moved on
 }
 
 func newPass(scope, origin string, cps []SourcedCheckpoint) *pass {
@@ -312,11 +322,24 @@ func (p *pass) follow(b *passBatch) {
 		}
 		n := p.nodes[r.NodeID]
 		if n == nil {
-			n = &passNode{v: NewNodeVerifier(r.NodeID)}
-			p.nodes[r.NodeID] = n
+			id := strings.Clone(r.NodeID) // r's strings are the batch's
+			n = &passNode{v: NewNodeVerifier(id)}
+			p.nodes[id] = n
+		}
+		if !n.touched {
+			n.touched = true
+			p.touched = append(p.touched, n)
 		}
 		n.add(r, s)
 	}
+	// The batch goes back to be filled again: what a node keeps of its
+	// last row is copied, once per node and batch.
+	for _, n := range p.touched {
+		n.touched = false
+		v := n.v
+		v.lastHash, v.lastPrev, v.lastID = strings.Clone(v.lastHash), strings.Clone(v.lastPrev), strings.Clone(v.lastID)
+	}
+	p.touched = p.touched[:0]
 }
 
 // chainReport returns the chains' report as Verify gives it, or nil when
@@ -350,8 +373,9 @@ func (p *pass) chainReport(heads []Head) *Report {
 // the next link of the chain; the first row that is not marks the node
 // bad, and its report is left to Verify.
 type passNode struct {
-	v   *NodeVerifier
-	bad bool
+	v       *NodeVerifier
+	bad     bool
+	touched bool // by the batch being followed
 }
 
 // add is NodeVerifier.Add with the hashes already checked: it takes a row

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"chainlog"
@@ -217,7 +218,7 @@ func TestScanCommitOrderDecodes(t *testing.T) {
 		for i := range rows {
 			r := &rows[i]
 			n++
-			ids = append(ids, r.ID)
+			ids = append(ids, strings.Clone(r.ID)) // r.ID is the batch's
 			w, ok := want[r.ID]
 			if !ok {
 				t.Fatalf("row %q is not in ScanChains", r.ID)
@@ -276,4 +277,38 @@ func commitEvent(r *chainlog.CommitRow) chainlog.StoredEvent {
 		e.Model = ptr(r.Model)
 	}
 	return e
+}
+
+// TestVerifyStoreManyBatches verifies a store of more rows than the pass
+// has batches in flight, so that batches are filled again while nodes
+// still hold on to what they saw in them: node-c's last row is in the
+// first batch. The untouched store must verify in the one pass, without
+// walking the chains.
+func TestVerifyStoreManyBatches(t *testing.T) {
+	t.Parallel()
+	path := newStorePath(t)
+	st := openStore(t, path, sqlite.Options{})
+	var evs []chainlog.Event
+	for i := range 2600 {
+		evs = append(evs, mkEvent(t, "node-a", i), mkEvent(t, "node-b", i))
+		if i < 30 {
+			evs = append(evs, mkEvent(t, "node-c", i))
+		}
+		if len(evs) >= 500 {
+			ingest(t, st, evs...)
+			evs = evs[:0]
+		}
+	}
+	ingest(t, st, evs...)
+	closeStore(t, st)
+	for _, node := range []string{"", "node-a", "node-c"} {
+		rep, err, walked := verifyBothWays(t, path, node, nil)
+		if err != nil || rep.Status != chainlog.StatusValid || walked {
+			t.Fatalf("VerifyStore(%q): %v, %v; walked the chains: %v", node, rep, err, walked)
+		}
+	}
+	attack(t, path, rawSQL(`UPDATE events SET ts = 'x' WHERE id = ?`, mkEventID("node-a", 2500)))
+	if rep, err, walked := verifyBothWays(t, path, "", nil); err != nil || rep.Status != chainlog.StatusInvalid || !walked {
+		t.Fatalf("tampered: %v, %v; walked the chains: %v", rep, err, walked)
+	}
 }

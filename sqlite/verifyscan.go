@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"slices"
+	"unsafe"
 
 	"chainlog"
 
@@ -64,38 +66,42 @@ func (s *Store) ScanCommitOrder(ctx context.Context, buf []chainlog.CommitRow, f
 }
 
 // readCommitRow decodes the row ScanCommitOrder selects as readChainRow
-// and ScanLeaves decode its columns.
+// and ScanLeaves decode its columns. The text columns are copied into the
+// row's Buf, which the row's strings and Data then point into: no
+// allocation per column, and none at all once Buf has grown to fit.
 func readCommitRow(stmt *sqlite.Stmt, r *chainlog.CommitRow) {
+	t := textReader{stmt: stmt, buf: r.Buf[:0]}
 	var has chainlog.RowHas
-	r.ID = stmt.ColumnText(0)
-	r.AgentType = stmt.ColumnText(1)
+	id := t.text(0)
+	agentType := t.text(1)
 	// A column's type is read before its value: reading it as text
 	// converts it.
 	nodeType := stmt.ColumnType(2)
-	r.NodeID = stmt.ColumnText(2)
-	r.AgentID = stmt.ColumnText(3)
-	r.SessionID, r.WorkspaceID = "", ""
-	if stmt.ColumnType(4) != sqlite.TypeNull {
-		r.SessionID = stmt.ColumnText(4)
+	nodeID := t.text(2)
+	agentID := t.text(3)
+	// A nullable text column is read first: only when it is empty can it
+	// be NULL, which its type then says (reading a NULL or empty value
+	// converts nothing).
+	session, ok := t.nullable(4)
+	if ok {
 		has |= chainlog.HasSessionID
 	}
-	if stmt.ColumnType(5) != sqlite.TypeNull {
-		r.WorkspaceID = stmt.ColumnText(5)
+	workspace, ok := t.nullable(5)
+	if ok {
 		has |= chainlog.HasWorkspaceID
 	}
-	r.EventType = stmt.ColumnText(6)
-	r.TS = stmt.ColumnText(7)
+	eventType := t.text(6)
+	ts := t.text(7)
 	seqType := stmt.ColumnType(8)
 	r.Irregular = nodeType != sqlite.TypeText || (seqType != sqlite.TypeInteger && seqType != sqlite.TypeNull)
 	r.Seq = stmt.ColumnInt64(8)
-	r.PrevHash = stmt.ColumnText(9)
-	r.Hash = stmt.ColumnText(10)
-	r.Data = r.Data[:0]
-	if stmt.ColumnType(11) != sqlite.TypeNull {
-		r.Data = append(r.Data, stmt.ColumnText(11)...)
+	prevHash := t.text(9)
+	hash := t.text(10)
+	data, ok := t.nullable(11)
+	if ok {
 		has |= chainlog.HasData
 	}
-	r.CostUSD, r.TokenCount, r.Model = 0, 0, ""
+	r.CostUSD, r.TokenCount = 0, 0
 	if stmt.ColumnType(12) != sqlite.TypeNull {
 		r.CostUSD = stmt.ColumnFloat(12)
 		has |= chainlog.HasCostUSD
@@ -104,19 +110,74 @@ func readCommitRow(stmt *sqlite.Stmt, r *chainlog.CommitRow) {
 		r.TokenCount = stmt.ColumnInt64(13)
 		has |= chainlog.HasTokenCount
 	}
-	if stmt.ColumnType(14) != sqlite.TypeNull {
-		r.Model = stmt.ColumnText(14)
+	model, ok := t.nullable(14)
+	if ok {
 		has |= chainlog.HasModel
 	}
-	r.PayloadDigest = stmt.ColumnText(15)
-	r.LastDigest = ""
-	if stmt.ColumnType(16) != sqlite.TypeNull {
-		r.LastDigest = stmt.ColumnText(16)
-	}
-	r.LeafIndex = 0
-	if stmt.ColumnType(17) != sqlite.TypeNull {
-		r.LeafIndex = stmt.ColumnInt64(17)
+	payloadDigest := t.text(15)
+	lastDigest := t.text(16) // NULL reads as no bytes, which is ""
+	// Reading a number as an integer converts nothing either: a leaf
+	// index other than 0 is not NULL.
+	r.LeafIndex = stmt.ColumnInt64(17)
+	if r.LeafIndex != 0 || stmt.ColumnType(17) != sqlite.TypeNull {
 		has |= chainlog.HasLeaf
 	}
 	r.Has = has
+	// Buf may have moved while it grew: the strings are taken once it
+	// holds the whole row.
+	r.Buf = t.buf
+	r.ID, r.AgentType, r.NodeID, r.AgentID = t.str(id), t.str(agentType), t.str(nodeID), t.str(agentID)
+	r.SessionID, r.WorkspaceID = t.str(session), t.str(workspace)
+	r.EventType, r.TS = t.str(eventType), t.str(ts)
+	r.PrevHash, r.Hash = t.str(prevHash), t.str(hash)
+	r.Data = t.buf[data.off:data.end:data.end]
+	r.Model = t.str(model)
+	r.PayloadDigest, r.LastDigest = t.str(payloadDigest), t.str(lastDigest)
+}
+
+// span is where a column's text is in a textReader's buffer.
+type span struct{ off, end int }
+
+// textReader copies a row's text columns one after another into buf.
+type textReader struct {
+	stmt *sqlite.Stmt
+	buf  []byte
+}
+
+// minFree is the room text leaves free in buf before a column is copied,
+// so that most columns fit in one copy.
+const minFree = 256
+
+// text appends column col as text, as ColumnText reads it (a NULL is no
+// bytes), and returns where it is.
+func (t *textReader) text(col int) span {
+	off := len(t.buf)
+	if cap(t.buf)-off < minFree {
+		t.buf = slices.Grow(t.buf, minFree)
+	}
+	free := t.buf[off:cap(t.buf)]
+	n := t.stmt.ColumnBytes(col, free)
+	if n == len(free) {
+		// It filled the room: it may be longer.
+		if full := t.stmt.ColumnLen(col); full > n {
+			t.buf = slices.Grow(t.buf, full)
+			n = t.stmt.ColumnBytes(col, t.buf[off:off+full])
+		}
+	}
+	t.buf = t.buf[:off+n]
+	return span{off, off + n}
+}
+
+// nullable is text for a column that may be NULL, and whether it is not.
+func (t *textReader) nullable(col int) (span, bool) {
+	s := t.text(col)
+	return s, s.end > s.off || t.stmt.ColumnType(col) != sqlite.TypeNull
+}
+
+// str is the text at s, in buf.
+func (t *textReader) str(s span) string {
+	if s.end == s.off {
+		return ""
+	}
+	return unsafe.String(&t.buf[s.off], s.end-s.off)
 }

@@ -14,7 +14,7 @@ import (
 // A feed prepares a batch's rows on a second goroutine while the writer's
 // goroutine inserts the rows already prepared: it drops the duplicates,
 // looking ids up on its own read connection, and computes each new row's
-// chain hash, payload digest and leaf hash.
+// chain hash, payload digest and leaf hash, and the tree's new hashes.
 //
 // The lookups are exact because the feed runs inside the writer's
 // transaction: the writer holds the write lock, so the read connection's
@@ -128,11 +128,9 @@ func (s *Store) readerConn() (*sqlite.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open a read connection: %w", err)
 	}
+	// The default page cache: with the writer's copy of the keys, the
+	// reader looks up only ids whose key is stored (duplicates, mostly).
 	conn.SetBusyTimeout(10 * time.Second)
-	if err := sqlitex.ExecuteTransient(conn, "PRAGMA cache_size = -65536", nil); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("open a read connection: %w", err)
-	}
 	s.reader = conn
 	return conn, nil
 }

@@ -214,10 +214,11 @@ func (s *Store) rowidOf(conn *sqlite.Conn, id string) (int64, bool, error) {
 		return queryRowid(conn, `SELECT rowid FROM events WHERE id = ?1`, func(stmt *sqlite.Stmt) { stmt.BindText(1, id) })
 	}
 	var after int64
-	if !s.readOnly {
-		// A writer keeps its tail copy: bring it up to date (one short
-		// query when nothing changed), so that a recent id is found
-		// without a scan.
+	if !s.readOnly && s.tail.ids == nil {
+		// A writer keeps a tail copy: load it, so that a recent id is
+		// found without a scan. Once loaded, rows committed since by
+		// other writers are after its last row, where the scan below
+		// starts.
 		if err := s.syncTail(conn); err != nil {
 			return 0, false, err
 		}

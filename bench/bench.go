@@ -8,6 +8,7 @@ package bench
 import (
 	"context"
 	crand "crypto/rand"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -271,6 +272,14 @@ func (g *generator) next(e *chainlog.Event) {
 		Data: fmt.Appendf(nil, `{"tool":%q,"args":{"path":"src/pkg/file_%d.go","line":%d},"ok":true}`,
 			tools[g.rng.IntN(len(tools))], g.rng.IntN(400), g.rng.IntN(2000)),
 	}
+}
+
+// eventLine is the JSON object a client sends for a generated event: its
+// identity and data.
+func eventLine(ev *chainlog.Event) ([]byte, error) {
+	return json.Marshal(map[string]any{"id": ev.ID, "agent_type": ev.AgentType, "node_id": ev.NodeID,
+		"agent_id": ev.AgentID, "session_id": ev.SessionID, "event_type": ev.EventType, "ts": ev.TS,
+		"data": json.RawMessage(ev.Data)})
 }
 
 // proofSamples is how many events proofRun proves.

@@ -95,9 +95,7 @@ func requestBodies(total, perRequest int) ([][]byte, error) {
 	var ev chainlog.Event
 	for i := 0; i < total; i++ {
 		gen.next(&ev)
-		line, err := json.Marshal(map[string]any{"id": ev.ID, "agent_type": ev.AgentType, "node_id": ev.NodeID,
-			"agent_id": ev.AgentID, "session_id": ev.SessionID, "event_type": ev.EventType, "ts": ev.TS,
-			"data": json.RawMessage(ev.Data)})
+		line, err := eventLine(&ev)
 		if err != nil {
 			return nil, err
 		}

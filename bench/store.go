@@ -183,13 +183,14 @@ func writeNDJSON(path string, cfg Config) error {
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	gen := newGenerator(cfg.Nodes)
-	enc := json.NewEncoder(w)
 	var ev chainlog.Event
 	for range cfg.Events {
 		gen.next(&ev)
-		if err := enc.Encode(map[string]any{"id": ev.ID, "agent_type": ev.AgentType, "node_id": ev.NodeID,
-			"agent_id": ev.AgentID, "session_id": ev.SessionID, "event_type": ev.EventType, "ts": ev.TS,
-			"data": json.RawMessage(ev.Data)}); err != nil {
+		line, err := eventLine(&ev)
+		if err == nil {
+			_, err = w.Write(append(line, '\n'))
+		}
+		if err != nil {
 			f.Close()
 			return err
 		}

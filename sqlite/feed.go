@@ -26,8 +26,8 @@ type feed struct {
 	ready chan int  // buffered: the goroutine never blocks on it
 	moved map[string]chainlog.Head
 	res   []chainlog.IngestResult
-	tree  *leafTree // nil when the tree is off
-	err   error     // read after ready is closed
+	tree  *appendLog // nil when the tree is off
+	err   error      // read after ready is closed
 }
 
 // feedChunk is how many rows the feed hands over at once.
@@ -42,7 +42,7 @@ type feedRow struct {
 // after tree (which may be nil). The caller receives from ready until it is
 // closed, and must do so even when it stops early: the goroutine uses
 // s.reader, s.tail and s.heads until then.
-func (s *Store) startFeed(groups [][]chainlog.Event, now string, tree *leafTree) *feed {
+func (s *Store) startFeed(groups [][]chainlog.Event, now string, tree *appendLog) *feed {
 	n := 0
 	for _, g := range groups {
 		n += len(g)
@@ -100,7 +100,7 @@ func (s *Store) runFeed(f *feed, groups [][]chainlog.Event, now string) (err err
 				st = s.stampFor(&h, head, e, now, size)
 				f.moved[e.NodeID] = st.head
 				if st.leaf >= 0 {
-					if err := f.tree.add(st.leafHash); err != nil {
+					if _, err := f.tree.appendHash(st.leafHash); err != nil {
 						return fmt.Errorf("event %q: %w", e.ID, err)
 					}
 					size++
@@ -135,17 +135,15 @@ func (s *Store) readerConn() (*sqlite.Conn, error) {
 	return conn, nil
 }
 
-// leafTree computes the hashes that a batch's leaves add to the stored
-// tree, away from the database: a leaf needs, besides the batch's own
-// hashes, only roots of the perfect subtrees that make up the tree before
-// the batch (its frontier), which the writer reads first. A left sibling
-// entirely before the batch is such a root: its parent also covers the
-// new leaf, so it is the largest complete subtree there.
-type leafTree struct {
-	size     int64               // leaves, those added included
-	base     int64               // stored index of pending[0]
-	pending  []tlog.Hash         // the hashes the batch's leaves store
-	frontier map[int64]tlog.Hash // stored index -> hash
+// frontierReader holds the roots of the perfect subtrees that make up a
+// tree (its frontier), by stored index. A batch's leaves need, besides the
+// batch's own hashes, only those: a left sibling entirely before the batch
+// has a parent that also covers the new leaf, so it is the largest
+// complete subtree there. So the feed computes a batch's hashes away from
+// the database, from a frontier the writer reads first.
+type frontierReader struct {
+	size   int64
+	hashes map[int64]tlog.Hash
 }
 
 // frontierIndexes returns the stored indexes of the roots of the perfect
@@ -160,44 +158,30 @@ func frontierIndexes(n int64) []int64 {
 	return idx
 }
 
-// newLeafTree returns a leafTree after a tree of size n whose frontier
-// hashes r reads.
-func newLeafTree(n int64, r tlog.HashReader) (*leafTree, error) {
+// readFrontier reads the frontier of a tree of size n from r.
+func readFrontier(n int64, r tlog.HashReader) (*frontierReader, error) {
 	idx := frontierIndexes(n)
 	hashes, err := r.ReadHashes(idx)
 	if err != nil {
 		return nil, fmt.Errorf("read the tree's frontier: %w", err)
 	}
-	t := &leafTree{size: n, base: tlog.StoredHashIndex(0, n), frontier: make(map[int64]tlog.Hash, len(idx))}
+	f := &frontierReader{size: n, hashes: make(map[int64]tlog.Hash, len(idx))}
 	for i, x := range idx {
-		t.frontier[x] = hashes[i]
+		f.hashes[x] = hashes[i]
 	}
-	return t, nil
+	return f, nil
 }
 
-// ReadHashes implements tlog.HashReader over the batch's hashes and the
-// frontier.
-func (t *leafTree) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+// ReadHashes implements tlog.HashReader; a hash off the frontier is an
+// error.
+func (f *frontierReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	for i, idx := range indexes {
-		if j := idx - t.base; j >= 0 && j < int64(len(t.pending)) {
-			out[i] = t.pending[j]
-		} else if h, ok := t.frontier[idx]; ok {
-			out[i] = h
-		} else {
-			return nil, fmt.Errorf("merkle hash %d is neither in the batch nor on the frontier of the tree of %d leaves", idx, t.size)
+		h, ok := f.hashes[idx]
+		if !ok {
+			return nil, fmt.Errorf("merkle hash %d is neither in the batch nor on the frontier of the tree of %d leaves", idx, f.size)
 		}
+		out[i] = h
 	}
 	return out, nil
-}
-
-// add appends the leaf whose hash is leafHash.
-func (t *leafTree) add(leafHash tlog.Hash) error {
-	hashes, err := tlog.StoredHashesForRecordHash(t.size, leafHash, t)
-	if err != nil {
-		return fmt.Errorf("merkle leaf %d: %w", t.size, err)
-	}
-	t.pending = append(t.pending, hashes...)
-	t.size++
-	return nil
 }

@@ -22,26 +22,27 @@ func (m memHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-// TestLeafTreeFromFrontier appends batches to trees of every size up to
-// 130 and checks that a leafTree, which reads only the frontier, stores
+// TestAppendLogFromFrontier appends batches to trees of every size up to
+// 130 and checks that an appendLog that reads only the frontier stores
 // the same hashes as tlog reading the whole tree, and that the root
 // matches.
-func TestLeafTreeFromFrontier(t *testing.T) {
+func TestAppendLogFromFrontier(t *testing.T) {
 	t.Parallel()
 	leaf := func(i int64) tlog.Hash { return sha256.Sum256(fmt.Appendf(nil, "leaf %d", i)) }
 	var all memHashes
 	for n := int64(0); n <= 130; n++ {
 		for _, batch := range []int64{1, 2, 3, 7, 64, 65} {
-			lt, err := newLeafTree(n, all)
+			fr, err := readFrontier(n, all)
 			if err != nil {
 				t.Fatalf("tree of %d: %v", n, err)
 			}
-			if len(lt.frontier) != len(frontierIndexes(n)) {
-				t.Fatalf("tree of %d: frontier of %d hashes", n, len(lt.frontier))
+			if len(fr.hashes) != len(frontierIndexes(n)) {
+				t.Fatalf("tree of %d: frontier of %d hashes", n, len(fr.hashes))
 			}
+			lt := newAppendLog(n, fr)
 			want := append(memHashes(nil), all...)
 			for i := n; i < n+batch; i++ {
-				if err := lt.add(leaf(i)); err != nil {
+				if _, err := lt.appendHash(leaf(i)); err != nil {
 					t.Fatalf("tree of %d, leaf %d: %v", n, i, err)
 				}
 				hs, err := tlog.StoredHashesForRecordHash(i, leaf(i), want)
@@ -73,12 +74,12 @@ func TestLeafTreeFromFrontier(t *testing.T) {
 	}
 }
 
-// TestLeafTreeNeedsItsFrontier checks that a hash neither in the batch nor
+// TestAppendLogNeedsItsFrontier checks that a hash neither in the batch nor
 // on the frontier is an error, not a zero hash.
-func TestLeafTreeNeedsItsFrontier(t *testing.T) {
+func TestAppendLogNeedsItsFrontier(t *testing.T) {
 	t.Parallel()
-	lt := &leafTree{size: 7, base: tlog.StoredHashIndex(0, 7), frontier: map[int64]tlog.Hash{}}
-	if err := lt.add(tlog.Hash{1}); err == nil {
+	lt := newAppendLog(7, &frontierReader{size: 7, hashes: map[int64]tlog.Hash{}})
+	if _, err := lt.appendHash(tlog.Hash{1}); err == nil {
 		t.Fatal("adding leaf 7 without the frontier of 7: no error")
 	}
 }

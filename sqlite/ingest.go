@@ -106,11 +106,14 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []ch
 	}
 	now := s.timestamp()
 	tw := newTreeWriter(conn, s.tree.Size)
-	var lt *leafTree
+	var lt *appendLog // the feed's, on the tree's frontier
 	if !s.opts.DisableIntegrity && !s.opts.DisableTree {
-		if lt, err = newLeafTree(s.tree.Size, tw); err != nil {
+		fr, err := readFrontier(s.tree.Size, tw)
+		if err != nil {
 			return res, nil, tree, nil, err
 		}
+		log := newAppendLog(s.tree.Size, fr)
+		lt = &log
 	}
 	f := s.startFeed(groups, now, lt)
 	defer func() {

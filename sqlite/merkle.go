@@ -12,58 +12,69 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 )
 
-// treeWriter appends leaves to the stored Merkle tree inside one write
-// transaction. The hashes that appending leaves size, size+1, ... stores
-// have contiguous indexes from tlog.StoredHashIndex(0, size); they are kept
-// in memory and written as one segment by flush. Older hashes are read from
-// the database.
-type treeWriter struct {
-	conn    *sqlite.Conn
-	stored  *storedReader
-	size    int64       // leaves, including those appended in this transaction
+// appendLog holds the hashes that appending leaves size, size+1, ... to a
+// stored tree adds: they have contiguous indexes from
+// tlog.StoredHashIndex(0, size). Older hashes come from older: the
+// database, or only the tree's frontier (frontierReader), which is all
+// that appending needs.
+type appendLog struct {
+	older   tlog.HashReader
+	size    int64       // leaves, those appended included
 	base    int64       // stored index of pending[0]
-	pending []tlog.Hash // hashes stored by this transaction's leaves
+	pending []tlog.Hash // the hashes the appended leaves store
 }
 
-func newTreeWriter(conn *sqlite.Conn, size int64) *treeWriter {
-	return &treeWriter{conn: conn, stored: &storedReader{conn: conn}, size: size, base: tlog.StoredHashIndex(0, size)}
+func newAppendLog(size int64, older tlog.HashReader) appendLog {
+	return appendLog{older: older, size: size, base: tlog.StoredHashIndex(0, size)}
 }
 
-// ReadHashes implements tlog.HashReader.
-func (w *treeWriter) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+// ReadHashes implements tlog.HashReader over the appended hashes and older.
+func (l *appendLog) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	for i, idx := range indexes {
-		if j := idx - w.base; j >= 0 && j < int64(len(w.pending)) {
-			out[i] = w.pending[j]
+		if j := idx - l.base; j >= 0 && j < int64(len(l.pending)) {
+			out[i] = l.pending[j]
 			continue
 		}
-		h, err := w.stored.read(idx)
+		h, err := l.older.ReadHashes(indexes[i : i+1])
 		if err != nil {
 			return nil, err
 		}
-		out[i] = h
+		out[i] = h[0]
 	}
 	return out, nil
+}
+
+// appendHash adds the leaf whose hash is leafHash and returns its index.
+func (l *appendLog) appendHash(leafHash tlog.Hash) (int64, error) {
+	n := l.size
+	hashes, err := tlog.StoredHashesForRecordHash(n, leafHash, l)
+	if err != nil {
+		return 0, fmt.Errorf("merkle leaf %d: %w", n, err)
+	}
+	if got, want := l.base+int64(len(l.pending)), tlog.StoredHashIndex(0, n); got != want {
+		return 0, fmt.Errorf("merkle leaf %d: stored hash index %d, want %d", n, got, want)
+	}
+	l.pending = append(l.pending, hashes...)
+	l.size++
+	return n, nil
+}
+
+// treeWriter appends leaves to the stored Merkle tree inside one write
+// transaction: the appended hashes are kept in memory and written as
+// segments by flush; older hashes are read from the database.
+type treeWriter struct {
+	conn *sqlite.Conn
+	appendLog
+}
+
+func newTreeWriter(conn *sqlite.Conn, size int64) *treeWriter {
+	return &treeWriter{conn: conn, appendLog: newAppendLog(size, &storedReader{conn: conn})}
 }
 
 // append adds the leaf and returns its index.
 func (w *treeWriter) append(l *chainlog.Leaf) (int64, error) {
 	return w.appendHash(chainlog.LeafHash(l))
-}
-
-// appendHash adds the leaf whose hash is leafHash and returns its index.
-func (w *treeWriter) appendHash(leafHash tlog.Hash) (int64, error) {
-	n := w.size
-	hashes, err := tlog.StoredHashesForRecordHash(n, leafHash, w)
-	if err != nil {
-		return 0, fmt.Errorf("merkle leaf %d: %w", n, err)
-	}
-	if got, want := w.base+int64(len(w.pending)), tlog.StoredHashIndex(0, n); got != want {
-		return 0, fmt.Errorf("merkle leaf %d: stored hash index %d, want %d", n, got, want)
-	}
-	w.pending = append(w.pending, hashes...)
-	w.size++
-	return n, nil
 }
 
 // segmentHashes is the most hashes one segment row holds: 2 KiB, so that a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"runtime"
 	"slices"
 	"strconv"
@@ -144,6 +145,22 @@ var ErrNoCommitOrder = errors.New("the store cannot be read in one commit-order 
 // since VerifyTree computes the same. When the pass itself fails, both
 // exact walks run, with their own result or error.
 func VerifyStore(ctx context.Context, src CommitOrderSource, nodeID, origin string, cps []SourcedCheckpoint) (*Report, error) {
+	var storeBreak *Break
+	if c, ok := src.(StoreChecker); ok {
+		var err error
+		if storeBreak, err = c.CheckStore(ctx); err != nil {
+			return nil, fmt.Errorf("check store: %w", err)
+		}
+	}
+	rep, err := verifyStore(ctx, src, nodeID, origin, cps)
+	if err != nil {
+		return nil, err
+	}
+	rep.AddStoreBreak(storeBreak)
+	return rep, nil
+}
+
+func verifyStore(ctx context.Context, src CommitOrderSource, nodeID, origin string, cps []SourcedCheckpoint) (*Report, error) {
 	rep, tree, err := verifyOnePass(ctx, src, nodeID, origin, cps)
 	if err != nil {
 		if ctx.Err() != nil {

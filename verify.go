@@ -87,7 +87,38 @@ type Report struct {
 	Error            *string         `json:"error"`
 	Amendments       AmendmentReport `json:"amendments"`
 	Tree             *TreeReport     `json:"tree,omitempty"`
-	Nodes            []NodeReport    `json:"nodes"`
+	// Store is the first fault found in the store as a whole rather than
+	// in one chain, trail or the tree (Break.Trail is TrailStore): a
+	// schema object missing or unknown, an id stored twice, a stamped row
+	// that is not a leaf, a column of the wrong storage class. Nil when
+	// there is none.
+	Store *Break       `json:"store,omitempty"`
+	Nodes []NodeReport `json:"nodes"`
+}
+
+// TrailStore names the store as a whole in a Break: its schema, its ids,
+// and what must agree across chains and the tree.
+const TrailStore = "store"
+
+// AddStoreBreak records a fault in the store as a whole; the first one
+// recorded is kept.
+func (r *Report) AddStoreBreak(b *Break) {
+	if b == nil || r.Store != nil {
+		return
+	}
+	b.Trail = TrailStore
+	r.Store = b
+	r.settle()
+}
+
+// StoreChecker is implemented by a source that can check the store's
+// structure beyond what its rows show: that its file is sound, and that
+// its schema holds every object its version requires and nothing that
+// could change what is read or written. VerifyStore calls it within the
+// same read transaction. An error says the store cannot be read (a corrupt
+// file); a fault found is returned as a Break.
+type StoreChecker interface {
+	CheckStore(ctx context.Context) (*Break, error)
 }
 
 // AddTree adds the Merkle tree's verification to the report: its first
@@ -359,6 +390,9 @@ func (r *Report) settle() {
 	if r.BrokenAt == nil && r.Tree != nil && r.Tree.Break != nil {
 		r.BrokenAt = r.Tree.Break
 	}
+	if r.BrokenAt == nil && r.Store != nil {
+		r.BrokenAt = r.Store
+	}
 	switch {
 	case r.BrokenAt != nil:
 		r.Status = StatusInvalid
@@ -376,7 +410,7 @@ func (r *Report) settle() {
 // Scope returns the report narrowed to one node: its chain, with the
 // store-wide amendment trail and tree as they are.
 func (r *Report) Scope(nodeID string) *Report {
-	out := &Report{NodeID: nodeID, Amendments: r.Amendments, Tree: r.Tree, Nodes: []NodeReport{}}
+	out := &Report{NodeID: nodeID, Amendments: r.Amendments, Tree: r.Tree, Store: r.Store, Nodes: []NodeReport{}}
 	for _, n := range r.Nodes {
 		if n.NodeID != nodeID {
 			continue

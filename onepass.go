@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -41,6 +42,10 @@ type CommitRow struct {
 	// nothing about that walk's order, and the one-pass verifier leaves the
 	// chains to it.
 	Irregular bool
+	// Fault, when not empty, names a column whose storage class the schema
+	// does not allow ("token_count holds FLOAT"): the row was written
+	// outside chainlog, and the store is invalid.
+	Fault string
 	// Buf is the source's buffer for the row's text, reused from fill to
 	// fill; nil for a source that does not use it.
 	Buf []byte
@@ -168,11 +173,6 @@ func verifyStore(ctx context.Context, src CommitOrderSource, nodeID, origin stri
 		}
 		return verifyExact(ctx, src, nodeID, origin, cps)
 	}
-	if rep == nil {
-		if rep, err = Verify(ctx, src, nodeID); err != nil {
-			return nil, err
-		}
-	}
 	rep.AddTree(tree)
 	return rep, nil
 }
@@ -188,15 +188,20 @@ func verifyExact(ctx context.Context, src CommitOrderSource, nodeID, origin stri
 	return rep, err
 }
 
-// verifyOnePass makes the commit-order pass. It returns the tree's report,
-// and the chains' report when every chain checked out (nil otherwise: the
-// caller walks the chains node by node).
+// verifyOnePass makes the commit-order pass and returns the chains' report
+// with the store's faults, and the tree's report. When a chain was out of
+// place, the chains are walked again node by node with Verify, whose
+// report is the one given; but a break the pass found is never undone by
+// that walk: if the walk finds none (it reads in an order the store's
+// indexes may have been shaped to give), or cannot read the rows at all,
+// the pass's own report, with its breaks, is given instead.
 func verifyOnePass(ctx context.Context, src CommitOrderSource, nodeID, origin string, cps []SourcedCheckpoint) (*Report, TreeReport, error) {
 	heads, err := src.Heads(ctx, nodeID)
 	if err != nil {
 		return nil, TreeReport{}, err
 	}
-	p := newPass(nodeID, origin, cps)
+	keeper, ok := src.(TreeKeeper)
+	p := newPass(nodeID, origin, cps, ok && keeper.KeepsTree())
 	if err := p.run(ctx, src); err != nil {
 		return nil, TreeReport{}, err
 	}
@@ -205,13 +210,21 @@ func verifyOnePass(ctx context.Context, src CommitOrderSource, nodeID, origin st
 		return nil, TreeReport{}, err
 	}
 	rep := p.chainReport(heads)
-	if rep == nil {
-		return nil, tree, nil
-	}
 	if rep.Amendments, err = VerifyAmendments(ctx, src); err != nil {
 		return nil, TreeReport{}, err
 	}
 	rep.settle()
+	if p.outOfPlace(rep) {
+		exact, err := Verify(ctx, src, nodeID)
+		switch {
+		case err != nil && rep.BrokenAt == nil && p.store == nil:
+			return nil, TreeReport{}, err
+		case err == nil:
+			rep = exact
+			rep.keepBreaks(p.rowBreaks())
+		}
+	}
+	rep.AddStoreBreak(p.store)
 	return rep, tree, nil
 }
 
@@ -236,6 +249,7 @@ type rowSums struct {
 	chainOK   bool      // chain_hash is the hash of the row linked to its chain_prev_hash
 	payloadOK bool      // the payload matches the row's last digest
 	leaf      tlog.Hash // the leaf hash, when the row is a leaf
+	badText   string    // an identity field that is not valid UTF-8, or ""
 }
 
 // pass is the state of one commit-order pass.
@@ -246,10 +260,57 @@ type pass struct {
 	nodes     map[string]*passNode
 	irregular bool        // some row's storage classes rule the pass out
 	touched   []*passNode // the nodes the batch being followed moved on
+	// keepsTree says that every stamped row must be a leaf (TreeKeeper).
+	keepsTree bool
+	// store is the first fault found in the store as a whole.
+	store *Break
 }
 
-func newPass(scope, origin string, cps []SourcedCheckpoint) *pass {
-	return &pass{scope: scope, tree: newTreeVerifier(origin, cps), nodes: map[string]*passNode{}}
+func newPass(scope, origin string, cps []SourcedCheckpoint, keepsTree bool) *pass {
+	return &pass{scope: scope, tree: newTreeVerifier(origin, cps), nodes: map[string]*passNode{}, keepsTree: keepsTree}
+}
+
+// TreeKeeper is implemented by a source whose schema keeps the Merkle
+// tree. In such a store every stamped row is a leaf: the tree is written
+// in the transaction that stamps the row, and the migration that added
+// the tree made a leaf of every row stamped before it. A stamped row that
+// is not a leaf is one that no checkpoint will ever cover.
+type TreeKeeper interface {
+	KeepsTree() bool
+}
+
+// Reasons the store as a whole is invalid.
+const (
+	ReasonStorageClass  = "a column holds a value of a type chainlog never writes: the row was written outside chainlog"
+	ReasonInvalidText   = "an identity field is not valid UTF-8: different stored bytes would give the same chain hash"
+	ReasonNotLeaf       = "a stamped row is not a leaf of the Merkle tree: it was inserted outside chainlog, and no checkpoint covers it"
+	ReasonUnstampedLeaf = "a row without chain columns is a leaf of the Merkle tree: its chain columns were erased"
+)
+
+// storeFault records the first fault in the store as a whole, at row r.
+func (p *pass) storeFault(r *CommitRow, reason, detail, expected, found string) {
+	if p.store != nil {
+		return
+	}
+	p.store = &Break{Trail: TrailStore, NodeID: strings.Clone(r.NodeID), Seq: r.Seq, EventID: strings.Clone(r.ID),
+		Reason: reason, Detail: detail, Expected: expected, Found: found}
+}
+
+// checkRow applies the rules that hold for every row, whatever its chain:
+// storage classes, valid text, and that a row is a leaf exactly when it is
+// stamped, in a store that keeps the tree.
+func (p *pass) checkRow(r *CommitRow, s *rowSums) {
+	leaf := r.Has&HasLeaf != 0
+	switch {
+	case r.Fault != "":
+		p.storeFault(r, ReasonStorageClass, r.Fault, "", "")
+	case s.badText != "":
+		p.storeFault(r, ReasonInvalidText, s.badText+" is not valid UTF-8", "", "")
+	case p.keepsTree && r.stamped() && !leaf:
+		p.storeFault(r, ReasonNotLeaf, "leaf_index is NULL", "a leaf index", "")
+	case leaf && !r.stamped():
+		p.storeFault(r, ReasonUnstampedLeaf, fmt.Sprintf("leaf %d", r.LeafIndex), "chain columns", "")
+	}
 }
 
 // run reads the rows on one goroutine, hashes them on workers, and follows
@@ -331,10 +392,13 @@ func (p *pass) follow(b *passBatch) {
 		if r.Irregular {
 			p.irregular = true
 		}
+		if p.store == nil {
+			p.checkRow(r, s)
+		}
 		if r.Has&HasLeaf != 0 && !p.treeStop {
 			p.treeStop = !p.tree.add(r.LeafIndex, s.leaf, r.NodeID, r.Seq)
 		}
-		if p.irregular || (p.scope != "" && r.NodeID != p.scope) {
+		if p.scope != "" && r.NodeID != p.scope {
 			continue
 		}
 		n := p.nodes[r.NodeID]
@@ -359,17 +423,11 @@ func (p *pass) follow(b *passBatch) {
 	p.touched = p.touched[:0]
 }
 
-// chainReport returns the chains' report as Verify gives it, or nil when
-// any chain was out of place and must be walked node by node.
+// chainReport returns the chains' report as the pass found them: each
+// node's counts, state and first break, and the heads compared.
 func (p *pass) chainReport(heads []Head) *Report {
-	if p.irregular {
-		return nil
-	}
 	ids := make([]string, 0, len(p.nodes))
-	for id, n := range p.nodes {
-		if n.bad {
-			return nil
-		}
+	for id := range p.nodes {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids) // byte order, as SQLite's BINARY collation sorts text
@@ -378,57 +436,166 @@ func (p *pass) chainReport(heads []Head) *Report {
 		w.finish(p.nodes[id].v)
 	}
 	w.orphans("", true)
-	rep := w.report(p.scope)
-	if rep.BrokenAt != nil {
-		return nil // a head disagrees: Verify names it
+	return w.report(p.scope)
+}
+
+// outOfPlace reports whether the chains must be walked node by node for
+// the report Verify gives: a row was out of chain order or of an
+// unexpected storage class, or some chain or head broke (Verify's walk
+// names the break as the node-ordered walk defines it).
+func (p *pass) outOfPlace(rep *Report) bool {
+	if p.irregular {
+		return true
 	}
-	return rep
+	for _, n := range rep.Nodes {
+		if n.Break != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// rowBreaks returns, for each node, the first row the pass found broken
+// in itself: a row whose chain hash is not the hash of its own identity and
+// predecessor, or whose payload is not its last digest. Unlike a row out
+// of order, such a row is broken wherever it stands in the chain.
+func (p *pass) rowBreaks() []*Break {
+	var out []*Break
+	for _, n := range p.nodes {
+		if n.rowBreak != nil {
+			out = append(out, n.rowBreak)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Break) int { return strings.Compare(a.NodeID, b.NodeID) })
+	return out
+}
+
+// keepBreaks makes sure that each break in bs stands in the report: a node
+// the walk found intact, but on which the commit-order pass found a row
+// broken in itself, is invalid with that row as its break. The walk reads
+// rows in node order, which the store's indexes decide; the pass reads the
+// table itself. A break one of them found never ends as VALID.
+func (r *Report) keepBreaks(bs []*Break) {
+	for _, b := range bs {
+		i := slices.IndexFunc(r.Nodes, func(n NodeReport) bool { return n.NodeID == b.NodeID })
+		if i < 0 {
+			r.Nodes = append(r.Nodes, NodeReport{NodeID: b.NodeID})
+			i = len(r.Nodes) - 1
+		}
+		n := &r.Nodes[i]
+		if n.Break != nil {
+			continue
+		}
+		n.Break, n.Status = b, StatusInvalid
+		if r.BrokenAt == nil || r.BrokenAt.Trail != "" {
+			r.BrokenAt = b
+		}
+	}
+	r.settle()
 }
 
 // passNode follows one node's chain in commit order. Its NodeVerifier is
 // given the state a node-ordered walk reaches, as long as every row is
-// the next link of the chain; the first row that is not marks the node
-// bad, and its report is left to Verify.
+// the next link of the chain. The first row that is not is given to the
+// NodeVerifier itself, which records the break with its evidence, and so
+// are the rows after it, which it only counts.
 type passNode struct {
-	v       *NodeVerifier
-	bad     bool
-	touched bool // by the batch being followed
+	v        *NodeVerifier
+	bad      bool
+	touched  bool   // by the batch being followed
+	rowBreak *Break // the first row broken in itself (see rowBreaks)
 }
 
 // add is NodeVerifier.Add with the hashes already checked: it takes a row
 // only when Add would find nothing wrong with it, so that a node that
 // stays good has exactly the counts and state of a node-ordered walk.
+// Any other row goes to Add, which names what is wrong.
 func (n *passNode) add(r *CommitRow, s *rowSums) {
-	if n.bad {
-		return
+	if n.bad || !n.fast(r, s) {
+		n.bad = true
+		var e StoredEvent
+		r.stored(&e)
+		if n.rowBreak == nil {
+			if b := brokenRow(n.v.report.NodeID, &e); b != nil {
+				n.rowBreak = b.clone()
+			}
+		}
+		n.v.Add(&e)
+		if b := n.v.report.Break; b != nil {
+			n.v.report.Break = b.clone() // its strings are the batch's
+		}
 	}
+}
+
+// brokenRow checks what can be checked of a row alone, wherever it stands
+// in its chain: a stamped row's hash against its own predecessor and
+// identity, and the payload against its last digest. It returns the break,
+// or nil.
+func brokenRow(node string, e *StoredEvent) *Break {
+	var h Hasher
+	brk := func(reason, expected, found string) *Break {
+		return &Break{NodeID: node, Seq: e.Seq, EventID: e.ID, Reason: reason, Expected: expected, Found: found}
+	}
+	if e.Stamped() {
+		switch got := h.SumStored(e.PrevHash, &e.Event); {
+		case e.Hash == "":
+			return brk(ReasonHiddenRow, got, "")
+		case e.Seq == 0:
+			return brk(ReasonNoSeq, "a seq", "")
+		case got != e.Hash:
+			return brk(ReasonHashMismatch, got, e.Hash)
+		}
+	}
+	want := e.LastDigest
+	if want == "" {
+		want = e.PayloadDigest
+	}
+	if want == "" {
+		return nil
+	}
+	m := e.Mutable()
+	if got := h.PayloadSum(&m); got != want {
+		return brk(ReasonPayloadChanged, want, got)
+	}
+	return nil
+}
+
+// fast takes the row when it is the chain's next link and its payload
+// matches, and reports whether it did.
+func (n *passNode) fast(r *CommitRow, s *rowSums) bool {
 	v := n.v
 	rep := &v.report
 	want := r.lastDigest()
 	if !r.stamped() {
+		if want != "" && !s.payloadOK {
+			return false
+		}
 		rep.PreChain++
 		if want != "" {
 			rep.PayloadsChecked++
-			n.bad = !s.payloadOK
 		}
-		return
+		return true
+	}
+	if r.Seq != v.lastSeq+1 || r.Hash == "" || r.PrevHash != v.lastHash || !s.chainOK {
+		return false
+	}
+	if want == "" && v.sealed {
+		return false
+	}
+	if want != "" && !s.payloadOK {
+		return false
 	}
 	rep.Checked++
-	if r.Seq != v.lastSeq+1 || r.Hash == "" || r.PrevHash != v.lastHash || !s.chainOK {
-		n.bad = true
-		return
-	}
 	v.lastSeq, v.lastPrev, v.lastHash, v.lastID = r.Seq, r.PrevHash, r.Hash, r.ID
 	if want == "" {
 		rep.PayloadsUnsealed++
-		n.bad = v.sealed
-		return
+		return true
 	}
 	if r.PayloadDigest != "" {
 		v.sealed = true
 	}
 	rep.PayloadsChecked++
-	n.bad = !s.payloadOK
+	return true
 }
 
 // passHasher computes a batch's hashes with one reused buffer.
@@ -444,10 +611,11 @@ func (h *passHasher) hashBatch(scope string, b *passBatch) {
 		if r.Has&HasLeaf != 0 {
 			s.leaf = h.leafHash(r)
 		}
+		r.stored(&e)
+		s.badText = invalidText(&e.Event)
 		if r.Irregular || (scope != "" && r.NodeID != scope) {
 			continue
 		}
-		r.stored(&e)
 		if r.Hash != "" {
 			h.buf = append(h.buf[:0], r.PrevHash...)
 			h.buf = append(h.buf, '|')
@@ -499,4 +667,28 @@ func hexEqual(sum [sha256.Size]byte, s string) bool {
 		}
 	}
 	return true
+}
+
+// invalidText names the first identity field of e that is not valid UTF-8,
+// or is "". The canonical form writes each invalid byte as U+FFFD, so two
+// rows whose stored bytes differ there would share one chain hash.
+func invalidText(e *Event) string {
+	for _, f := range [...]struct {
+		name string
+		v    string
+	}{{"id", e.ID}, {"agent_type", e.AgentType}, {"node_id", e.NodeID}, {"agent_id", e.AgentID},
+		{"event_type", e.EventType}, {"ts", e.TS}} {
+		if !utf8.ValidString(f.v) {
+			return f.name
+		}
+	}
+	for _, f := range [...]struct {
+		name string
+		v    *string
+	}{{"session_id", e.SessionID}, {"workspace_id", e.WorkspaceID}} {
+		if f.v != nil && !utf8.ValidString(*f.v) {
+			return f.name
+		}
+	}
+	return ""
 }

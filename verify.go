@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Verification statuses.
@@ -49,6 +50,16 @@ func (b *Break) Error() string {
 		s += " (" + b.Detail + ")"
 	}
 	return s + fmt.Sprintf(": expected %s, found %s", orNone(b.Expected), orNone(b.Found))
+}
+
+// clone returns a copy of b whose strings share no memory with b's, for a
+// break built from a row whose buffer is reused.
+func (b *Break) clone() *Break {
+	c := *b
+	c.Trail, c.NodeID, c.EventID = strings.Clone(b.Trail), strings.Clone(b.NodeID), strings.Clone(b.EventID)
+	c.Reason, c.Detail = strings.Clone(b.Reason), strings.Clone(b.Detail)
+	c.Expected, c.Found = strings.Clone(b.Expected), strings.Clone(b.Found)
+	return &c
 }
 
 func orNone(s string) string {
@@ -384,14 +395,16 @@ func (w *walker) report(nodeID string) *Report {
 // trail broke (broken_at is the first node break, else the trail's), empty
 // when no chained event was checked.
 func (r *Report) settle() {
-	if r.BrokenAt == nil && r.Amendments.Break != nil {
+	if r.BrokenAt == nil || r.BrokenAt.Trail != "" {
+		// A node's break comes first; then the trail's, the tree's and the
+		// store's, in that order, whichever was added first.
 		r.BrokenAt = r.Amendments.Break
-	}
-	if r.BrokenAt == nil && r.Tree != nil && r.Tree.Break != nil {
-		r.BrokenAt = r.Tree.Break
-	}
-	if r.BrokenAt == nil && r.Store != nil {
-		r.BrokenAt = r.Store
+		if r.BrokenAt == nil && r.Tree != nil {
+			r.BrokenAt = r.Tree.Break
+		}
+		if r.BrokenAt == nil {
+			r.BrokenAt = r.Store
+		}
 	}
 	switch {
 	case r.BrokenAt != nil:

@@ -279,7 +279,7 @@ func (s *Store) Amendments(ctx context.Context, eventID string) ([]chainlog.Amen
 		return recs, nil
 	}
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
-		return sqlitex.Execute(conn, `SELECT `+amendmentCols+` FROM amendments WHERE event_id = ?1 ORDER BY seq`,
+		return sqlitex.Execute(conn, `SELECT `+amendmentCols+` FROM amendments NOT INDEXED WHERE event_id = ?1 ORDER BY seq`,
 			&sqlitex.ExecOptions{
 				Args: []any{eventID},
 				ResultFunc: func(stmt *sqlite.Stmt) error {

@@ -390,7 +390,7 @@ func (s *Store) ScanLeaves(ctx context.Context, fn func(index int64, l *chainlog
 		return nil
 	}
 	return s.withConn(ctx, func(conn *sqlite.Conn) error {
-		stmt, err := conn.Prepare(`SELECT leaf_index, node_id, chain_seq, chain_hash, payload_digest FROM events
+		stmt, err := conn.Prepare(`SELECT leaf_index, node_id, chain_seq, chain_hash, payload_digest FROM events NOT INDEXED
 			WHERE leaf_index IS NOT NULL ORDER BY rowid`)
 		if err != nil {
 			return err

@@ -77,12 +77,12 @@ func (s *Store) ScanChains(ctx context.Context, nodeID string, fn func(*chainlog
 		if s.hasChain {
 			order = "node_id, chain_seq, rowid"
 		}
-		last, err := s.lastDigestColumn(conn)
+		with, last, err := s.lastDigestColumn(conn)
 		if err != nil {
 			return err
 		}
-		q := `SELECT ` + identityCols + `, ` + s.chainColumns() + `, data, cost_usd, token_count, model, ` +
-			s.payloadColumn() + `, ` + last + ` FROM events
+		q := with + `SELECT ` + identityCols + `, ` + s.chainColumns() + `, data, cost_usd, token_count, model, ` +
+			s.payloadColumn() + `, ` + last + ` FROM events NOT INDEXED
 			WHERE ?1 = '' OR node_id = ?1 ORDER BY ` + order
 		return scanRows(conn, q, nodeID, readChainRow, fn)
 	})
@@ -96,22 +96,40 @@ func (s *Store) payloadColumn() string {
 }
 
 // lastDigestColumn is the expression for an event's latest amendment
-// digest: a lookup in the amendments index, or NULL when the trail is empty.
-func (s *Store) lastDigestColumn(conn *sqlite.Conn) (string, error) {
+// digest, with the WITH clause the statement must start with: a lookup in
+// a table of every amended event's last digest, or NULL when the trail is
+// empty.
+func (s *Store) lastDigestColumn(conn *sqlite.Conn) (with, col string, err error) {
 	if !s.hasAmendments {
-		return "NULL", nil
+		return "", "NULL", nil
 	}
 	var any bool
-	err := sqlitex.ExecuteTransient(conn, "SELECT EXISTS (SELECT 1 FROM amendments)", &sqlitex.ExecOptions{
+	err = sqlitex.ExecuteTransient(conn, "SELECT EXISTS (SELECT 1 FROM amendments)", &sqlitex.ExecOptions{
 		ResultFunc: func(stmt *sqlite.Stmt) error { any = stmt.ColumnBool(0); return nil },
 	})
 	if err != nil || !any {
-		return "NULL", err
+		return "", "NULL", err
 	}
-	return lastDigestExpr, nil
+	return lastDigestWith, lastDigestFromTable, nil
 }
 
-// lastDigestExpr is an event's latest amendment digest, NULL when none.
+// lastDigestWith builds, once per statement, each amended event's latest
+// digest from a scan of the trail itself. The verifier must not take it
+// from the amendments index: an index rebuilt to leave an event's records
+// out (a partial index whose CREATE text was put back) would make the
+// event look never amended, and a redacted payload could be put back.
+// SQLite sorts the trail into a temporary table and indexes it, in bounded
+// memory.
+const lastDigestWith = `WITH last_digest AS MATERIALIZED (
+	SELECT event_id, digest_after, max(seq) FROM amendments NOT INDEXED GROUP BY event_id) `
+
+// lastDigestFromTable is an event's latest amendment digest, read from
+// last_digest; NULL when none.
+const lastDigestFromTable = `(SELECT l.digest_after FROM last_digest l WHERE l.event_id = events.id)`
+
+// lastDigestExpr is an event's latest amendment digest, NULL when none,
+// looked up in the amendments index: for the daemon's short range scans,
+// whose rows the full verification also checks without the index.
 const lastDigestExpr = `(SELECT a.digest_after FROM amendments a WHERE a.event_id = events.id ORDER BY a.seq DESC LIMIT 1)`
 
 // AmendmentHead returns the amendment trail's recorded head, or nil.
@@ -132,8 +150,37 @@ func (s *Store) AmendmentHead(ctx context.Context) (*chainlog.Head, error) {
 
 // ScanAmendments streams the amendment trail in seq order, each record with
 // the payload digest its event had just before it, by the store's account.
+//
+// It reads in one statement (call it in a snapshot) and takes each record's
+// predecessor from a scan of the trail, not from the amendments index,
+// which an attacker could rebuild to leave records out (see
+// lastDigestWith); the daemon's range scans use the index.
 func (s *Store) ScanAmendments(ctx context.Context, fn func(*chainlog.AmendmentScan) error) error {
-	return s.ScanAmendmentRange(ctx, 0, 1<<63-1, fn)
+	if !s.hasAmendments {
+		return nil
+	}
+	ingest := "NULL"
+	if s.hasPayload {
+		ingest = "e.payload_digest"
+	}
+	q := `WITH trail AS MATERIALIZED (SELECT seq, event_id, digest_after FROM amendments NOT INDEXED)
+		SELECT a.seq, a.event_id, a.kind, a.fields, a.digest_before, a.digest_after, a.reason, a.actor,
+		a.at, a.prev_hash, a.hash,
+		COALESCE((SELECT p.digest_after FROM trail p WHERE p.event_id = a.event_id AND p.seq < a.seq
+			ORDER BY p.seq DESC LIMIT 1), ` + ingest + `, ''),
+		e.id IS NOT NULL
+		FROM amendments a NOT INDEXED LEFT JOIN events e ON e.id = a.event_id
+		ORDER BY a.seq`
+	return s.withConn(ctx, func(conn *sqlite.Conn) error {
+		var a chainlog.AmendmentScan
+		return sqlitex.Execute(conn, q, &sqlitex.ExecOptions{ResultFunc: func(stmt *sqlite.Stmt) error {
+			a = chainlog.AmendmentScan{}
+			readAmendment(stmt, &a.Amendment)
+			a.ExpectedBefore = stmt.ColumnText(11)
+			a.EventExists = stmt.ColumnBool(12)
+			return fn(&a)
+		}})
+	})
 }
 
 // scanRows runs q with nodeID bound to ?1 and calls fn for each row, decoded

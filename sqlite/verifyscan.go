@@ -10,8 +10,15 @@ import (
 	"zombiezen.com/go/sqlite"
 )
 
-// Store implements chainlog.CommitOrderSource.
-var _ chainlog.CommitOrderSource = (*Store)(nil)
+// Store implements chainlog.CommitOrderSource and chainlog.TreeKeeper.
+var (
+	_ chainlog.CommitOrderSource = (*Store)(nil)
+	_ chainlog.TreeKeeper        = (*Store)(nil)
+)
+
+// KeepsTree reports whether the store's schema keeps the Merkle tree
+// (schema version 4 and later): every stamped row is then a leaf.
+func (s *Store) KeepsTree() bool { return s.hasTree }
 
 // ScanCommitOrder streams every row of the events table in commit (rowid)
 // order into the caller's batches, with the columns ScanChains reads and
@@ -24,7 +31,7 @@ func (s *Store) ScanCommitOrder(ctx context.Context, buf []chainlog.CommitRow, f
 		return chainlog.ErrNoCommitOrder
 	}
 	return s.withConn(ctx, func(conn *sqlite.Conn) error {
-		last, err := s.lastDigestColumn(conn)
+		with, last, err := s.lastDigestColumn(conn)
 		if err != nil {
 			return err
 		}
@@ -32,8 +39,8 @@ func (s *Store) ScanCommitOrder(ctx context.Context, buf []chainlog.CommitRow, f
 		if s.hasTree {
 			leaf = "leaf_index"
 		}
-		stmt, err := conn.Prepare(`SELECT ` + identityCols + `, ` + s.chainColumns() + `, data, cost_usd, token_count, model, ` +
-			s.payloadColumn() + `, ` + last + `, ` + leaf + ` FROM events ORDER BY rowid`)
+		stmt, err := conn.Prepare(with + `SELECT ` + identityCols + `, ` + s.chainColumns() + `, data, cost_usd, token_count, model, ` +
+			s.payloadColumn() + `, ` + last + `, ` + leaf + ` FROM events NOT INDEXED ORDER BY rowid`)
 		if err != nil {
 			return err
 		}
@@ -70,6 +77,9 @@ func (s *Store) ScanCommitOrder(ctx context.Context, buf []chainlog.CommitRow, f
 // row's Buf, which the row's strings and Data then point into: no
 // allocation per column, and none at all once Buf has grown to fit.
 func readCommitRow(stmt *sqlite.Stmt, r *chainlog.CommitRow) {
+	// Every type is read before any value: reading a value as text
+	// converts it, and its type with it.
+	r.Fault = storageFault(stmt)
 	t := textReader{stmt: stmt, buf: r.Buf[:0]}
 	var has chainlog.RowHas
 	id := t.text(0)
@@ -180,4 +190,56 @@ func (t *textReader) str(s span) string {
 		return ""
 	}
 	return unsafe.String(&t.buf[s.off], s.end-s.off)
+}
+
+// commitColumns are the columns ScanCommitOrder selects, in order, with
+// the storage classes each may hold. chainlog writes identity columns as
+// TEXT, chain_seq and leaf_index as INTEGER, cost_usd as REAL and
+// token_count as INTEGER; anything else was written outside chainlog. An
+// id stored as a BLOB with the same bytes, or a token count of 7.9, reads
+// back as another value than the one hashed, or as one that no lookup
+// finds.
+var commitColumns = [...]struct {
+	name    string
+	allowed uint8 // a bit per sqlite.ColumnType
+}{
+	{"id", textOnly}, {"agent_type", textOnly}, {"node_id", textOnly}, {"agent_id", textOnly},
+	{"session_id", textOrNull}, {"workspace_id", textOrNull}, {"event_type", textOnly}, {"ts", textOnly},
+	{"chain_seq", intOrNull}, {"chain_prev_hash", textOrNull}, {"chain_hash", textOrNull},
+	{"data", textOrNull}, {"cost_usd", realOrNull}, {"token_count", intOrNull}, {"model", textOrNull},
+	{"payload_digest", textOrNull}, {"last amendment digest_after", textOrNull}, {"leaf_index", intOrNull},
+}
+
+const (
+	textOnly   = 1 << sqlite.TypeText
+	textOrNull = textOnly | 1<<sqlite.TypeNull
+	intOrNull  = 1<<sqlite.TypeInteger | 1<<sqlite.TypeNull
+	// cost_usd has REAL affinity, which stores a whole number as a REAL.
+	realOrNull = 1<<sqlite.TypeFloat | 1<<sqlite.TypeNull
+)
+
+// storageFault names the first column of the row stmt is on whose storage
+// class its schema does not allow, or is "" when there is none.
+func storageFault(stmt *sqlite.Stmt) string {
+	for col, c := range commitColumns {
+		if t := stmt.ColumnType(col); c.allowed&(1<<t) == 0 {
+			return c.name + " holds " + typeName(t)
+		}
+	}
+	return ""
+}
+
+// typeName is a storage class as SQLite's typeof() names it.
+func typeName(t sqlite.ColumnType) string {
+	switch t {
+	case sqlite.TypeInteger:
+		return "an integer"
+	case sqlite.TypeFloat:
+		return "a real"
+	case sqlite.TypeText:
+		return "text"
+	case sqlite.TypeBlob:
+		return "a blob"
+	}
+	return "null"
 }

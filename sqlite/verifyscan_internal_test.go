@@ -20,6 +20,7 @@ const commitCols = 18
 // one Go string per text column: the reference the buffered decoding must
 // agree with.
 func readCommitRowText(stmt *sqlite.Stmt, r *chainlog.CommitRow) {
+	r.Fault = storageFault(stmt)
 	var has chainlog.RowHas
 	r.ID = stmt.ColumnText(0)
 	r.AgentType = stmt.ColumnText(1)

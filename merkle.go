@@ -1,6 +1,8 @@
 package chainlog
 
 import (
+	"crypto/sha256"
+	"hash"
 	"strconv"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -46,8 +48,9 @@ func LeafHash(l *Leaf) tlog.Hash {
 // with O(log n) memory: it keeps the roots of the perfect subtrees that
 // make up the tree so far.
 type TreeBuilder struct {
-	size  int64
-	stack []tlog.Hash // perfect subtree roots, largest first
+	size    int64
+	stack   []tlog.Hash // perfect subtree roots, largest first
+	digests *blockDigests
 }
 
 // Size returns the number of leaves added.
@@ -56,11 +59,72 @@ func (b *TreeBuilder) Size() int64 { return b.size }
 // Add appends a leaf hash.
 func (b *TreeBuilder) Add(h tlog.Hash) {
 	b.stack = append(b.stack, h)
+	b.stored(h)
 	for n := b.size; n&1 == 1; n >>= 1 {
 		top := len(b.stack)
 		b.stack = append(b.stack[:top-2], tlog.NodeHash(b.stack[top-2], b.stack[top-1]))
+		b.stored(b.stack[len(b.stack)-1])
 	}
 	b.size++
+}
+
+// stored passes a hash the tree stores to the builder's digests, when
+// they are kept: Add makes the hashes tlog.StoredHashes gives, in the
+// same order, the leaf's hash first and then each parent it completes.
+func (b *TreeBuilder) stored(h tlog.Hash) {
+	if b.digests != nil {
+		b.digests.add(h)
+	}
+}
+
+// Frontier returns the roots of the perfect subtrees that make up the
+// tree, largest first: the stored hashes at FrontierIndexes(Size()), which
+// the next append reads.
+func (b *TreeBuilder) Frontier() []tlog.Hash { return b.stack }
+
+// FrontierIndexes returns the stored indexes (tlog.StoredHashIndex) of the
+// roots of the perfect subtrees that make up a tree of size n, largest
+// first.
+func FrontierIndexes(n int64) []int64 {
+	var idx []int64
+	for level := 62; level >= 0; level-- {
+		if n>>level&1 == 1 {
+			idx = append(idx, tlog.StoredHashIndex(level, n>>level-1))
+		}
+	}
+	return idx
+}
+
+// StoredHashBlock is how many stored hashes one block digest covers.
+const StoredHashBlock = 4096
+
+// blockDigests hashes a stream of stored hashes block by block: the
+// SHA-256 of each StoredHashBlock consecutive hashes. It keeps 32 bytes
+// per 4,096 hashes, so that the stored tree can be compared with the
+// recomputed one without keeping either.
+type blockDigests struct {
+	sum  hash.Hash
+	n    int64 // hashes added
+	done [][sha256.Size]byte
+}
+
+func newBlockDigests() *blockDigests { return &blockDigests{sum: sha256.New()} }
+
+func (d *blockDigests) add(h tlog.Hash) {
+	d.sum.Write(h[:])
+	if d.n++; d.n%StoredHashBlock == 0 {
+		d.done = append(d.done, [sha256.Size]byte(d.sum.Sum(nil)))
+		d.sum.Reset()
+	}
+}
+
+// blocks returns the digest of every block, the last one possibly partial.
+func (d *blockDigests) blocks() [][sha256.Size]byte {
+	out := d.done
+	if d.n%StoredHashBlock != 0 {
+		out = append(out[:len(out):len(out)], [sha256.Size]byte(d.sum.Sum(nil)))
+	}
+	return out
 }
 
 // Root returns the tree head of the leaves added so far.

@@ -3,6 +3,8 @@ package chainlog
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -112,6 +114,7 @@ func newTreeVerifier(origin string, cps []SourcedCheckpoint) *treeVerifier {
 		}
 	}
 	t.order = slices.DeleteFunc(order, func(i int) bool { return cps[i].Invalid != "" })
+	t.b.digests = newBlockDigests() // for compareStoredHashes
 	t.settle()
 	return t
 }
@@ -157,6 +160,11 @@ func (t *treeVerifier) finish(ctx context.Context, src TreeSource) (TreeReport, 
 	}
 	if rep.Break == nil {
 		if err := compareStoredTree(ctx, src, &t.b, rep); err != nil {
+			return *rep, err
+		}
+	}
+	if rep.Break == nil {
+		if err := compareStoredHashes(ctx, src, &t.b, rep); err != nil {
 			return *rep, err
 		}
 	}
@@ -214,6 +222,83 @@ func compareStoredTree(ctx context.Context, src TreeSource, b *TreeBuilder, rep 
 		rep.Break = &Break{Trail: TrailTree, Seq: size, Reason: ReasonTreeHeadMismatch,
 			Detail:   fmt.Sprintf("the events make a tree of %d leaves, the stored head says %d", b.Size(), size),
 			Expected: base64.StdEncoding.EncodeToString(got[:]), Found: base64.StdEncoding.EncodeToString(root[:])}
+	}
+	return nil
+}
+
+// StoredHashSource is implemented by a source that keeps the tree's own
+// hashes, in tlog's stored order, for appends and proofs. The tree
+// verifier then compares them with the hashes it recomputes from the
+// events: a stored hash that differs would make the next append, or a
+// proof, wrong, while the tree head still looked right.
+type StoredHashSource interface {
+	// ReadStoredHashes returns the stored hashes at indexes; a hash that
+	// is not stored is an error wrapping ErrNotFound.
+	ReadStoredHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error)
+	// ScanStoredHashes calls fn with the first n stored hashes, in order,
+	// a chunk at a time; first is the index of hs[0]. Fewer than n hashes
+	// stored is an error wrapping ErrNotFound.
+	ScanStoredHashes(ctx context.Context, n int64, fn func(first int64, hs []tlog.Hash) error) error
+}
+
+// ReasonStoredHash is the reason for a stored tree hash that differs from
+// the one recomputed from the events.
+const ReasonStoredHash = "a stored tree hash does not match the tree recomputed from the events: the stored tree was rewritten"
+
+// compareStoredHashes compares the source's stored hashes with b's: the
+// frontier, hash by hash, and, when b kept block digests, every stored
+// hash, block by block.
+func compareStoredHashes(ctx context.Context, src TreeSource, b *TreeBuilder, rep *TreeReport) error {
+	ss, ok := src.(StoredHashSource)
+	if !ok || b.Size() == 0 {
+		return nil
+	}
+	brk := func(detail string, want, got tlog.Hash) {
+		rep.Break = &Break{Trail: TrailTree, Seq: b.Size(), Reason: ReasonStoredHash, Detail: detail,
+			Expected: base64.StdEncoding.EncodeToString(want[:]), Found: base64.StdEncoding.EncodeToString(got[:])}
+	}
+	idx := FrontierIndexes(b.Size())
+	stored, err := ss.ReadStoredHashes(ctx, idx)
+	if errors.Is(err, ErrNotFound) {
+		rep.Break = &Break{Trail: TrailTree, Seq: b.Size(), Reason: ReasonStoredHash, Detail: err.Error()}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the stored tree: %w", err)
+	}
+	for i, h := range b.Frontier() {
+		if stored[i] != h {
+			brk(fmt.Sprintf("stored hash %d, on the frontier the next append reads", idx[i]), h, stored[i])
+			return nil
+		}
+	}
+	if b.digests == nil {
+		return nil
+	}
+	want := b.digests.blocks()
+	got := newBlockDigests()
+	err = ss.ScanStoredHashes(ctx, b.digests.n, func(_ int64, hs []tlog.Hash) error {
+		for _, h := range hs {
+			got.add(h)
+		}
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		rep.Break = &Break{Trail: TrailTree, Seq: b.Size(), Reason: ReasonStoredHash, Detail: err.Error()}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the stored tree: %w", err)
+	}
+	for i, d := range got.blocks() {
+		if d != want[i] {
+			first := int64(i) * StoredHashBlock
+			last := min(first+StoredHashBlock, b.digests.n) - 1
+			rep.Break = &Break{Trail: TrailTree, Seq: b.Size(), Reason: ReasonStoredHash,
+				Detail: fmt.Sprintf("a stored hash with index %d to %d differs", first, last),
+				Expected: hex.EncodeToString(want[i][:]), Found: hex.EncodeToString(d[:])}
+			return nil
+		}
 	}
 	return nil
 }

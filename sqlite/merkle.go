@@ -141,13 +141,20 @@ func (r *storedReader) read(idx int64) (tlog.Hash, error) {
 		return h, err
 	}
 	if !ok {
-		return h, fmt.Errorf("merkle hash %d is missing", idx)
+		return h, fmt.Errorf("%w: merkle hash %d is missing", chainlog.ErrNotFound, idx)
 	}
 	if stmt.ColumnLen(2) != tlog.HashSize {
-		return h, fmt.Errorf("merkle hash %d is missing (the segment at %d holds %d bytes)", idx, stmt.ColumnInt64(0), stmt.ColumnInt64(1))
+		return h, fmt.Errorf("%w: merkle hash %d is missing (the segment at %d holds %d bytes)", chainlog.ErrNotFound, idx, stmt.ColumnInt64(0), stmt.ColumnInt64(1))
 	}
 	stmt.ColumnBytes(2, h[:])
 	return h, nil
+}
+
+// close finalizes the reader's statement.
+func (r *storedReader) close() {
+	if r.stmt != nil {
+		r.stmt.Finalize()
+	}
 }
 
 // ReadHashes implements tlog.HashReader.
@@ -408,6 +415,67 @@ func (s *Store) ScanLeaves(ctx context.Context, fn func(index int64, l *chainlog
 				return err
 			}
 		}
+	})
+}
+
+// Store implements chainlog.StoredHashSource.
+var _ chainlog.StoredHashSource = (*Store)(nil)
+
+// ReadStoredHashes implements chainlog.StoredHashSource.
+func (s *Store) ReadStoredHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	var out []tlog.Hash
+	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		r := storedReader{conn: conn}
+		defer r.close()
+		var err error
+		out, err = r.ReadHashes(indexes)
+		return err
+	})
+	return out, err
+}
+
+// ScanStoredHashes implements chainlog.StoredHashSource: it reads the
+// segments in order, and fails with chainlog.ErrNotFound where they leave
+// a gap, overlap, or end before n hashes.
+func (s *Store) ScanStoredHashes(ctx context.Context, n int64, fn func(first int64, hs []tlog.Hash) error) error {
+	if !s.hasTree {
+		return nil
+	}
+	return s.withConn(ctx, func(conn *sqlite.Conn) error {
+		stmt, err := conn.Prepare(`SELECT start, hashes FROM merkle_segments ORDER BY start`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Reset()
+		var next int64
+		var hs []tlog.Hash
+		var blob []byte
+		for next < n {
+			ok, err := stmt.Step()
+			if err != nil {
+				return err
+			}
+			start := stmt.ColumnInt64(0)
+			switch {
+			case !ok:
+				return fmt.Errorf("%w: the stored tree ends at hash %d, the events make %d", chainlog.ErrNotFound, next, n)
+			case stmt.ColumnType(1) != sqlite.TypeBlob || stmt.ColumnLen(1)%tlog.HashSize != 0:
+				return fmt.Errorf("%w: merkle segment %d does not hold whole hashes", chainlog.ErrNotFound, start)
+			case start != next:
+				return fmt.Errorf("%w: merkle segment %d, where hash %d should start one", chainlog.ErrNotFound, start, next)
+			}
+			blob = append(blob[:0], make([]byte, stmt.ColumnLen(1))...)
+			stmt.ColumnBytes(1, blob)
+			hs = hs[:0]
+			for i := 0; i < len(blob) && next < n; i += tlog.HashSize {
+				hs = append(hs, tlog.Hash(blob[i:i+tlog.HashSize]))
+				next++
+			}
+			if err := fn(start, hs); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

@@ -295,7 +295,7 @@ func compareStoredHashes(ctx context.Context, src TreeSource, b *TreeBuilder, re
 			first := int64(i) * StoredHashBlock
 			last := min(first+StoredHashBlock, b.digests.n) - 1
 			rep.Break = &Break{Trail: TrailTree, Seq: b.Size(), Reason: ReasonStoredHash,
-				Detail: fmt.Sprintf("a stored hash with index %d to %d differs", first, last),
+				Detail:   fmt.Sprintf("a stored hash with index %d to %d differs", first, last),
 				Expected: hex.EncodeToString(want[i][:]), Found: hex.EncodeToString(d[:])}
 			return nil
 		}

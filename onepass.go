@@ -161,7 +161,14 @@ func VerifyStore(ctx context.Context, src CommitOrderSource, nodeID, origin stri
 	if err != nil {
 		return nil, err
 	}
-	rep.AddStoreBreak(storeBreak)
+	if storeBreak != nil {
+		// The schema's fault comes before any the rows show.
+		rep.Store = nil
+		rep.AddStoreBreak(storeBreak)
+	}
+	if err := checkIDs(ctx, src, rep); err != nil {
+		return nil, err
+	}
 	return rep, nil
 }
 
@@ -264,6 +271,8 @@ type pass struct {
 	keepsTree bool
 	// store is the first fault found in the store as a whole.
 	store *Break
+	// chained is set from the first stamped row on, in commit order.
+	chained bool
 }
 
 func newPass(scope, origin string, cps []SourcedCheckpoint, keepsTree bool) *pass {
@@ -279,11 +288,42 @@ type TreeKeeper interface {
 	KeepsTree() bool
 }
 
+// IDChecker is implemented by a source that can tell whether an event id
+// is stored on more than one row. Ids are unique by the store's own rule
+// (an event delivered twice is stored once), which an id index enforces
+// at ingest; the verifier checks the rows themselves, since the index can
+// lose rows.
+type IDChecker interface {
+	// DuplicateID returns an id stored on more than one row, with how
+	// many rows hold it; "" when every id is unique.
+	DuplicateID(ctx context.Context) (id string, rows int64, err error)
+}
+
+// checkIDs adds a duplicate id, if src can look for one and finds it, to
+// the report as a fault of the store.
+func checkIDs(ctx context.Context, src CommitOrderSource, rep *Report) error {
+	c, ok := src.(IDChecker)
+	if !ok {
+		return nil
+	}
+	id, n, err := c.DuplicateID(ctx)
+	if err != nil {
+		return fmt.Errorf("check ids: %w", err)
+	}
+	if id != "" {
+		rep.AddStoreBreak(&Break{EventID: id, Reason: ReasonDuplicateID,
+			Detail: fmt.Sprintf("%d rows hold id %q", n, id), Expected: "1 row", Found: fmt.Sprintf("%d rows", n)})
+	}
+	return nil
+}
+
 // Reasons the store as a whole is invalid.
 const (
+	ReasonDuplicateID   = "an event id is stored on more than one row: the id index lost rows, or a row was copied"
 	ReasonStorageClass  = "a column holds a value of a type chainlog never writes: the row was written outside chainlog"
 	ReasonInvalidText   = "an identity field is not valid UTF-8: different stored bytes would give the same chain hash"
 	ReasonNotLeaf       = "a stamped row is not a leaf of the Merkle tree: it was inserted outside chainlog, and no checkpoint covers it"
+	ReasonUnchainedRow  = "a row without chain columns comes after the store's chains began: pre-chain rows are only those written before integrity was on"
 	ReasonUnstampedLeaf = "a row without chain columns is a leaf of the Merkle tree: its chain columns were erased"
 )
 
@@ -310,6 +350,11 @@ func (p *pass) checkRow(r *CommitRow, s *rowSums) {
 		p.storeFault(r, ReasonNotLeaf, "leaf_index is NULL", "a leaf index", "")
 	case leaf && !r.stamped():
 		p.storeFault(r, ReasonUnstampedLeaf, fmt.Sprintf("leaf %d", r.LeafIndex), "chain columns", "")
+	case p.chained && !r.stamped():
+		p.storeFault(r, ReasonUnchainedRow, "", "chain columns", "")
+	}
+	if r.stamped() {
+		p.chained = true
 	}
 }
 

@@ -70,11 +70,12 @@ func TestExportAllColumns(t *testing.T) {
 	offRow := decode(t, `{"id":"off","node_id":"node-b","event_type":"ping","ts":"2026-02-01T10:00:03Z"}`)
 
 	path := newStorePath(t)
-	st := openStore(t, path, sqlite.Options{Now: clock})
-	ingest(t, st, full, bare, empty)
-	closeStore(t, st)
-	st = openStore(t, path, sqlite.Options{Now: clock, DisableIntegrity: true})
+	// A row written with integrity off comes before the chains begin.
+	st := openStore(t, path, sqlite.Options{Now: clock, DisableIntegrity: true})
 	ingest(t, st, offRow)
+	closeStore(t, st)
+	st = openStore(t, path, sqlite.Options{Now: clock})
+	ingest(t, st, full, bare, empty)
 	closeStore(t, st)
 
 	h1 := chainlog.ChainHash(chainlog.GenesisHash, &full)
@@ -82,10 +83,10 @@ func TestExportAllColumns(t *testing.T) {
 	h3 := chainlog.ChainHash(h2, &empty)
 	// created_at is the time of the batch's transaction.
 	want := []chainlog.StoredEvent{
-		{Event: full, CreatedAt: "2026-03-01T12:00:01.000000Z", Seq: 1, PrevHash: chainlog.GenesisHash, Hash: h1},
-		{Event: bare, CreatedAt: "2026-03-01T12:00:01.000000Z", Seq: 2, PrevHash: h1, Hash: h2},
-		{Event: empty, CreatedAt: "2026-03-01T12:00:01.000000Z", Seq: 3, PrevHash: h2, Hash: h3},
-		{Event: offRow, CreatedAt: "2026-03-01T12:00:02.000000Z"},
+		{Event: offRow, CreatedAt: "2026-03-01T12:00:01.000000Z"},
+		{Event: full, CreatedAt: "2026-03-01T12:00:02.000000Z", Seq: 1, PrevHash: chainlog.GenesisHash, Hash: h1},
+		{Event: bare, CreatedAt: "2026-03-01T12:00:02.000000Z", Seq: 2, PrevHash: h1, Hash: h2},
+		{Event: empty, CreatedAt: "2026-03-01T12:00:02.000000Z", Seq: 3, PrevHash: h2, Hash: h3},
 	}
 	got := exportPath(t, path, "")
 	if len(got) != len(want) {

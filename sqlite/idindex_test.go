@@ -498,13 +498,13 @@ func TestMigrateToIDIndex(t *testing.T) {
 		{"chainlog-v2 fixture at version 4", func(t *testing.T) string { return viaV4(t, copyFixture(t, chainlogV2), nil) }},
 		{"version 4 with an extra column, index and trigger", func(t *testing.T) string {
 			path := newStorePath(t)
-			st := openStore(t, path, sqlite.Options{})
+			st := openStore(t, path, sqlite.Options{DisableIntegrity: true})
+			ingest(t, st, mkEvents(t, "node-a", 100, 103)...)
+			closeStore(t, st)
+			st = openStore(t, path, sqlite.Options{})
 			ingest(t, st, append(mkEvents(t, "node-a", 0, 5), mkEvents(t, "node-b", 0, 4)...)...)
 			mustAmend(t, st, amendReq("node-a/1", "priced by hand", chainlog.Patch{Set: []string{chainlog.FieldModel},
 				Values: chainlog.Mutable{Model: ptr("gpt-4o")}}))
-			closeStore(t, st)
-			st = openStore(t, path, sqlite.Options{DisableIntegrity: true})
-			ingest(t, st, mkEvents(t, "node-a", 100, 103)...)
 			closeStore(t, st)
 			return viaV4(t, path, []string{`"note" TEXT NOT NULL DEFAULT 'none'`, `weight REAL`},
 				rawSQL(`UPDATE events SET note = 'row ' || rowid, weight = rowid / 2.0 WHERE rowid % 2 = 0`),

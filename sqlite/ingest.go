@@ -94,6 +94,11 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []ch
 	if err := s.tail.sync(conn); err != nil {
 		return res, nil, tree, nil, err
 	}
+	if s.opts.DisableIntegrity {
+		if err := refuseUnchained(conn); err != nil {
+			return res, nil, tree, nil, err
+		}
+	}
 	if t := &s.tail; t.keys == nil {
 		for _, g := range groups {
 			t.lookups += len(g)
@@ -293,6 +298,28 @@ func (s *Store) loadHeadsLocked(conn *sqlite.Conn) error {
 	s.heads = make(map[string]chainlog.Head, len(heads))
 	for _, h := range heads {
 		s.heads[h.NodeID] = h
+	}
+	return nil
+}
+
+// ErrChainsBegan refuses a write with integrity off to a store whose
+// chains have begun.
+var ErrChainsBegan = errors.New("integrity cannot be turned off on a store whose chains have begun")
+
+// refuseUnchained fails when the store has a chain head. A row without
+// chain columns is pre-chain only when it was written before any chain
+// began; after that, verify-integrity reports it as a row slipped in
+// outside the chain, so the writer does not write one.
+func refuseUnchained(conn *sqlite.Conn) error {
+	var began bool
+	err := sqlitex.ExecuteTransient(conn, `SELECT EXISTS (SELECT 1 FROM chain_heads)`, &sqlitex.ExecOptions{
+		ResultFunc: func(stmt *sqlite.Stmt) error { began = stmt.ColumnBool(0); return nil },
+	})
+	if err != nil {
+		return err
+	}
+	if began {
+		return fmt.Errorf("%w: rows written without a chain after it began are reported as tampering; unset CHAINLOG_INTEGRITY", ErrChainsBegan)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"chainlog"
 
 	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
 )
 
 // Store implements chainlog.CommitOrderSource and chainlog.TreeKeeper.
@@ -242,4 +243,23 @@ func typeName(t sqlite.ColumnType) string {
 		return "a blob"
 	}
 	return "null"
+}
+
+// Store implements chainlog.IDChecker.
+var _ chainlog.IDChecker = (*Store)(nil)
+
+// DuplicateID implements chainlog.IDChecker. It groups the table's own
+// ids, not the id index, which it checks: SQLite sorts them in bounded
+// memory, spilling to temporary files.
+func (s *Store) DuplicateID(ctx context.Context) (id string, rows int64, err error) {
+	err = s.withConn(ctx, func(conn *sqlite.Conn) error {
+		return sqlitex.ExecuteTransient(conn, `SELECT id, count(*) FROM events NOT INDEXED
+			GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT 1`, &sqlitex.ExecOptions{
+			ResultFunc: func(stmt *sqlite.Stmt) error {
+				id, rows = stmt.ColumnText(0), stmt.ColumnInt64(1)
+				return nil
+			},
+		})
+	})
+	return id, rows, err
 }

@@ -217,11 +217,10 @@ func TestPayloadDigestRecomputedIsNotDetectable(t *testing.T) {
 }
 
 // The digest covers the values as the store reads them back (a REAL, an
-// INTEGER, text), not the SQL type they are stored with. A number stored
-// as text that SQLite reads back as the same number passes. This pins the
-// current behaviour: the raw column differs, every reader through the
-// store (export, verify) sees the recorded value.
-func TestPayloadTypeConfusionIsNotDetected(t *testing.T) {
+// INTEGER, text), not the SQL type they are stored with: a number stored
+// as text that SQLite reads back as the same number leaves the chain walk
+// valid. The whole-store verification reports the storage class.
+func TestPayloadTypeConfusion(t *testing.T) {
 	t.Parallel()
 	f := newPayloadFixture(t)
 	attack(t, f.path,
@@ -230,6 +229,7 @@ func TestPayloadTypeConfusionIsNotDetected(t *testing.T) {
 		t.Fatalf("column types = %s; want text,text", got)
 	}
 	wantValid(t, verifyPath(t, f.path, ""), 6, 0)
+	wantInvalid(t, verifyStorePath(t, f.path, "", nil), chainlog.TrailStore, chainlog.ReasonStorageClass, "full", "cost_usd holds text")
 }
 
 // A sealed row's digest set to NULL, after a sealed row of the same node, is

@@ -104,7 +104,7 @@ func (s *Store) lastDigestColumn(conn *sqlite.Conn) (with, col string, err error
 		return "", "NULL", nil
 	}
 	var any bool
-	err = sqlitex.ExecuteTransient(conn, "SELECT EXISTS (SELECT 1 FROM amendments)", &sqlitex.ExecOptions{
+	err = sqlitex.ExecuteTransient(conn, "SELECT EXISTS (SELECT 1 FROM amendments NOT INDEXED)", &sqlitex.ExecOptions{
 		ResultFunc: func(stmt *sqlite.Stmt) error { any = stmt.ColumnBool(0); return nil },
 	})
 	if err != nil || !any {

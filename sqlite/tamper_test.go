@@ -165,16 +165,18 @@ func TestTamperForgedRowAtEnd(t *testing.T) {
 		Reason: chainlog.ReasonHeadMismatch, Expected: forgedHash, Found: f.a[4].Hash})
 }
 
-// A row appended with a correct hash AND a rewritten head is what the spec
-// says a chain kept in the same file cannot show ("What a per-node chain
-// alone cannot show"): signed checkpoints outside the store are the answer.
-// This test pins that limit so that nobody mistakes it for coverage.
-func TestTamperForgedRowAtEndWithHeadRewriteIsNotDetectable(t *testing.T) {
+// A row appended with a correct hash AND a rewritten head is what a chain
+// kept in the same file cannot show ("What a per-node chain alone cannot
+// show"): the chain walk says valid. The row is no leaf of the tree,
+// which the whole-store verification reports; a forger who also rewrites
+// the tree is caught by signed checkpoints outside the store.
+func TestTamperForgedRowAtEndWithHeadRewrite(t *testing.T) {
 	t.Parallel()
 	f := newTamperFixture(t)
 	ins, forgedHash := forge(forgedEvent(t, "forged"), 6, f.a[4].Hash)
 	attack(t, f.path, ins, rawSQL(`UPDATE chain_heads SET chain_hash = ?, seq = 6 WHERE node_id = 'node-a'`, forgedHash))
 	wantValid(t, verifyPath(t, f.path, ""), 10, 0)
+	wantInvalid(t, verifyStorePath(t, f.path, "", nil), chainlog.TrailStore, chainlog.ReasonNotLeaf, "forged", "")
 }
 
 func TestTamperForkSameSeq(t *testing.T) {

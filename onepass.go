@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"runtime"
 	"slices"
 	"strconv"
@@ -157,7 +158,7 @@ func VerifyStore(ctx context.Context, src CommitOrderSource, nodeID, origin stri
 			return nil, fmt.Errorf("check store: %w", err)
 		}
 	}
-	rep, err := verifyStore(ctx, src, nodeID, origin, cps)
+	rep, repeated, err := verifyStore(ctx, src, nodeID, origin, cps)
 	if err != nil {
 		return nil, err
 	}
@@ -166,22 +167,28 @@ func VerifyStore(ctx context.Context, src CommitOrderSource, nodeID, origin stri
 		rep.Store = nil
 		rep.AddStoreBreak(storeBreak)
 	}
-	if err := checkIDs(ctx, src, rep); err != nil {
-		return nil, err
+	if repeated {
+		if err := checkIDs(ctx, src, rep); err != nil {
+			return nil, err
+		}
 	}
 	return rep, nil
 }
 
-func verifyStore(ctx context.Context, src CommitOrderSource, nodeID, origin string, cps []SourcedCheckpoint) (*Report, error) {
-	rep, tree, err := verifyOnePass(ctx, src, nodeID, origin, cps)
+// verifyStore also reports whether two rows' ids may be the same (their
+// keys in the pass repeat), which checkIDs then settles; when the pass
+// could not run, it is true.
+func verifyStore(ctx context.Context, src CommitOrderSource, nodeID, origin string, cps []SourcedCheckpoint) (*Report, bool, error) {
+	rep, tree, repeated, err := verifyOnePass(ctx, src, nodeID, origin, cps)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return verifyExact(ctx, src, nodeID, origin, cps)
+		rep, err := verifyExact(ctx, src, nodeID, origin, cps)
+		return rep, true, err
 	}
 	rep.AddTree(tree)
-	return rep, nil
+	return rep, repeated, nil
 }
 
 // verifyExact is the node-ordered walk and the separate leaf walk.
@@ -202,37 +209,50 @@ func verifyExact(ctx context.Context, src CommitOrderSource, nodeID, origin stri
 // that walk: if the walk finds none (it reads in an order the store's
 // indexes may have been shaped to give), or cannot read the rows at all,
 // the pass's own report, with its breaks, is given instead.
-func verifyOnePass(ctx context.Context, src CommitOrderSource, nodeID, origin string, cps []SourcedCheckpoint) (*Report, TreeReport, error) {
+func verifyOnePass(ctx context.Context, src CommitOrderSource, nodeID, origin string, cps []SourcedCheckpoint) (*Report, TreeReport, bool, error) {
+	rep, tree, p, err := onePass(ctx, src, nodeID, origin, cps)
+	if err != nil {
+		return nil, TreeReport{}, false, err
+	}
+	slices.Sort(p.idKeys)
+	repeated := false
+	for i := 1; i < len(p.idKeys) && !repeated; i++ {
+		repeated = p.idKeys[i] == p.idKeys[i-1]
+	}
+	return rep, tree, repeated, nil
+}
+
+func onePass(ctx context.Context, src CommitOrderSource, nodeID, origin string, cps []SourcedCheckpoint) (*Report, TreeReport, *pass, error) {
 	heads, err := src.Heads(ctx, nodeID)
 	if err != nil {
-		return nil, TreeReport{}, err
+		return nil, TreeReport{}, nil, err
 	}
 	keeper, ok := src.(TreeKeeper)
 	p := newPass(nodeID, origin, cps, ok && keeper.KeepsTree())
 	if err := p.run(ctx, src); err != nil {
-		return nil, TreeReport{}, err
+		return nil, TreeReport{}, nil, err
 	}
 	tree, err := p.tree.finish(ctx, src)
 	if err != nil {
-		return nil, TreeReport{}, err
+		return nil, TreeReport{}, nil, err
 	}
 	rep := p.chainReport(heads)
 	if rep.Amendments, err = VerifyAmendments(ctx, src); err != nil {
-		return nil, TreeReport{}, err
+		return nil, TreeReport{}, nil, err
 	}
 	rep.settle()
 	if p.outOfPlace(rep) {
 		exact, err := Verify(ctx, src, nodeID)
 		switch {
 		case err != nil && rep.BrokenAt == nil && p.store == nil:
-			return nil, TreeReport{}, err
+			return nil, TreeReport{}, nil, err
 		case err == nil:
 			rep = exact
 			rep.keepBreaks(p.rowBreaks())
 		}
 	}
 	rep.AddStoreBreak(p.store)
-	return rep, tree, nil
+	return rep, tree, p, nil
 }
 
 // Batches of the pass: passBatchRows rows each, at most passBatches of
@@ -257,6 +277,7 @@ type rowSums struct {
 	payloadOK bool      // the payload matches the row's last digest
 	leaf      tlog.Hash // the leaf hash, when the row is a leaf
 	badText   string    // an identity field that is not valid UTF-8, or ""
+	idKey     uint64    // the id's key in the pass's check of unique ids
 }
 
 // pass is the state of one commit-order pass.
@@ -273,10 +294,16 @@ type pass struct {
 	store *Break
 	// chained is set from the first stamped row on, in commit order.
 	chained bool
+	// idSeed and idKeys check that ids are unique: a keyed 64-bit hash of
+	// every row's id, 8 bytes a row, sorted at the end. Two equal keys
+	// send the check to the source (IDChecker), which compares the ids.
+	idSeed maphash.Seed
+	idKeys []uint64
 }
 
 func newPass(scope, origin string, cps []SourcedCheckpoint, keepsTree bool) *pass {
-	return &pass{scope: scope, tree: newTreeVerifier(origin, cps), nodes: map[string]*passNode{}, keepsTree: keepsTree}
+	return &pass{scope: scope, tree: newTreeVerifier(origin, cps), nodes: map[string]*passNode{}, keepsTree: keepsTree,
+		idSeed: maphash.MakeSeed()}
 }
 
 // TreeKeeper is implemented by a source whose schema keeps the Merkle
@@ -375,7 +402,7 @@ func (p *pass) run(ctx context.Context, src CommitOrderSource) error {
 		wg.Go(func() {
 			var h passHasher
 			for b := range work {
-				h.hashBatch(p.scope, b)
+				h.hashBatch(p.scope, p.idSeed, b)
 				close(b.done)
 			}
 		})
@@ -440,6 +467,7 @@ func (p *pass) follow(b *passBatch) {
 		if p.store == nil {
 			p.checkRow(r, s)
 		}
+		p.idKeys = append(p.idKeys, s.idKey)
 		if r.Has&HasLeaf != 0 && !p.treeStop {
 			p.treeStop = !p.tree.add(r.LeafIndex, s.leaf, r.NodeID, r.Seq)
 		}
@@ -648,11 +676,11 @@ type passHasher struct {
 	buf []byte
 }
 
-func (h *passHasher) hashBatch(scope string, b *passBatch) {
+func (h *passHasher) hashBatch(scope string, seed maphash.Seed, b *passBatch) {
 	var e StoredEvent
 	for i := range b.n {
 		r, s := &b.rows[i], &b.sums[i]
-		*s = rowSums{}
+		*s = rowSums{idKey: maphash.String(seed, r.ID)}
 		if r.Has&HasLeaf != 0 {
 			s.leaf = h.leafHash(r)
 		}

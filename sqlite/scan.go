@@ -18,6 +18,10 @@ func (s *Store) Heads(ctx context.Context, nodeID string) ([]chainlog.Head, erro
 	var heads []chainlog.Head
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
 		var err error
+		if s.unnumbered() {
+			heads, err = readUnnumberedHeads(conn, nodeID)
+			return err
+		}
 		heads, err = readHeads(conn, nodeID)
 		return err
 	})
@@ -64,6 +68,9 @@ func (s *Store) chainColumns() string {
 	if s.hasChain {
 		return chainCols
 	}
+	if s.unnumbered() {
+		return `NULL, chain_prev_hash, chain_hash` // as stored; ScanChains numbers them
+	}
 	return noChainCols
 }
 
@@ -73,15 +80,18 @@ func (s *Store) chainColumns() string {
 // latest amendment's digest.
 func (s *Store) ScanChains(ctx context.Context, nodeID string, fn func(*chainlog.StoredEvent) error) error {
 	return s.withConn(ctx, func(conn *sqlite.Conn) error {
-		order := "node_id, rowid"
+		cols, order := s.chainColumns(), "node_id, rowid"
 		if s.hasChain {
 			order = "node_id, chain_seq, rowid"
+		}
+		if s.unnumbered() {
+			cols, order = unnumberedChainCols, unnumberedOrder
 		}
 		with, last, err := s.lastDigestColumn(conn)
 		if err != nil {
 			return err
 		}
-		q := with + `SELECT ` + identityCols + `, ` + s.chainColumns() + `, data, cost_usd, token_count, model, ` +
+		q := with + `SELECT ` + identityCols + `, ` + cols + `, data, cost_usd, token_count, model, ` +
 			s.payloadColumn() + `, ` + last + ` FROM events NOT INDEXED
 			WHERE ?1 = '' OR node_id = ?1 ORDER BY ` + order
 		return scanRows(conn, q, nodeID, readChainRow, fn)

@@ -235,6 +235,9 @@ func (s *Store) CountPreChain(ctx context.Context, nodeID string) (int64, error)
 	if s.hasChain {
 		q += ` AND chain_seq IS NULL AND chain_hash IS NULL AND chain_prev_hash IS NULL`
 	}
+	if s.unnumbered() {
+		q += ` AND chain_hash IS NULL AND chain_prev_hash IS NULL` // and so no seq
+	}
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
 		return sqlitex.Execute(conn, q, &sqlitex.ExecOptions{
 			Args:       []any{nodeID},

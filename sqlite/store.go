@@ -59,6 +59,8 @@ type Store struct {
 	hasTree       bool // the Merkle tree tables exist
 	hasIDIndex    bool // ids are indexed in two tiers (event_ids), not by a primary key
 
+	chainLayout ChainLayout // read-only: how the events table holds chains
+
 	mu    sync.Mutex // guards conn and heads
 	conn  *sqlite.Conn
 	heads map[string]chainlog.Head // committed heads, moved only after commit
@@ -141,7 +143,8 @@ func (s *Store) initWritable(ctx context.Context) error {
 // OpenReadOnly opens an existing store without ever writing to it: the
 // database file's bytes are unchanged afterwards, and neither the file nor
 // its directory needs write permission. An older schema is read as it is:
-// rows without chain columns count as pre-chain.
+// rows without chain columns count as pre-chain, and a ClawMetry store's
+// chains are read as migration 2 would number them (see ChainsUnnumbered).
 func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -231,6 +234,7 @@ func (s *Store) initReadOnly() error {
 		return fmt.Errorf("%w: it has no events table", ErrNotStore)
 	}
 	s.hasChain = cols["chain_hash"] && cols["chain_seq"] && cols["chain_prev_hash"]
+	s.chainLayout = chainLayoutOf(cols)
 	s.hasPayload = cols["payload_digest"]
 	amend, err := columns(s.conn, "amendments")
 	if err != nil {

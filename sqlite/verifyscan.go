@@ -31,6 +31,11 @@ func (s *Store) ScanCommitOrder(ctx context.Context, buf []chainlog.CommitRow, f
 		// exact walks report that.
 		return chainlog.ErrNoCommitOrder
 	}
+	if s.unnumbered() {
+		// A ClawMetry chain's seq is each row's place in its node's rows,
+		// which ScanChains numbers: the exact walks read it.
+		return chainlog.ErrNoCommitOrder
+	}
 	return s.withConn(ctx, func(conn *sqlite.Conn) error {
 		with, last, err := s.lastDigestColumn(conn)
 		if err != nil {

@@ -76,7 +76,7 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 	if *jsonOut {
 		writeJSON(e.stdout, rep)
 	} else {
-		printReport(e.stdout, rep)
+		printReport(e.stdout, rep, st.ChainLayout())
 	}
 	if rep.Status == chainlog.StatusInvalid {
 		return exitInvalid
@@ -103,16 +103,20 @@ func verifyFailed(e *env, jsonOut bool, nodeID string, err error) int {
 }
 
 // printReport writes the human report in ClawMetry's layout: Scope,
-// Checked, Pre-chain (when not zero), Result.
-func printReport(w io.Writer, r *chainlog.Report) {
+// Checked, Pre-chain (when not zero), Result. layout is how the store
+// holds its chains, which says what its pre-chain rows are.
+func printReport(w io.Writer, r *chainlog.Report, layout sqlite.ChainLayout) {
 	scope := "all nodes"
 	if r.NodeID != chainlog.ScopeAll {
 		scope = "node " + r.NodeID
 	}
 	fmt.Fprintf(w, "Scope:     %s\n", scope)
+	if layout == sqlite.ChainsUnnumbered {
+		fmt.Fprintf(w, "Chains:    ClawMetry's, without chain_seq: a seq is the row's place in its node's insertion order, as an upgrade numbers it\n")
+	}
 	fmt.Fprintf(w, "Checked:   %d events\n", r.Checked)
 	if r.PreChain > 0 {
-		fmt.Fprintf(w, "Pre-chain: %d events (no chain hash: written with integrity off or before chains)\n", r.PreChain)
+		fmt.Fprintf(w, "Pre-chain: %d events (%s)\n", r.PreChain, preChainWhy(layout))
 	}
 	fmt.Fprintf(w, "Payloads:  %d checked against their last digest", r.PayloadsChecked)
 	if r.PayloadsUnsealed > 0 {
@@ -155,6 +159,17 @@ func printReport(w io.Writer, r *chainlog.Report) {
 			fmt.Fprintln(w, line)
 		}
 	}
+}
+
+// preChainWhy says what the pre-chain rows of a store with layout are.
+func preChainWhy(layout sqlite.ChainLayout) string {
+	switch layout {
+	case sqlite.ChainsNone:
+		return "the store has no chain columns: written before chains"
+	case sqlite.ChainsIncomplete:
+		return "chain columns not read: the events table lacks some of them"
+	}
+	return "no chain hash: written with integrity off or before chains"
 }
 
 func orDash(s string) string {

@@ -118,7 +118,9 @@ func (c *ingestCmd) run(ctx context.Context, name string) int {
 		}
 	}
 	if err := ingest(ctx, path, in, &sum); err != nil {
-		if sum.Committed { // say what was stored before the failure
+		// Say what was stored before the failure.
+		var ce *changedError
+		if sum.Committed || errors.As(err, &ce) {
 			c.report(&sum)
 		}
 		return fail(c.env, "ingest", err)
@@ -529,11 +531,15 @@ type lineCheck struct {
 	got  *lineDigest
 }
 
-// errChanged is the error of a second pass that read other lines than the
-// first.
-func errChanged(what string) error {
-	return fmt.Errorf("the input changed after it was validated: %s; the events before it were stored, nothing after it", what)
+// changedError is the error of a second pass that read other lines than
+// the first.
+type changedError struct{ what string }
+
+func (e *changedError) Error() string {
+	return "the input changed after it was validated: " + e.what + "; the lines before it were stored, nothing after it"
 }
+
+func errChanged(what string) error { return &changedError{what} }
 
 // line adds a valid line of the second pass.
 func (c *lineCheck) line(raw []byte) {

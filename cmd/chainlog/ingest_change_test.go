@@ -90,6 +90,13 @@ func TestIngestFileChangedBetweenPasses(t *testing.T) {
 		code: exitError, stored: 1000,
 		inStderr: "the input changed after it was validated: lines 1001 to 2000 differ from the validated ones",
 	}, {
+		name: "a line of the first batch changed",
+		change: func(t *testing.T, name string) {
+			replaceIn(t, name, changeLine(7), strings.Replace(changeLine(7), "e00007", "x00007", 1))
+		},
+		code: exitError, stored: 0,
+		inStderr: "the input changed after it was validated: lines 1 to 1000 differ from the validated ones",
+	}, {
 		name: "a line of the last batch made invalid",
 		change: func(t *testing.T, name string) {
 			replaceIn(t, name, changeLine(2100), strings.Replace(changeLine(2100), `"ts":"t"}`, `"ts":"t",`, 1))

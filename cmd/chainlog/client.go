@@ -28,11 +28,15 @@ func (c *ingestCmd) postIngest(ctx context.Context, in *input, sum *ingestSummar
 	bar := newProgress(c.env, in.size, "posting")
 	defer bar.finish()
 	r := chainlog.NewReader(in, c.maxLine, c.defaultNode())
+	check := in.recheck()
 	var body bytes.Buffer
 	var lines []int // the input line of each event in body
 	flush := func() error {
 		if len(lines) == 0 {
 			return nil
+		}
+		if err := check.batch(); err != nil {
+			return err
 		}
 		res, err := c.post(ctx, client, url, body.Bytes(), lines)
 		if err != nil {
@@ -49,14 +53,21 @@ func (c *ingestCmd) postIngest(ctx context.Context, in *input, sum *ingestSummar
 	for {
 		_, err := r.Next()
 		if err == io.EOF {
-			return flush()
+			if err := flush(); err != nil {
+				return err
+			}
+			return check.end()
 		}
 		if err != nil {
+			if err := check.bad(err); err != nil {
+				return err
+			}
 			if err := c.collect(err, sum); err != nil {
 				return err
 			}
 			continue
 		}
+		check.line(r.Raw())
 		body.Write(r.Raw())
 		body.WriteByte('\n')
 		lines = append(lines, r.Line())

@@ -3,9 +3,11 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"runtime"
@@ -40,7 +42,14 @@ type ingestSummary struct {
 	Rejected   int                   `json:"rejected"`
 	Committed  bool                  `json:"committed"`
 	Errors     []*chainlog.LineError `json:"errors"`
+	// UnreadBytes is how many bytes the input file grew by after it was
+	// validated: they were not read.
+	UnreadBytes int64 `json:"unread_bytes,omitempty"`
 }
+
+// afterValidate, when set, is called between the two passes over a file.
+// Tests use it to change the file under ingest.
+var afterValidate func(name string)
 
 func runIngest(ctx context.Context, e *env, args []string) int {
 	c := &ingestCmd{env: e}
@@ -92,6 +101,9 @@ func (c *ingestCmd) run(ctx context.Context, name string) int {
 		if sum.Rejected > 0 {
 			return c.report(&sum)
 		}
+		if afterValidate != nil {
+			afterValidate(name)
+		}
 		if err := in.rewind(); err != nil {
 			return fail(c.env, "ingest", err)
 		}
@@ -106,11 +118,14 @@ func (c *ingestCmd) run(ctx context.Context, name string) int {
 		}
 	}
 	if err := ingest(ctx, path, in, &sum); err != nil {
-		if sum.Committed { // say what was stored before the failure
+		// Say what was stored before the failure.
+		var ce *changedError
+		if sum.Committed || errors.As(err, &ce) {
 			c.report(&sum)
 		}
 		return fail(c.env, "ingest", err)
 	}
+	sum.UnreadBytes = in.grown()
 	return c.report(&sum)
 }
 
@@ -140,16 +155,18 @@ func (c *ingestCmd) validate(ctx context.Context, in *input, sum *ingestSummary)
 			}
 		})
 	}
+	seen := newLineDigest()
 	err := readChunks(ctx, r, chunks, func(le *chainlog.LineError) {
 		mu.Lock()
 		bad = append(bad, le)
 		mu.Unlock()
-	}, bar)
+	}, seen, bar)
 	close(chunks)
 	wg.Wait()
 	if err != nil {
 		return err
 	}
+	in.validated = &validation{bytes: in.read, lines: seen}
 	slices.SortFunc(bad, func(a, b *chainlog.LineError) int { return cmp.Compare(a.Line, b.Line) })
 	sum.Rejected += len(bad)
 	sum.Errors = append(sum.Errors, bad...)
@@ -175,8 +192,8 @@ func (ch *lineChunk) line(i int) []byte {
 const chunkLines = 256
 
 // readChunks reads r's lines into chunks sent on out, passing lines over
-// the length limit to tooLong, and moves bar.
-func readChunks(ctx context.Context, r *chainlog.Reader, out chan<- *lineChunk, tooLong func(*chainlog.LineError), bar *progress) error {
+// the length limit to tooLong, adds the other lines to seen, and moves bar.
+func readChunks(ctx context.Context, r *chainlog.Reader, out chan<- *lineChunk, tooLong func(*chainlog.LineError), seen *lineDigest, bar *progress) error {
 	ch := &lineChunk{}
 	send := func() error {
 		select {
@@ -201,6 +218,7 @@ func readChunks(ctx context.Context, r *chainlog.Reader, out chan<- *lineChunk, 
 		if err != nil {
 			return fmt.Errorf("read input: %w", err)
 		}
+		seen.add(line)
 		ch.data = append(ch.data, line...)
 		ch.ends = append(ch.ends, len(ch.data))
 		ch.lineNos = append(ch.lineNos, r.Line())
@@ -275,8 +293,12 @@ type decodedBatch struct {
 // and Errors only) and sends its events in batches of ingestBatch.
 func (c *ingestCmd) decodeBatches(ctx context.Context, in *input, sum *ingestSummary, out chan<- decodedBatch) error {
 	r := chainlog.NewReader(in, c.maxLine, c.defaultNode())
+	check := in.recheck()
 	batch := make([]chainlog.Event, 0, ingestBatch)
 	send := func() error {
+		if err := check.batch(); err != nil {
+			return err
+		}
 		select {
 		case out <- decodedBatch{events: batch, read: r.BytesRead()}:
 			batch = make([]chainlog.Event, 0, ingestBatch)
@@ -291,11 +313,15 @@ func (c *ingestCmd) decodeBatches(ctx context.Context, in *input, sum *ingestSum
 			break
 		}
 		if err != nil {
+			if err := check.bad(err); err != nil {
+				return err
+			}
 			if err := c.collect(err, sum); err != nil {
 				return err
 			}
 			continue
 		}
+		check.line(r.Raw())
 		if batch = append(batch, ev); len(batch) == ingestBatch {
 			if err := send(); err != nil {
 				return err
@@ -303,9 +329,11 @@ func (c *ingestCmd) decodeBatches(ctx context.Context, in *input, sum *ingestSum
 		}
 	}
 	if len(batch) > 0 {
-		return send()
+		if err := send(); err != nil {
+			return err
+		}
 	}
-	return nil
+	return check.end()
 }
 
 // integrityOff reports whether CHAINLOG_INTEGRITY turns chain stamping off.
@@ -322,6 +350,9 @@ func (c *ingestCmd) report(sum *ingestSummary) int {
 	if sum.Rejected > 0 {
 		code = exitInvalid
 	}
+	if sum.UnreadBytes > 0 {
+		fmt.Fprintf(c.env.stderr, "the input grew by %d bytes after it was validated; they were not read (run ingest again to import them: the events already stored count as duplicates)\n", sum.UnreadBytes)
+	}
 	if c.jsonOut {
 		if sum.Errors == nil {
 			sum.Errors = []*chainlog.LineError{}
@@ -336,7 +367,7 @@ func (c *ingestCmd) report(sum *ingestSummary) int {
 		}
 		fmt.Fprintf(c.env.stderr, "rejected: %v\n", le)
 	}
-	if sum.Rejected > 0 && !c.skipInvalid {
+	if sum.Rejected > 0 && !c.skipInvalid && !sum.Committed {
 		fmt.Fprintf(c.env.stderr, "input rejected: %d invalid lines; nothing was stored (fix them, or use --skip-invalid to store the valid lines)\n", sum.Rejected)
 	}
 	fmt.Fprintf(c.env.stdout, "inserted %d, duplicates %d, rejected %d\n", sum.Inserted, sum.Duplicates, sum.Rejected)
@@ -351,12 +382,17 @@ func writeJSON(w io.Writer, v any) {
 }
 
 // input is the ingest source. Standard input is spooled to a temporary file
-// while it is validated, so that it can be read a second time.
+// while it is validated, so that it can be read a second time. The second
+// pass reads only the bytes the first one validated.
 type input struct {
 	f     *os.File
 	spool *os.File // non-nil while reading stdin for the first time
 	size  int64    // -1 when unknown
 	stdin io.Reader
+	read  int64 // bytes read in this pass
+
+	validated *validation // what the first pass read; nil before it ends
+	limit     int64       // in the second pass, bytes left to read
 }
 
 func (c *ingestCmd) openInput(name string) (*input, func(), error) {
@@ -395,26 +431,162 @@ func (c *ingestCmd) spoolInput(r io.Reader) (*input, func(), error) {
 }
 
 func (in *input) Read(p []byte) (int, error) {
-	if in.stdin == nil {
-		return in.f.Read(p)
+	if in.validated != nil { // the second pass: stop where the first did
+		if in.limit <= 0 {
+			return 0, io.EOF
+		}
+		p = p[:min(int64(len(p)), in.limit)]
 	}
-	n, err := in.stdin.Read(p)
-	if n > 0 && in.spool != nil {
-		if _, werr := in.spool.Write(p[:n]); werr != nil {
-			return n, fmt.Errorf("spool standard input: %w", werr)
+	var n int
+	var err error
+	if in.stdin == nil {
+		n, err = in.f.Read(p)
+	} else {
+		n, err = in.stdin.Read(p)
+		if n > 0 && in.spool != nil {
+			if _, werr := in.spool.Write(p[:n]); werr != nil {
+				return n, fmt.Errorf("spool standard input: %w", werr)
+			}
 		}
 	}
+	in.read += int64(n)
+	in.limit -= int64(n)
 	return n, err
 }
 
-// rewind makes the next Read start again from the first byte.
+// rewind makes the next Read start again from the first byte, for a
+// second pass over the bytes the first one read.
 func (in *input) rewind() error {
 	if in.stdin != nil {
 		in.stdin, in.f = nil, in.spool
 		in.spool = nil
 	}
+	in.read = 0
+	if in.validated != nil {
+		in.limit = in.validated.bytes
+	}
 	_, err := in.f.Seek(0, io.SeekStart)
 	return err
+}
+
+// grown returns how many bytes a file has beyond those its first pass
+// validated, which the second pass did not read.
+func (in *input) grown() int64 {
+	if in.validated == nil || in.f == nil {
+		return 0
+	}
+	fi, err := in.f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0
+	}
+	return max(0, fi.Size()-in.validated.bytes)
+}
+
+// recheck returns the check of a second pass against the first; with one
+// pass (--skip-invalid) its methods do nothing.
+func (in *input) recheck() *lineCheck {
+	if in.validated == nil {
+		return nil
+	}
+	return &lineCheck{want: in.validated, got: newLineDigest()}
+}
+
+// validation is what the first pass over an input read.
+type validation struct {
+	bytes int64 // input bytes
+	lines *lineDigest
+}
+
+// lineDigest is a SHA-256 digest of an input's non-blank lines, each
+// followed by a newline, with the digest so far at every ingestBatch
+// lines: a second pass compares each batch before committing it.
+type lineDigest struct {
+	h       hash.Hash
+	n       int                 // lines added
+	batches [][sha256.Size]byte // digest of the first (i+1)*ingestBatch lines
+}
+
+func newLineDigest() *lineDigest { return &lineDigest{h: sha256.New()} }
+
+var newline = []byte{'\n'}
+
+func (d *lineDigest) add(line []byte) {
+	d.h.Write(line)
+	d.h.Write(newline)
+	if d.n++; d.n%ingestBatch == 0 {
+		d.batches = append(d.batches, d.sum())
+	}
+}
+
+func (d *lineDigest) sum() (s [sha256.Size]byte) {
+	d.h.Sum(s[:0])
+	return s
+}
+
+// lineCheck compares a second pass over an input with the first, so
+// that only lines that were validated are committed: a file changed in
+// between fails the second pass at the first batch that differs.
+type lineCheck struct {
+	want *validation
+	got  *lineDigest
+}
+
+// changedError is the error of a second pass that read other lines than
+// the first.
+type changedError struct{ what string }
+
+func (e *changedError) Error() string {
+	return "the input changed after it was validated: " + e.what + "; the lines before it were stored, nothing after it"
+}
+
+func errChanged(what string) error { return &changedError{what} }
+
+// line adds a valid line of the second pass.
+func (c *lineCheck) line(raw []byte) {
+	if c != nil {
+		c.got.add(raw)
+	}
+}
+
+// bad returns the error for a bad line in the second pass: every line
+// was valid in the first.
+func (c *lineCheck) bad(err error) error {
+	if c == nil {
+		return nil
+	}
+	var le *chainlog.LineError
+	if errors.As(err, &le) {
+		return errChanged(le.Error())
+	}
+	return nil
+}
+
+// batch checks that the lines of the second pass so far, which end a
+// batch, are those the first pass read.
+func (c *lineCheck) batch() error {
+	if c == nil {
+		return nil
+	}
+	n := c.got.n
+	if n%ingestBatch == 0 {
+		if i := n/ingestBatch - 1; i < len(c.want.lines.batches) && c.got.batches[i] == c.want.lines.batches[i] {
+			return nil
+		}
+	} else if n != c.want.lines.n {
+		return c.end()
+	} else if c.got.sum() == c.want.lines.sum() {
+		return nil
+	}
+	return errChanged(fmt.Sprintf("lines %d to %d differ from the validated ones", (n-1)/ingestBatch*ingestBatch+1, n))
+}
+
+// end checks, at the end of the second pass, that it read as many lines
+// as the first.
+func (c *lineCheck) end() error {
+	if c == nil || c.got.n == c.want.lines.n {
+		return nil
+	}
+	return errChanged(fmt.Sprintf("%d lines were validated, %d are left", c.want.lines.n, c.got.n))
 }
 
 // defaultNode is the node_id assumed while validating a line that has

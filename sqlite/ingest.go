@@ -117,6 +117,9 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []ch
 		if err != nil {
 			return res, nil, tree, nil, err
 		}
+		if err := checkFrontier(s.tree, fr); err != nil {
+			return res, nil, tree, nil, err
+		}
 		log := newAppendLog(s.tree.Size, fr)
 		lt = &log
 	}

@@ -60,6 +60,32 @@ func (l *appendLog) appendHash(leafHash tlog.Hash) (int64, error) {
 	return n, nil
 }
 
+// ErrTreeMismatch is returned when the stored tree's hashes disagree with
+// its recorded head: merkle_segments or tree_head was changed outside the
+// writer.
+var ErrTreeMismatch = errors.New("the stored Merkle tree disagrees with tree_head")
+
+// checkFrontier checks, before a batch appends to the tree, that the
+// frontier read from merkle_segments (every stored hash an append reads)
+// gives the root that tree_head records at its size. A writer's head th
+// that another writer has since moved still passes: stored hashes never
+// change, so the frontier at th.Size still gives th.Root, and the batch
+// then fails its compare-and-swap and is retried on the new head.
+func checkFrontier(th TreeHead, fr *frontierReader) error {
+	if th.Size == 0 {
+		return nil
+	}
+	root, err := tlog.TreeHash(th.Size, fr)
+	if err != nil {
+		return fmt.Errorf("check the tree's frontier: %w", err)
+	}
+	if root != th.Root {
+		return fmt.Errorf("%w: at size %d, the root recomputed from merkle_segments' %d frontier hashes is %x, tree_head's root is %x: merkle_segments or tree_head was altered; nothing was written",
+			ErrTreeMismatch, th.Size, len(fr.hashes), root[:], th.Root[:])
+	}
+	return nil
+}
+
 // treeWriter appends leaves to the stored Merkle tree inside one write
 // transaction: the appended hashes are kept in memory and written as
 // segments by flush; older hashes are read from the database.

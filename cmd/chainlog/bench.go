@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"text/tabwriter"
 
 	"chainlog/bench"
@@ -25,6 +26,17 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	}
 	if len(pos) != 0 {
 		return usageError(e, fs, "unexpected argument %q", pos[0])
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"events", cfg.Events}, {"runs", cfg.Runs}, {"batch", cfg.Batch}, {"nodes", cfg.Nodes}} {
+		if err := positive(n.name, int64(n.v), strconv.Itoa(n.v)); err != nil {
+			return usageError(e, fs, "%v", err)
+		}
+	}
+	if cfg.HTTPEvents < 0 {
+		return usageError(e, fs, "--http-events %d: want 0 (none) or more", cfg.HTTPEvents)
 	}
 	cfg.Progress = func(msg string) { fmt.Fprintln(e.stderr, "bench:", msg) }
 	res, err := bench.Run(ctx, cfg)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,6 +131,22 @@ func (c *checkpointFlags) orEnv(v *string, name string) {
 	if *v == "" {
 		*v = c.env.getenv(name)
 	}
+}
+
+// check validates the destinations given, before anything is opened.
+func (c *checkpointFlags) check() error {
+	c.orEnv(&c.command, "CHAINLOG_CHECKPOINT_COMMAND")
+	c.orEnv(&c.url, "CHAINLOG_CHECKPOINT_URL")
+	if c.command != "" && strings.TrimSpace(c.command) == "" {
+		return errors.New("--checkpoint-command is blank")
+	}
+	if c.url != "" {
+		u, err := url.Parse(c.url)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--checkpoint-url %q: want an http or https URL", c.url)
+		}
+	}
+	return nil
 }
 
 // setup loads the signer key, if any. Without one, no checkpoints are made.

@@ -187,6 +187,15 @@ func usageError(e *env, fs *flag.FlagSet, format string, args ...any) int {
 	return exitError
 }
 
+// positive returns an error naming flag --name when v is not above zero;
+// shown is the value as the user wrote it.
+func positive(name string, v int64, shown string) error {
+	if v <= 0 {
+		return fmt.Errorf("--%s %s: want a value above zero", name, shown)
+	}
+	return nil
+}
+
 // fail prints err for command name and returns exitError.
 func fail(e *env, name string, err error) int {
 	fmt.Fprintf(e.stderr, "chainlog %s: %v\n", name, err)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ type serveConfig struct {
 	token          string
 	insecure       bool
 	maxBody        int64
+	maxInflight    int64
 	queueEvents    int64
 	batchEvents    int
 	logFormat      string
@@ -50,6 +52,7 @@ func (c *serveConfig) register(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&c.token, "token", "", "require \"Authorization: Bearer `TOKEN`\" on every request")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow listening on a non-loopback address without --token")
 	fs.Int64Var(&c.maxBody, "max-body-bytes", 16<<20, "larger request bodies get 413")
+	fs.Int64Var(&c.maxInflight, "max-inflight-bytes", 64<<20, "request body bytes held at once, all requests together; beyond, requests get 503 with Retry-After")
 	fs.Int64Var(&c.queueEvents, "queue-events", 100000, "events waiting to be committed, at most; beyond, requests get 503 with Retry-After")
 	fs.IntVar(&c.batchEvents, "batch-events", 5000, "events merged into one commit, at most")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
@@ -97,7 +100,7 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return usageError(e, fs, "%v", err)
 	}
-	if err := checkListen(c.listen, c.token, c.insecure); err != nil {
+	if err := c.check(); err != nil {
 		return usageError(e, fs, "%v", err)
 	}
 	if c.nodeID == "" {
@@ -133,11 +136,57 @@ func newLogger(e *env, format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
+// check validates every flag, so that a bad value is a usage error before
+// the store is opened or anything listens, not a panic afterwards.
+func (c *serveConfig) check() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"verify-interval", c.verifyEvery}, {"full-verify-interval", c.fullEvery},
+		{"checkpoint-interval", c.checkpointRate}, {"read-timeout", c.readTimeout},
+	} {
+		if err := positive(d.name, int64(d.v), d.v.String()); err != nil {
+			return err
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{
+		{"max-body-bytes", c.maxBody}, {"max-inflight-bytes", c.maxInflight},
+		{"queue-events", c.queueEvents}, {"batch-events", int64(c.batchEvents)},
+	} {
+		if err := positive(n.name, n.v, strconv.FormatInt(n.v, 10)); err != nil {
+			return err
+		}
+	}
+	if c.maxInflight < c.maxBody {
+		return fmt.Errorf("--max-inflight-bytes %d is less than --max-body-bytes %d: the largest request could never be taken", c.maxInflight, c.maxBody)
+	}
+	if c.token != "" && strings.TrimSpace(c.token) == "" {
+		return errors.New("--token is blank: give a token that is not only white space, or none")
+	}
+	if c.token != strings.TrimSpace(c.token) {
+		return errors.New("--token starts or ends with white space, which a client's Authorization header cannot carry")
+	}
+	if c.nodeID != "" && strings.TrimSpace(c.nodeID) == "" {
+		return errors.New("--node-id is blank")
+	}
+	if err := c.cp.check(); err != nil {
+		return err
+	}
+	return checkListen(c.listen, c.token, c.insecure)
+}
+
 // checkListen refuses a non-loopback address without a token.
 func checkListen(addr, token string, insecure bool) error {
-	host, _, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("--listen %q: %v", addr, err)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil || port == "" {
+		return fmt.Errorf("--listen %q: want a port number after the colon", addr)
 	}
 	if token != "" || insecure || host == "localhost" {
 		return nil

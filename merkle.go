@@ -2,7 +2,6 @@ package chainlog
 
 import (
 	"crypto/sha256"
-	"hash"
 	"strconv"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -100,21 +99,23 @@ const StoredHashBlock = 4096
 
 // blockDigests hashes a stream of stored hashes block by block: the
 // SHA-256 of each StoredHashBlock consecutive hashes. It keeps 32 bytes
-// per 4,096 hashes, so that the stored tree can be compared with the
-// recomputed one without keeping either.
+// per 4,096 hashes, and one block's bytes, so that the stored tree can be
+// compared with the recomputed one without keeping either.
 type blockDigests struct {
-	sum  hash.Hash
-	n    int64 // hashes added
+	n    int64  // hashes added
+	buf  []byte // the current block's hashes
 	done [][sha256.Size]byte
 }
 
-func newBlockDigests() *blockDigests { return &blockDigests{sum: sha256.New()} }
+func newBlockDigests() *blockDigests {
+	return &blockDigests{buf: make([]byte, 0, StoredHashBlock*tlog.HashSize)}
+}
 
 func (d *blockDigests) add(h tlog.Hash) {
-	d.sum.Write(h[:])
+	d.buf = append(d.buf, h[:]...)
 	if d.n++; d.n%StoredHashBlock == 0 {
-		d.done = append(d.done, [sha256.Size]byte(d.sum.Sum(nil)))
-		d.sum.Reset()
+		d.done = append(d.done, sha256.Sum256(d.buf))
+		d.buf = d.buf[:0]
 	}
 }
 
@@ -122,7 +123,7 @@ func (d *blockDigests) add(h tlog.Hash) {
 func (d *blockDigests) blocks() [][sha256.Size]byte {
 	out := d.done
 	if d.n%StoredHashBlock != 0 {
-		out = append(out[:len(out):len(out)], [sha256.Size]byte(d.sum.Sum(nil)))
+		out = append(out[:len(out):len(out)], sha256.Sum256(d.buf))
 	}
 	return out
 }

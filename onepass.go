@@ -211,13 +211,15 @@ func verifyExact(ctx context.Context, src CommitOrderSource, nodeID, origin stri
 // the pass's own report, with its breaks, is given instead.
 func verifyOnePass(ctx context.Context, src CommitOrderSource, nodeID, origin string, cps []SourcedCheckpoint) (*Report, TreeReport, bool, error) {
 	rep, tree, p, err := onePass(ctx, src, nodeID, origin, cps)
+	if p != nil {
+		defer p.ids.close()
+	}
 	if err != nil {
 		return nil, TreeReport{}, false, err
 	}
-	slices.Sort(p.idKeys)
-	repeated := false
-	for i := 1; i < len(p.idKeys) && !repeated; i++ {
-		repeated = p.idKeys[i] == p.idKeys[i-1]
+	repeated, err := p.ids.repeated()
+	if err != nil {
+		return nil, TreeReport{}, false, fmt.Errorf("check ids: %w", err)
 	}
 	return rep, tree, repeated, nil
 }
@@ -294,11 +296,11 @@ type pass struct {
 	store *Break
 	// chained is set from the first stamped row on, in commit order.
 	chained bool
-	// idSeed and idKeys check that ids are unique: a keyed 64-bit hash of
-	// every row's id, 8 bytes a row, sorted at the end. Two equal keys
+	// idSeed and ids check that ids are unique: a keyed 64-bit hash of
+	// every row's id, sorted in runs and merged at the end. Two equal keys
 	// send the check to the source (IDChecker), which compares the ids.
 	idSeed maphash.Seed
-	idKeys []uint64
+	ids    idKeys
 }
 
 func newPass(scope, origin string, cps []SourcedCheckpoint, keepsTree bool) *pass {
@@ -467,7 +469,7 @@ func (p *pass) follow(b *passBatch) {
 		if p.store == nil {
 			p.checkRow(r, s)
 		}
-		p.idKeys = append(p.idKeys, s.idKey)
+		p.ids.add(s.idKey)
 		if r.Has&HasLeaf != 0 && !p.treeStop {
 			p.treeStop = !p.tree.add(r.LeafIndex, s.leaf, r.NodeID, r.Seq)
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -21,6 +22,14 @@ type countingReader struct {
 	*sqlite.Store
 	chainRows atomic.Int64
 	leafRows  atomic.Int64
+	wholeRows atomic.Int64 // rows read by whole-store verifications
+}
+
+func (c *countingReader) ScanCommitOrder(ctx context.Context, buf []chainlog.CommitRow, fn func([]chainlog.CommitRow) ([]chainlog.CommitRow, error)) error {
+	return c.Store.ScanCommitOrder(ctx, buf, func(rows []chainlog.CommitRow) ([]chainlog.CommitRow, error) {
+		c.wholeRows.Add(int64(len(rows)))
+		return fn(rows)
+	})
 }
 
 func (c *countingReader) ScanChainRange(ctx context.Context, nodeID string, afterSeq, uptoSeq int64, fn func(*chainlog.StoredEvent) error) error {
@@ -118,10 +127,19 @@ func TestIntegrityIncremental(t *testing.T) {
 	}})
 	check := func(query string, wantChecked, wantRead, wantLeaves int64) {
 		t.Helper()
-		before, leavesBefore := cr.chainRows.Load(), cr.leafRows.Load()
+		before, leavesBefore, wholeBefore := cr.chainRows.Load(), cr.leafRows.Load(), cr.wholeRows.Load()
 		rep, _ := getReport(t, d, query)
 		if rep.Status != chainlog.StatusValid || rep.Checked != wantChecked {
 			t.Fatalf("GET /v1/integrity%s: %s, %d checked; want valid, %d", query, rep.Status, rep.Checked, wantChecked)
+		}
+		// ?full=1 verifies the whole store as verify-integrity does, in one
+		// pass over the table; the incremental checks never do.
+		wantWhole := int64(0)
+		if strings.Contains(query, "full=1") {
+			wantWhole, wantRead, wantLeaves = wantRead, 0, 0
+		}
+		if got := cr.wholeRows.Load() - wholeBefore; got != wantWhole {
+			t.Errorf("GET /v1/integrity%s read %d rows in a whole-store pass; want %d", query, got, wantWhole)
 		}
 		if got := cr.chainRows.Load() - before; got != wantRead {
 			t.Errorf("GET /v1/integrity%s read %d chain rows; want %d", query, got, wantRead)
@@ -181,13 +199,22 @@ func TestIntegrityTamper(t *testing.T) {
 		{name: "forged row without seq", sql: []string{`INSERT INTO events (id, node_id, event_type, ts, created_at, chain_prev_hash, chain_hash)
 			VALUES ('forged', 'n2', 'tool_call', 't', 'c', '` + chainlog.GenesisHash + `', 'abc')`},
 			node: "n2", seq: 0, event: "forged", why: chainlog.ReasonNoSeq},
-		// The daemon's leaf scan stops at the first leaf past the stored
-		// size (rows committed after the size was read wait for the next
-		// round), so it sees a short tree where verify-integrity sees the
-		// gap: both invalid, for different stated reasons.
+		// A rewritten row hidden from the (node_id, chain_seq) index, with
+		// a copy of the original taking its place there: the whole-store
+		// verification reads the table, not the index.
+		{name: "row rewritten and hidden from the chain index", sql: []string{
+			`DROP INDEX events_node_seq`,
+			`INSERT INTO events (id, agent_type, node_id, agent_id, session_id, workspace_id, event_type, ts, data, cost_usd,
+				token_count, model, created_at, chain_seq, chain_prev_hash, chain_hash, payload_digest)
+				SELECT id, agent_type, node_id, agent_id, session_id, workspace_id, event_type, ts, data, cost_usd,
+				token_count, model, created_at, chain_seq, chain_prev_hash, chain_hash, payload_digest FROM events WHERE id = 'n1/2'`,
+			`UPDATE events SET agent_id = 'mallory' WHERE rowid = (SELECT min(rowid) FROM events WHERE id = 'n1/2')`,
+			`CREATE UNIQUE INDEX events_node_seq ON events (node_id, chain_seq) WHERE agent_id != 'mallory'`,
+			`PRAGMA writable_schema = ON`,
+			`UPDATE sqlite_master SET sql = 'CREATE UNIQUE INDEX events_node_seq ON events (node_id, chain_seq)' WHERE name = 'events_node_seq'`,
+		}, node: "n1", seq: 3, event: "n1/2", why: chainlog.ReasonHashMismatch},
 		{name: "leaf renumbered", sql: []string{`UPDATE events SET leaf_index = leaf_index + 1000 WHERE id = 'n3/0'`},
-			trail: chainlog.TrailTree, seq: 34, why: chainlog.ReasonTreeHeadMismatch,
-			cli: &chainlog.Break{Trail: chainlog.TrailTree, Seq: 19, Reason: chainlog.ReasonLeafMissing}},
+			trail: chainlog.TrailTree, seq: 19, why: chainlog.ReasonLeafMissing},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

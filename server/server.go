@@ -26,7 +26,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"chainlog"
 	"chainlog/sqlite"
@@ -58,6 +57,7 @@ type Server struct {
 	cfg      Config
 	mux      *http.ServeMux
 	stopping atomic.Bool
+	full     fullState
 }
 
 // New returns the handler.
@@ -265,10 +265,11 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getIntegrity(w http.ResponseWriter, r *http.Request) {
+	verify := s.Verify
 	if r.URL.Query().Get("full") == "1" {
-		s.cfg.Monitor.Reset()
+		verify = s.VerifyFull
 	}
-	rep, err := s.Verify(r.Context())
+	rep, err := verify(r.Context())
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -288,10 +289,8 @@ func (s *Server) Verify(ctx context.Context) (*chainlog.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.cfg.Metrics.verified(rep, time.Now())
-	if rep.Status == chainlog.StatusInvalid {
-		s.cfg.Logger.Error("verification found the store INVALID", "broken_at", rep.BrokenAt.Error())
-	}
+	rep = s.withFull(rep)
+	s.recordVerification(rep)
 	return rep, nil
 }
 

@@ -279,11 +279,12 @@ func verifyLoop(ctx context.Context, srv *server.Server, c *serveConfig, logger 
 			return
 		case <-tick.C:
 		}
+		verify := srv.Verify
 		if time.Since(lastFull) >= c.fullEvery {
-			srv.ResetVerification()
+			verify = srv.VerifyFull
 			lastFull = time.Now()
 		}
-		if _, err := srv.Verify(ctx); err != nil && ctx.Err() == nil {
+		if _, err := verify(ctx); err != nil && ctx.Err() == nil {
 			logger.Error("background verification failed", "err", err)
 		}
 	}

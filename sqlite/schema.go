@@ -72,7 +72,7 @@ func (s *Store) CheckStore(ctx context.Context) (*chainlog.Break, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("check store: %w", err)
+		return nil, err
 	}
 	return b, nil
 }
@@ -104,7 +104,9 @@ func fileCheck(conn *sqlite.Conn, full bool) error {
 	if len(msgs) == 1 && msgs[0] == "ok" {
 		return nil
 	}
-	return fmt.Errorf("%w: %s: %s", ErrCorrupt, pragma, strings.Join(msgs, "; "))
+	msg := strings.Join(msgs, "; ")
+	msg = strings.ReplaceAll(strings.TrimPrefix(msg, "*** in database main ***\n"), "\n", "; ")
+	return fmt.Errorf("%w: %s: %s", ErrCorrupt, pragma, msg)
 }
 
 // A schemaFault is one way the schema differs from chainlog's.

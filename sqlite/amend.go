@@ -103,6 +103,9 @@ func (s *Store) truncateWAL(ctx context.Context) {
 
 // amendTx applies reqs inside the caller's transaction.
 func (s *Store) amendTx(conn *sqlite.Conn, reqs []AmendRequest) ([]chainlog.Amendment, error) {
+	if err := s.recheckSchema(conn); err != nil {
+		return nil, fmt.Errorf("amend: %w", err)
+	}
 	head, err := readAmendmentHead(conn)
 	if err != nil {
 		return nil, err

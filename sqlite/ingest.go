@@ -91,6 +91,9 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []ch
 		return res, nil, tree, nil, err
 	}
 	defer end(&err)
+	if err := s.recheckSchema(conn); err != nil {
+		return res, nil, tree, nil, err
+	}
 	if err := s.tail.sync(conn); err != nil {
 		return res, nil, tree, nil, err
 	}

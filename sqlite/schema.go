@@ -654,6 +654,42 @@ func isWordByte(c byte) bool {
 	return c == '_' || c == '$' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 }
 
+// schemaCookie returns PRAGMA schema_version, which SQLite moves with
+// every change to the schema.
+func schemaCookie(conn *sqlite.Conn) (int64, error) {
+	var v int64
+	err := sqlitex.ExecuteTransient(conn, "PRAGMA schema_version", &sqlitex.ExecOptions{
+		ResultFunc: func(stmt *sqlite.Stmt) error { v = stmt.ColumnInt64(0); return nil },
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// recheckSchema checks the schema again, inside a write transaction, when
+// it changed since the writer last checked it: a trigger created while the
+// writer is open is refused before the write, as Open refuses one created
+// before.
+func (s *Store) recheckSchema(conn *sqlite.Conn) error {
+	if s.skipRecheck {
+		return nil
+	}
+	cookie, err := schemaCookie(conn)
+	if err != nil || cookie == s.schemaCookie {
+		return err
+	}
+	faults, err := checkSchema(conn, SchemaVersion)
+	if err != nil {
+		return err
+	}
+	if len(faults) > 0 {
+		return schemaError(faults)
+	}
+	s.schemaCookie = cookie
+	return nil
+}
+
 // checkWritable is Open's check before it changes anything: a database
 // with tables but no events table is refused unless Options.Init asks to
 // initialise it, and a schema fault (an object missing or altered, a

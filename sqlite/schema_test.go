@@ -332,8 +332,10 @@ func TestOpenUnrelatedDatabase(t *testing.T) {
 }
 
 // TestIngestSwallowedInsert installs triggers that drop inserts silently
-// while a writer has the store open: the batch fails naming the table, and
-// nothing is acknowledged, stored or added to the tree.
+// while a writer has the store open, with the writer's schema check before
+// each write turned off to reach the check behind it: the batch fails
+// naming the table, and nothing is acknowledged, stored or added to the
+// tree.
 func TestIngestSwallowedInsert(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -346,6 +348,7 @@ func TestIngestSwallowedInsert(t *testing.T) {
 			t.Parallel()
 			path := newStorePath(t)
 			st := openStore(t, path, sqlite.Options{})
+			sqlite.SkipSchemaRecheck(st)
 			ingest(t, st, mkEvents(t, "node-a", 0, 3)...)
 			attack(t, path, rawSQL(tc.trigger))
 			before := dumpStore(t, path)
@@ -367,6 +370,7 @@ func TestIngestSwallowedInsert(t *testing.T) {
 		t.Parallel()
 		path := newStorePath(t)
 		st := openStore(t, path, sqlite.Options{})
+		sqlite.SkipSchemaRecheck(st)
 		ingest(t, st, mkEvents(t, "node-a", 0, 3)...)
 		attack(t, path, rawSQL(`CREATE TRIGGER swallow BEFORE INSERT ON amendments BEGIN SELECT RAISE(IGNORE); END`))
 		before := dumpStore(t, path)
@@ -444,4 +448,52 @@ func TestHeadMovedBackwards(t *testing.T) {
 			t.Error("the failed amendment changed the store")
 		}
 	})
+}
+
+// TestWriterRechecksSchema creates objects while a writer has the store
+// open, including a trigger that deletes each row right after its insert
+// (the insert itself changes one row): the next write checks the schema
+// again, fails with ErrSchema naming the object, and commits nothing.
+func TestWriterRechecksSchema(t *testing.T) {
+	t.Parallel()
+	amend := func(st *sqlite.Store) error {
+		_, err := st.Amend(t.Context(), amendReq("node-a/1", "priced by hand", chainlog.Patch{Set: []string{chainlog.FieldModel},
+			Values: chainlog.Mutable{Model: ptr("gpt-4o")}}))
+		return err
+	}
+	ingestMore := func(st *sqlite.Store) error {
+		_, err := st.Ingest(t.Context(), mkEvents(t, "node-a", 3, 5))
+		return err
+	}
+	for _, tc := range []struct {
+		name, object string
+		add          rawStmt
+		write        func(st *sqlite.Store) error
+	}{
+		{"trigger undoing inserts", "trigger undo on events",
+			rawSQL(`CREATE TRIGGER undo AFTER INSERT ON events BEGIN DELETE FROM events WHERE rowid = NEW.rowid; END`),
+			ingestMore},
+		{"view", "view recent",
+			rawSQL(`CREATE VIEW recent AS SELECT * FROM events`),
+			ingestMore},
+		{"trigger undoing amendments", "trigger undo on amendments",
+			rawSQL(`CREATE TRIGGER undo AFTER INSERT ON amendments BEGIN DELETE FROM amendments WHERE seq = NEW.seq; END`),
+			amend},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := newStorePath(t)
+			st := openStore(t, path, sqlite.Options{})
+			ingest(t, st, mkEvents(t, "node-a", 0, 3)...)
+			attack(t, path, tc.add)
+			before := dumpStore(t, path)
+			err := tc.write(st)
+			if !errors.Is(err, sqlite.ErrSchema) || !strings.Contains(err.Error(), tc.object) {
+				t.Errorf("write: %v; want ErrSchema naming %s", err, tc.object)
+			}
+			if !reflect.DeepEqual(dumpStore(t, path), before) {
+				t.Error("the refused write changed the store")
+			}
+		})
+	}
 }

@@ -66,6 +66,10 @@ type Store struct {
 	hasIDIndex    bool // ids are indexed in two tiers (event_ids), not by a primary key
 	// integrityCheck makes CheckStore run integrity_check, not quick_check.
 	integrityCheck bool
+	// schemaCookie is PRAGMA schema_version when the writer last checked
+	// the schema; a write checks it again when the cookie moved.
+	schemaCookie int64
+	skipRecheck  bool // tests only: leave the schema unchecked after Open
 
 	mu    sync.Mutex // guards conn and heads
 	conn  *sqlite.Conn
@@ -152,6 +156,11 @@ func (s *Store) initWritable(ctx context.Context) error {
 	if err := migrate(s.conn); err != nil {
 		return err
 	}
+	cookie, err := schemaCookie(s.conn)
+	if err != nil {
+		return err
+	}
+	s.schemaCookie = cookie
 	if err := s.loadHeads(); err != nil {
 		return err
 	}

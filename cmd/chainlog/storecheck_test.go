@@ -78,3 +78,29 @@ func TestIngestUnrelatedDatabase(t *testing.T) {
 		t.Fatalf("verify-integrity after --init: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestTriggerOnStore: a trigger that drops some inserts makes the store
+// INVALID (exit 1, naming the trigger), and ingest refuses it (exit 2)
+// without changing the file.
+func TestTriggerOnStore(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	store := filepath.Join(dir, "s.db")
+	ingest(t, store, writeFile(t, dir, "events.ndjson", eventLines(10)))
+	execSQL(t, store, `CREATE TRIGGER drop_some BEFORE INSERT ON events WHEN NEW.node_id = 'node-b' BEGIN SELECT RAISE(IGNORE); END`)
+	r := runCLI(t, nil, "", "verify-integrity", "--store", store)
+	if r.code != exitInvalid || !strings.Contains(r.stdout, "Result:    INVALID") || !strings.Contains(r.stdout, "trigger drop_some on events") {
+		t.Errorf("verify-integrity: exit %d; want %d naming the trigger\n%s%s", r.code, exitInvalid, r.stdout, r.stderr)
+	}
+	before, err := os.ReadFile(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, nil, "", "ingest", "--store", store, writeFile(t, dir, "more.ndjson", eventLines(12)))
+	if r.code != exitError || !strings.Contains(r.stderr, "trigger drop_some on events") {
+		t.Errorf("ingest: exit %d; want %d naming the trigger\n%s", r.code, exitError, r.stderr)
+	}
+	if after, err := os.ReadFile(store); err != nil || string(after) != string(before) {
+		t.Errorf("the refused ingest changed the file (%v)", err)
+	}
+}

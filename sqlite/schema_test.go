@@ -497,3 +497,41 @@ func TestWriterRechecksSchema(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckStoreAcceptsChainlogSchemas: every schema ClawMetry and chainlog
+// legitimately produce passes the store check, read as it is and after a
+// writer migrated it.
+func TestCheckStoreAcceptsChainlogSchemas(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		make func(t *testing.T) string
+	}{
+		{"new store", func(t *testing.T) string { return schemaStore(t) }},
+		{"empty new store", func(t *testing.T) string { return buildStore(t, sqlite.Options{}) }},
+		{"clawmetry-v0 fixture", func(t *testing.T) string { return copyFixture(t, clawMetryV0) }},
+		{"chainlog-v2 fixture", func(t *testing.T) string { return copyFixture(t, chainlogV2) }},
+		{"ClawMetry store with chain hashes", func(t *testing.T) string { path, _ := clawMetryChained(t); return path }},
+		{"version 4 with extra columns", func(t *testing.T) string {
+			path := schemaStore(t)
+			downgradeToV4(t, path, []string{`"note" TEXT NOT NULL DEFAULT 'none'`, `weight REAL`})
+			return path
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := tc.make(t)
+			for _, stage := range []string{"as it is", "migrated"} {
+				if stage == "migrated" {
+					closeStore(t, openStore(t, path, sqlite.Options{}))
+				}
+				st := openRO(t, path)
+				b, err := st.CheckStore(t.Context())
+				if err != nil || b != nil {
+					t.Errorf("%s (version %d): CheckStore = %v, %v; want no fault", stage, userVersion(t, path), b, err)
+				}
+				closeStore(t, st)
+			}
+		})
+	}
+}

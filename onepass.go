@@ -160,7 +160,19 @@ func VerifyStore(ctx context.Context, src CommitOrderSource, nodeID, origin stri
 	}
 	rep, repeated, err := verifyStore(ctx, src, nodeID, origin, cps)
 	if err != nil {
-		return nil, err
+		if storeBreak == nil || ctx.Err() != nil {
+			return nil, err
+		}
+		// The schema fault found first (a table or column missing) is
+		// why the store cannot be read: the store is INVALID, and the
+		// report says what is wrong with it.
+		rep = &Report{NodeID: nodeID, Nodes: []NodeReport{}}
+		if rep.NodeID == "" {
+			rep.NodeID = ScopeAll
+		}
+		if storeBreak.Detail == "" {
+			storeBreak.Detail = "the store cannot be verified: " + err.Error()
+		}
 	}
 	if storeBreak != nil {
 		// The schema's fault comes before any the rows show.

@@ -62,13 +62,20 @@ func (s *Store) AmendBatch(ctx context.Context, reqs []AmendRequest) ([]chainlog
 		}
 	}
 	var recs []chainlog.Amendment
-	err := s.withConn(ctx, func(conn *sqlite.Conn) (err error) {
-		end, err := sqlitex.ImmediateTransaction(conn)
-		if err != nil {
+	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		err := func() (err error) {
+			end, err := sqlitex.ImmediateTransaction(conn)
+			if err != nil {
+				return err
+			}
+			defer end(&err)
+			recs, err = s.amendTx(conn, reqs)
 			return err
+		}()
+		if err == nil && len(recs) > 0 {
+			last := recs[len(recs)-1]
+			s.amendHead = chainlog.Head{Hash: last.Hash, Seq: last.Seq, UpdatedAt: last.At}
 		}
-		defer end(&err)
-		recs, err = s.amendTx(conn, reqs)
 		return err
 	})
 	if err != nil {
@@ -96,10 +103,18 @@ func (s *Store) truncateWAL(ctx context.Context) {
 
 // amendTx applies reqs inside the caller's transaction.
 func (s *Store) amendTx(conn *sqlite.Conn, reqs []AmendRequest) ([]chainlog.Amendment, error) {
+	if err := s.recheckSchema(conn); err != nil {
+		return nil, fmt.Errorf("amend: %w", err)
+	}
 	head, err := readAmendmentHead(conn)
 	if err != nil {
 		return nil, err
 	}
+	if h := s.amendHead; head.Seq < h.Seq || head.Seq == h.Seq && head.Hash != h.Hash {
+		return nil, fmt.Errorf("amend: %w: the amendment head moved back from seq %d (%s) to seq %d (%s)",
+			ErrTampered, h.Seq, orNone(h.Hash), head.Seq, orNone(head.Hash))
+	}
+	s.amendHead = head
 	old := head
 	now := s.timestamp()
 	recs := make([]chainlog.Amendment, 0, len(reqs))
@@ -188,8 +203,10 @@ func writeMutable(conn *sqlite.Conn, rowid int64, m *chainlog.Mutable) error {
 	defer stmt.Reset()
 	stmt.BindInt64(1, rowid)
 	bindMutable(stmt, 2, m)
-	_, err := stmt.Step()
-	return err
+	if _, err := stmt.Step(); err != nil {
+		return err
+	}
+	return oneRowChanged(conn, "events")
 }
 
 // bindMutable binds m's four fields to parameters col..col+3.
@@ -230,7 +247,7 @@ func insertAmendment(conn *sqlite.Conn, a *chainlog.Amendment) error {
 		}
 		return err
 	}
-	return nil
+	return oneRowChanged(conn, "amendments")
 }
 
 // readAmendmentHead returns the trail's head; the zero Head is genesis.

@@ -55,10 +55,10 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]
 			var err error
 			res, moved, tree, added, err = s.ingestTx(conn, groups)
 			if errors.Is(err, chainlog.ErrConflict) && attempt < maxConflictRetries {
-				s.opts.Logger.Warn("chain head moved by another writer; retrying batch", "attempt", attempt+1)
-				if err := s.loadHeadsLocked(conn); err != nil {
+				if err := s.reloadHeads(conn); err != nil {
 					return err
 				}
+				s.opts.Logger.Warn("chain head moved by another writer; retrying batch", "attempt", attempt+1)
 				continue
 			}
 			if err != nil {
@@ -91,6 +91,9 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []ch
 		return res, nil, tree, nil, err
 	}
 	defer end(&err)
+	if err := s.recheckSchema(conn); err != nil {
+		return res, nil, tree, nil, err
+	}
 	if err := s.tail.sync(conn); err != nil {
 		return res, nil, tree, nil, err
 	}
@@ -247,6 +250,16 @@ func insertRow(conn *sqlite.Conn, stmt *sqlite.Stmt, e *chainlog.Event, now stri
 		}
 		return err
 	}
+	return oneRowChanged(conn, "events")
+}
+
+// oneRowChanged checks that the statement just run changed exactly one
+// row of table: a trigger's RAISE(IGNORE) drops a row without an error,
+// and a row that was not stored must never be acknowledged nor signed.
+func oneRowChanged(conn *sqlite.Conn, table string) error {
+	if n := conn.Changes(); n != 1 {
+		return fmt.Errorf("%w: the write to %s changed %d rows, not 1", ErrTampered, table, n)
+	}
 	return nil
 }
 
@@ -281,6 +294,33 @@ func casHead(conn *sqlite.Conn, old, next chainlog.Head) error {
 	}
 	if conn.Changes() != 1 {
 		return fmt.Errorf("%w: node %q", chainlog.ErrConflict, next.NodeID)
+	}
+	return nil
+}
+
+// reloadHeads reads the heads and the tree head again after a conflict. A
+// head or tree found behind what this writer last committed (fewer rows,
+// or as many with another hash) is not another writer's work: it is
+// ErrTampered, and the cache keeps what was committed.
+func (s *Store) reloadHeads(conn *sqlite.Conn) error {
+	heads, tree := s.heads, s.tree
+	if err := s.loadHeadsLocked(conn); err != nil {
+		return err
+	}
+	var err error
+	for node, h := range heads {
+		if now := s.heads[node]; now.Seq < h.Seq || now.Seq == h.Seq && now.Hash != h.Hash {
+			err = fmt.Errorf("%w: the chain head of node %q moved back from seq %d (%s) to seq %d (%s)",
+				ErrTampered, node, h.Seq, h.Hash, now.Seq, orNone(now.Hash))
+			break
+		}
+	}
+	if err == nil && (s.tree.Size < tree.Size || s.tree.Size == tree.Size && s.tree.Root != tree.Root) {
+		err = fmt.Errorf("%w: the tree head moved back from size %d to size %d", ErrTampered, tree.Size, s.tree.Size)
+	}
+	if err != nil {
+		s.heads, s.tree = heads, tree
+		return err
 	}
 	return nil
 }

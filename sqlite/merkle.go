@@ -127,6 +127,9 @@ func (w *treeWriter) flush() error {
 			}
 			return err
 		}
+		if err := oneRowChanged(w.conn, "merkle_segments"); err != nil {
+			return fmt.Errorf("merkle segment %d: %w", w.base, err)
+		}
 		w.base += int64(n)
 		w.pending = w.pending[n:]
 	}

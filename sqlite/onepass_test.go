@@ -40,6 +40,11 @@ func verifyBothWays(t *testing.T, path, nodeID string, cps []chainlog.SourcedChe
 		}
 		tree, err := chainlog.VerifyTree(ctx, st, "", cps)
 		exact.AddTree(tree)
+		if err != nil {
+			return err
+		}
+		b, err := st.CheckStore(ctx)
+		exact.AddStoreBreak(b)
 		return err
 	})
 	st.walks = 0

@@ -110,10 +110,9 @@ func TestOpenNotAStore(t *testing.T) {
 		{name: "header only", content: storeBytes[:100], open: "refuse"},
 		{name: "truncated store", content: storeBytes[:len(storeBytes)/2], open: "refuse"},
 		{name: "empty file", content: []byte{}, open: "create"},
-		// Open adds chainlog's tables to another application's database;
-		// whether it should refuse is a design question, so it is not
-		// pinned here.
-		{name: "another app's database", content: otherAppBytes},
+		// Open adds chainlog's tables to another application's database
+		// only with Options.Init (TestOpenUnrelatedDatabase).
+		{name: "another app's database", content: otherAppBytes, open: "refuse"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -45,6 +45,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for created_at and updated_at; nil is time.Now.
 	Now func() time.Time
+	// Init lets Open add chainlog's tables to a database that has tables
+	// of its own but no events table. Without it such a database is
+	// refused, so that a mistyped path does not turn another
+	// application's database into a store. A missing or empty file is
+	// created either way.
+	Init bool
 }
 
 // Store is a chainlog store in one SQLite file. Its methods are safe for
@@ -58,6 +64,12 @@ type Store struct {
 	hasAmendments bool // the amendments table exists
 	hasTree       bool // the Merkle tree tables exist
 	hasIDIndex    bool // ids are indexed in two tiers (event_ids), not by a primary key
+	// integrityCheck makes CheckStore run integrity_check, not quick_check.
+	integrityCheck bool
+	// schemaCookie is PRAGMA schema_version when the writer last checked
+	// the schema; a write checks it again when the cookie moved.
+	schemaCookie int64
+	skipRecheck  bool // tests only: leave the schema unchecked after Open
 
 	chainLayout ChainLayout // read-only: how the events table holds chains
 
@@ -65,6 +77,9 @@ type Store struct {
 	conn  *sqlite.Conn
 	heads map[string]chainlog.Head // committed heads, moved only after commit
 	tree  TreeHead                 // committed tree head, moved only after commit
+	// amendHead is the amendment trail's head as this writer last read
+	// or committed it: the stored head must never be found behind it.
+	amendHead chainlog.Head
 
 	leafCursor leafCursor // where the last ScanLeafRange stopped
 	tail       idTail     // the writer's copy of the id index's tail
@@ -110,6 +125,12 @@ func (s *Store) initWritable(ctx context.Context) error {
 	if err := checkDatabase(s.conn); err != nil {
 		return err
 	}
+	// Before anything is written (WAL mode changes the file): the
+	// database must be a store, or empty, or one the caller asked to
+	// initialise, and its schema must hold nothing chainlog does not.
+	if err := s.checkWritable(); err != nil {
+		return err
+	}
 	for _, p := range []string{
 		// 16 KiB pages for a new database (an existing one keeps its
 		// own): a batch writes a quarter of the WAL frames, and thus of
@@ -137,7 +158,20 @@ func (s *Store) initWritable(ctx context.Context) error {
 	if err := migrate(s.conn); err != nil {
 		return err
 	}
-	return s.loadHeads()
+	cookie, err := schemaCookie(s.conn)
+	if err != nil {
+		return err
+	}
+	s.schemaCookie = cookie
+	if err := s.loadHeads(); err != nil {
+		return err
+	}
+	h, err := readAmendmentHead(s.conn)
+	if err != nil {
+		return fmt.Errorf("load amendment head: %w", err)
+	}
+	s.amendHead = h
+	return nil
 }
 
 // OpenReadOnly opens an existing store without ever writing to it: the
@@ -145,7 +179,7 @@ func (s *Store) initWritable(ctx context.Context) error {
 // its directory needs write permission. An older schema is read as it is:
 // rows without chain columns count as pre-chain, and a ClawMetry store's
 // chains are read as migration 2 would number them (see ChainsUnnumbered).
-func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+func OpenReadOnly(ctx context.Context, path string, opts ...ReadOption) (*Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -154,6 +188,9 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{path: path, readOnly: true, conn: conn}
+	for _, o := range opts {
+		o(s)
+	}
 	// The interrupt is cleared before a failed open closes conn: clearing
 	// it on a closed Conn panics.
 	conn.SetInterrupt(ctx.Done())

@@ -34,6 +34,7 @@ type ingestCmd struct {
 	cp          checkpointFlags
 	server      string
 	token       string
+	init        bool
 }
 
 type ingestSummary struct {
@@ -61,6 +62,7 @@ func runIngest(ctx context.Context, e *env, args []string) int {
 	c.cp.register(fs, e)
 	fs.StringVar(&c.server, "server", "", "post the events to the daemon at this `URL` (e.g. http://127.0.0.1:8900) instead of writing the store")
 	fs.StringVar(&c.token, "token", "", "bearer token for --server (default $CHAINLOG_TOKEN)")
+	fs.BoolVar(&c.init, "init", false, "add chainlog's tables to a database that has other tables but no events table")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -248,7 +250,7 @@ func (c *ingestCmd) collect(err error, sum *ingestSummary) error {
 // ingest commits the input's valid events in batches. A goroutine reads
 // and decodes the next batches while the store commits the current one.
 func (c *ingestCmd) ingest(ctx context.Context, path string, in *input, sum *ingestSummary) error {
-	st, err := sqlite.Open(ctx, path, sqlite.Options{DisableIntegrity: integrityOff(c.env)})
+	st, err := sqlite.Open(ctx, path, sqlite.Options{DisableIntegrity: integrityOff(c.env), Init: c.init})
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,7 @@ type serveConfig struct {
 	fullEvery      time.Duration
 	checkpointRate time.Duration
 	readTimeout    time.Duration
+	init           bool
 	cp             checkpointFlags
 }
 
@@ -61,6 +62,7 @@ func (c *serveConfig) register(fs *flag.FlagSet, e *env) {
 	fs.DurationVar(&c.fullEvery, "full-verify-interval", time.Hour, "how often to re-verify the whole store from genesis")
 	fs.DurationVar(&c.checkpointRate, "checkpoint-interval", time.Second, "sign a checkpoint at most this often")
 	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "time allowed to read a whole request, body included")
+	fs.BoolVar(&c.init, "init", false, "add chainlog's tables to a database that has other tables but no events table")
 	c.cp.register(fs, e)
 }
 
@@ -201,7 +203,7 @@ func checkListen(addr, token string, insecure bool) error {
 // accepting, let in-flight requests get their answers, commit everything
 // queued, sign a last checkpoint, close the store.
 func serve(ctx context.Context, c *serveConfig, path string, logger *slog.Logger) error {
-	st, err := sqlite.Open(ctx, path, sqlite.Options{Logger: logger})
+	st, err := sqlite.Open(ctx, path, sqlite.Options{Logger: logger, Init: c.init})
 	if err != nil {
 		return err
 	}

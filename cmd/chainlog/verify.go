@@ -15,10 +15,11 @@ import (
 )
 
 func runVerify(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "verify-integrity", "verify-integrity [--store PATH] [--node-id ID] [--checkpoint FILE --key VERIFIER_KEY]... [--json]")
+	fs := newFlagSet(e, "verify-integrity", "verify-integrity [--store PATH] [--node-id ID] [--checkpoint FILE --key VERIFIER_KEY]... [--integrity-check] [--json]")
 	store := storeFlag(e, fs)
 	nodeID := fs.String("node-id", "", "verify only this node's chain")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	integrity := fs.Bool("integrity-check", false, "check the file with SQLite's integrity_check (every index against its table; slower) instead of quick_check")
 	var cpFiles, keys multiFlag
 	fs.Var(&cpFiles, "checkpoint", "compare the store with every signed checkpoint in this `file`; repeatable")
 	fs.Var(&keys, "key", "verifier `key` for the checkpoints (the text keygen printed, or a file holding it); repeatable")
@@ -40,7 +41,11 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return verifyFailed(e, *jsonOut, *nodeID, err)
 	}
-	st, err := sqlite.OpenReadOnly(ctx, path)
+	var opts []sqlite.ReadOption
+	if *integrity {
+		opts = append(opts, sqlite.WithIntegrityCheck())
+	}
+	st, err := sqlite.OpenReadOnly(ctx, path, opts...)
 	if err != nil {
 		return verifyFailed(e, *jsonOut, *nodeID, err)
 	}

@@ -178,13 +178,13 @@ func schemaError(faults []schemaFault) error {
 // A knownObject is a table or index chainlog's migrations create.
 type knownObject struct {
 	typ, name, table string
-	since            int      // the schema version that creates it
-	until            int      // the last version that has it; 0 is every later one
+	since            int // the schema version that creates it
+	until            int // the last version that has it; 0 is every later one
 	// early is set for an object a store may already have before the
 	// version that creates it: migration 2 creates chain_heads only where
 	// missing, and keeps the heads a ClawMetry store already had.
-	early bool
-	tokens           []string // its CREATE statement, normalized; nil for an automatic index
+	early  bool
+	tokens []string // its CREATE statement, normalized; nil for an automatic index
 }
 
 // eventsColumn is a column of the events table: its declared type and the

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // checkJSON finds, in the valid JSON text b, what two readers may read
@@ -213,4 +214,18 @@ func scanString(b []byte, i int) (end int, esc bool) {
 		}
 	}
 	return len(b), esc
+}
+
+// CheckData returns a *FieldError for field "data" when raw, valid JSON
+// meant as an event's data, holds invalid UTF-8, an object with a repeated
+// key or a lone surrogate escape: what DecodeEvent refuses in data, for
+// data that comes another way (an amendment).
+func CheckData(raw []byte) error {
+	if !utf8.Valid(raw) {
+		return &FieldError{Field: FieldData, Msg: "invalid UTF-8"}
+	}
+	if fe := checkJSONField(dataKey, raw); fe != nil {
+		return fe
+	}
+	return nil
 }

@@ -58,6 +58,9 @@ func decodeEventSlow(line []byte, defaultNodeID string) (Event, error) {
 	if obj == nil {
 		return ev, &FieldError{Msg: "event is null, want a JSON object"}
 	}
+	if fe := checkJSON(line); fe != nil {
+		return ev, fe
+	}
 	if err := checkFieldNames(obj); err != nil {
 		return ev, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -57,6 +58,20 @@ func eventJSON(kv ...string) string {
 }
 
 // baseEvent is eventJSON() decoded.
+// manyKeys returns a JSON object with n keys, k0 to k(n-1), and then dup
+// again when it is not empty.
+func manyKeys(n int, dup string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i := range n {
+		fmt.Fprintf(&b, `"k%d":%d,`, i, i)
+	}
+	if dup != "" {
+		fmt.Fprintf(&b, `%q:0,`, dup)
+	}
+	return strings.TrimSuffix(b.String(), ",") + "}"
+}
+
 func baseEvent() Event {
 	return Event{ID: "ev-1", AgentType: "openclaw", NodeID: "node-a", AgentID: "main", EventType: "tool_call", TS: "2026-01-01T00:00:00Z"}
 }
@@ -124,6 +139,27 @@ func badInputs() []badInput {
 		{name: "after escaped backslash", line: eventJSON("id", `"\\\ud800"`), field: "id", msg: "lone UTF-16 surrogate"},
 		{name: "after escaped quote", line: eventJSON("id", `"\"\udfff"`), field: "id", msg: "lone UTF-16 surrogate"},
 		{name: "lone surrogate in model", line: eventJSON("model", `"\udbff"`), field: "model", msg: "lone UTF-16 surrogate"},
+		{name: "lone surrogate in data", line: eventJSON("data", `"\ud800"`), field: "data", msg: `lone UTF-16 surrogate escape \ud800`},
+		{name: "lone surrogate deep in data", line: eventJSON("data", `{"a" : [1, {"b":"x\udfffy"}]}`), field: "data", msg: `lone UTF-16 surrogate escape \udfff at data.a[1].b`},
+		{name: "lone surrogate in a data key", line: eventJSON("data", `{"ok":{"\udc00":1}}`), field: "data", msg: `lone UTF-16 surrogate escape \udc00 in the key "\udc00" at data.ok`},
+		{name: "lone surrogate in an export-only field", line: eventJSON("created_at", `"\ud800"`), field: "created_at", msg: "lone UTF-16 surrogate"},
+		{name: "lone surrogate in an unknown key", line: eventJSON(`\ud800`, `1`), msg: `lone UTF-16 surrogate escape \ud800 in the key "\ud800"`},
+
+		// Repeated keys, which a reader that takes the first one reads as
+		// another event.
+		{name: "id twice", line: `{"id":"a","node_id":"n","event_type":"t","ts":"1","id":"b"}`, field: "id", msg: "duplicate key"},
+		{name: "id twice, same value", line: `{"id":"a","id":"a","node_id":"n","event_type":"t","ts":"1"}`, field: "id", msg: "duplicate key"},
+		{name: "id twice, escaped", line: `{"id":"a","node_id":"n","event_type":"t","ts":"1","i\u0064":"b"}`, field: "id", msg: "duplicate key"},
+		{name: "id twice, both escaped", line: `{"\u0069d":"a","node_id":"n","event_type":"t","ts":"1","i\u0064":"b"}`, field: "id", msg: "duplicate key"},
+		{name: "node_id twice with default", line: `{"id":"a","node_id":"n","event_type":"t","ts":"1","node_id":"m"}`, defaultNode: "dflt", field: "node_id", msg: "duplicate key"},
+		{name: "data twice", line: `{"id":"a","node_id":"n","event_type":"t","ts":"1","data":{},"data":{"x":1}}`, field: "data", msg: "duplicate key"},
+		{name: "cost_usd twice", line: `{"id":"a","node_id":"n","event_type":"t","ts":"1","cost_usd":1,"cost_usd":2}`, field: "cost_usd", msg: "duplicate key"},
+		{name: "export-only field twice", line: `{"id":"a","node_id":"n","event_type":"t","ts":"1","chain_seq":1,"chain_seq":2}`, field: "chain_seq", msg: "duplicate key"},
+		{name: "unknown field twice", line: `{"id":"a","node_id":"n","event_type":"t","ts":"1","x":1,"x":2}`, field: "x", msg: "duplicate key"},
+		{name: "key twice in data", line: eventJSON("data", `{"a":1,"b":2,"a":3}`), field: "data", msg: `duplicate key "a" in the object at data`},
+		{name: "key twice deep in data", line: eventJSON("data", `{"x":[{"k":1},{"k":1,"\u006b":2}]}`), field: "data", msg: `duplicate key "k" in the object at data.x[1]`},
+		{name: "key twice among many in data", line: eventJSON("data", manyKeys(100, "k7")), field: "data", msg: `duplicate key "k7" in the object at data`},
+		{name: "empty key twice in data", line: eventJSON("data", `{"":1," ":2,"":3}`), field: "data", msg: `duplicate key "" in the object at data`},
 
 		// Unknown fields.
 		{name: "unknown field", line: eventJSON("extra", "1"), field: "extra", msg: "unknown field"},
@@ -234,7 +270,13 @@ func TestDecodeEvent(t *testing.T) {
 		{"data empty object", eventJSON("data", `{}`), "", withEdit(func(e *Event) { e.Data = json.RawMessage(`{}`) })},
 		{"data false", eventJSON("data", `false`), "", withEdit(func(e *Event) { e.Data = json.RawMessage(`false`) })},
 		{"data null is nil", eventJSON("data", `null`), "", baseEvent()},
-		{"data lone surrogate kept", eventJSON("data", `"\ud800"`), "", withEdit(func(e *Event) { e.Data = json.RawMessage(`"\ud800"`) })},
+		{"data surrogate pair kept", eventJSON("data", `"\ud83d\ude00"`), "", withEdit(func(e *Event) { e.Data = json.RawMessage(`"\ud83d\ude00"`) })},
+		{"data escaped backslash then ud800 text", eventJSON("data", `["\\ud800"]`), "", withEdit(func(e *Event) { e.Data = json.RawMessage(`["\\ud800"]`) })},
+		{"data same key in different objects", eventJSON("data", `{"a":{"a":1},"b":[{"a":2},{"a":3}]}`), "",
+			withEdit(func(e *Event) { e.Data = json.RawMessage(`{"a":{"a":1},"b":[{"a":2},{"a":3}]}`) })},
+		{"data keys that differ only once unescaped differ", eventJSON("data", `{"a":1,"\\u0061":2,"A":3}`), "",
+			withEdit(func(e *Event) { e.Data = json.RawMessage(`{"a":1,"\\u0061":2,"A":3}`) })},
+		{"data many keys", eventJSON("data", manyKeys(100, "")), "", withEdit(func(e *Event) { e.Data = json.RawMessage(manyKeys(100, "")) })},
 		{"mutable fields", eventJSON("cost_usd", `0.03327`, "token_count", `4103`, "model", `"claude-sonnet-4"`), "",
 			withEdit(func(e *Event) { e.CostUSD, e.TokenCount, e.Model = fp(0.03327), ip(4103), sp("claude-sonnet-4") })},
 		{"mutable fields zero", eventJSON("cost_usd", `0`, "token_count", `0`, "model", `""`), "",

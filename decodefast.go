@@ -8,7 +8,8 @@ import (
 // decodeEventFast decodes the common shape of an event line without the
 // generic JSON machinery: a valid UTF-8, valid JSON object whose keys are
 // known fields written without escapes, each at most once, whose string
-// values have no escapes, and whose values are all acceptable. It reports
+// values have no escapes, whose data has no repeated key or lone surrogate
+// (checkJSON), and whose values are all acceptable. It reports
 // false for anything else, and DecodeEvent then decodes the line the slow
 // way, which also finds the error to report. When it reports true, the
 // Event is the one the slow way returns (FuzzDecodeFast checks this).
@@ -19,6 +20,7 @@ func decodeEventFast(line []byte, defaultNodeID string) (Event, bool) {
 	}
 	// The line is valid JSON: the scan below need not check syntax.
 	var raw [numFastFields][]byte
+	var seen uint32 // bit f is set once field f is read
 	i := skipSpace(line, 0)
 	if i >= len(line) || line[i] != '{' {
 		return ev, false
@@ -41,11 +43,14 @@ func decodeEventFast(line []byte, defaultNodeID string) (Event, bool) {
 			i = skipSpace(line, end)
 			i = skipSpace(line, i+1) // past ':'
 			end = valueEnd(line, i)
+			if seen&(1<<f) != 0 {
+				return ev, false // a repeated key: the slow way names it
+			}
+			seen |= 1 << f
 			if f < numFastFields {
-				if raw[f] != nil {
-					return ev, false // a repeated key: the slow way keeps the last
-				}
 				raw[f] = line[i:end]
+			} else if !plainValue(line[i:end]) {
+				return ev, false // the slow way checks what it holds
 			}
 			i = skipSpace(line, end)
 			if line[i] == '}' {
@@ -89,6 +94,9 @@ func decodeEventFast(line []byte, defaultNodeID string) (Event, bool) {
 		return ev, false
 	}
 	if r := raw[fData]; r != nil && string(r) != "null" {
+		if checkJSONField(dataKey, r) != nil {
+			return ev, false
+		}
 		ev.Data = compactJSON(r)
 	}
 	var err error
@@ -118,11 +126,17 @@ const (
 	fTokenCount
 	fModel
 	numFastFields
-	fIgnored // an export-only field: accepted and ignored
+	// export-only fields, accepted and ignored
+	fCreatedAt
+	fChainSeq
+	fChainPrevHash
+	fChainHash
+	fPayloadDigest
+	fLeafIndex
 )
 
-// fastField returns key's index in the raw values, fIgnored for an
-// export-only field, or -1 for an unknown one.
+// fastField returns key's index in the raw values, an index above
+// numFastFields for an export-only field, or -1 for an unknown one.
 func fastField(key []byte) int {
 	switch string(key) {
 	case "id":
@@ -149,11 +163,34 @@ func fastField(key []byte) int {
 		return fTokenCount
 	case "model":
 		return fModel
-	}
-	if exportOnlyFields[string(key)] {
-		return fIgnored
+	case "created_at":
+		return fCreatedAt
+	case "chain_seq":
+		return fChainSeq
+	case "chain_prev_hash":
+		return fChainPrevHash
+	case "chain_hash":
+		return fChainHash
+	case "payload_digest":
+		return fPayloadDigest
+	case "leaf_index":
+		return fLeafIndex
 	}
 	return -1
+}
+
+var dataKey = []byte("data")
+
+// plainValue reports whether a JSON value is a number, true, false, null
+// or a string without escapes: one checkJSON has nothing to find in.
+func plainValue(raw []byte) bool {
+	switch raw[0] {
+	case '{', '[':
+		return false
+	case '"':
+		return !hasEscape(raw)
+	}
+	return true
 }
 
 // fastString returns a JSON string value without escapes.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -137,7 +138,33 @@ func (b *ProofBundle) parseExtra(line string) error {
 	if _, err := dec.Token(); err != io.EOF { // dec.More misses a stray '}' or ']'
 		return errors.New("proof bundle: extra: data after the event object")
 	}
+	// encoding/json reads what other readers may read otherwise: it
+	// takes the last of two equal keys, matches names ignoring case and
+	// repairs invalid UTF-8 and lone surrogates. A bundle that another
+	// verifier could read as another event is refused.
+	if !utf8.Valid(raw) {
+		return errors.New("proof bundle: extra: invalid UTF-8")
+	}
+	if fe := checkJSON(raw); fe != nil {
+		return fmt.Errorf("proof bundle: extra: %v", fe)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return fmt.Errorf("proof bundle: extra: %v", err)
+	}
+	for _, name := range sortedKeys(obj) {
+		if !provenFields[name] {
+			return fmt.Errorf("proof bundle: extra: field %q: unknown field (names are case-sensitive)", name)
+		}
+	}
 	return nil
+}
+
+// provenFields are the JSON names of ProvenEvent's fields.
+var provenFields = map[string]bool{
+	"id": true, "agent_type": true, "node_id": true, "agent_id": true,
+	"session_id": true, "workspace_id": true, "event_type": true, "ts": true,
+	"chain_seq": true, "chain_prev_hash": true, "chain_hash": true, "payload_digest": true,
 }
 
 // ErrProof is returned, wrapped, when a proof does not prove its claim.

@@ -82,7 +82,7 @@ func TestIntegrityReport(t *testing.T) {
 	t.Parallel()
 	d := integrityFixture(t, daemonConfig{})
 	for _, q := range []struct{ query, node string }{
-		{"", ""}, {"?node_id=n2", "n2"}, {"?node_id=n3", "n3"}, {"?node_id=ghost", "ghost"},
+		{"", ""}, {"?node_id=n2", "n2"}, {"?node_id=n3", "n3"},
 		{"?full=1", ""}, {"?full=1&node_id=n1", "n1"},
 	} {
 		t.Run(q.query, func(t *testing.T) {
@@ -110,9 +110,10 @@ func TestIntegrityReport(t *testing.T) {
 	if rep.NodeID != "n3" || rep.Checked != 4 || len(rep.Nodes) != 1 || rep.Status != chainlog.StatusValid {
 		t.Errorf("n3 report = %+v; want n3, 4 checked, valid", rep)
 	}
-	rep, _ = getReport(t, d, "?node_id=ghost")
-	if rep.Status != chainlog.StatusEmpty || len(rep.Nodes) != 0 {
-		t.Errorf("ghost report = %+v; want empty, no nodes", rep)
+	// A node the store does not have is 404, with the nodes it has.
+	r := d.get(t, "/v1/integrity?node_id=ghost")
+	if b := wantError(t, r, http.StatusNotFound); b.Error != `no such node: "ghost"; nodes in the store: n1, n2, n3` {
+		t.Errorf("ghost: error %q", b.Error)
 	}
 }
 

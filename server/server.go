@@ -276,6 +276,17 @@ func (s *Server) getIntegrity(w http.ResponseWriter, r *http.Request) {
 	}
 	if node := r.URL.Query().Get("node_id"); node != "" {
 		rep = rep.Scope(node)
+		if rep.Status == chainlog.StatusEmpty {
+			// A mistyped node_id must not look like an empty, valid chain.
+			var nsn *chainlog.NoSuchNodeError
+			if err := chainlog.CheckNode(r.Context(), s.cfg.Reader, node); errors.As(err, &nsn) {
+				writeError(w, http.StatusNotFound, err.Error())
+				return
+			} else if err != nil {
+				writeError(w, http.StatusInternalServerError, err.Error())
+				return
+			}
+		}
 	}
 	writeJSON(w, http.StatusOK, rep)
 }

@@ -35,6 +35,9 @@ func (a *amendFlags) register(fs *flag.FlagSet, dataOnly bool) {
 		if !json.Valid([]byte(v)) {
 			return errors.New("not valid JSON")
 		}
+		if err := chainlog.CheckData([]byte(v)); err != nil {
+			return err
+		}
 		// JSON null, whatever whitespace surrounds it, clears the column
 		// (SQL NULL, as ingest stores it), not JSON text "null".
 		if strings.TrimSpace(v) == "null" {

@@ -3,11 +3,10 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
+	"hash/maphash"
 	"io"
 	"os"
 	"runtime"
@@ -157,7 +156,7 @@ func (c *ingestCmd) validate(ctx context.Context, in *input, sum *ingestSummary)
 			}
 		})
 	}
-	seen := newLineDigest()
+	seen := newLineDigest(maphash.MakeSeed())
 	err := readChunks(ctx, r, chunks, func(le *chainlog.LineError) {
 		mu.Lock()
 		bad = append(bad, le)
@@ -490,7 +489,7 @@ func (in *input) recheck() *lineCheck {
 	if in.validated == nil {
 		return nil
 	}
-	return &lineCheck{want: in.validated, got: newLineDigest()}
+	return &lineCheck{want: in.validated, got: newLineDigest(in.validated.lines.seed)}
 }
 
 // validation is what the first pass over an input read.
@@ -499,16 +498,24 @@ type validation struct {
 	lines *lineDigest
 }
 
-// lineDigest is a SHA-256 digest of an input's non-blank lines, each
-// followed by a newline, with the digest so far at every ingestBatch
-// lines: a second pass compares each batch before committing it.
+// lineDigest is a digest of an input's non-blank lines, each followed by
+// a newline, with the digest so far at every ingestBatch lines: a second
+// pass compares each batch before committing it. It is a seeded 64-bit
+// hash, not a cryptographic one: it detects a file changed between the
+// passes, and whoever can write the file can as well write other lines
+// before the first.
 type lineDigest struct {
-	h       hash.Hash
-	n       int                 // lines added
-	batches [][sha256.Size]byte // digest of the first (i+1)*ingestBatch lines
+	seed    maphash.Seed
+	h       maphash.Hash
+	n       int      // lines added
+	batches []uint64 // digest of the first (i+1)*ingestBatch lines
 }
 
-func newLineDigest() *lineDigest { return &lineDigest{h: sha256.New()} }
+func newLineDigest(seed maphash.Seed) *lineDigest {
+	d := &lineDigest{seed: seed}
+	d.h.SetSeed(seed)
+	return d
+}
 
 var newline = []byte{'\n'}
 
@@ -520,10 +527,7 @@ func (d *lineDigest) add(line []byte) {
 	}
 }
 
-func (d *lineDigest) sum() (s [sha256.Size]byte) {
-	d.h.Sum(s[:0])
-	return s
-}
+func (d *lineDigest) sum() uint64 { return d.h.Sum64() }
 
 // lineCheck compares a second pass over an input with the first, so
 // that only lines that were validated are committed: a file changed in

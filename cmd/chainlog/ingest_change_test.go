@@ -280,3 +280,17 @@ func replaceIn(t *testing.T, name, old, new string) {
 		t.Fatal(err)
 	}
 }
+
+// TestIngestStdinTwoPasses: standard input is spooled in the first pass
+// and the second reads the spool, which matches batch for batch.
+func TestIngestStdinTwoPasses(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "s.db")
+	r := runCLI(t, map[string]string{"TMPDIR": dir}, changeInput(2500), "ingest", "--store", store, "-")
+	if r.code != exitOK || r.stdout != "inserted 2500, duplicates 0, rejected 0\n" || r.stderr != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if n := len(storedIDs(t, store)); n != 2500 {
+		t.Errorf("%d events stored; want 2500", n)
+	}
+}

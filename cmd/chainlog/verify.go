@@ -73,6 +73,11 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 	err = st.Snapshot(ctx, func() error {
 		var err error
 		rep, err = chainlog.VerifyStore(ctx, st, *nodeID, "", cps)
+		if err == nil && *nodeID != "" && rep.Status == chainlog.StatusEmpty {
+			// EMPTY for a node the store does not have is most likely a
+			// mistyped node_id: say so, and which nodes there are.
+			err = chainlog.CheckNode(ctx, st, *nodeID)
+		}
 		return err
 	})
 	if err != nil {

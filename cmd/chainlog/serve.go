@@ -233,7 +233,7 @@ func serve(ctx context.Context, c *serveConfig, path string, logger *slog.Logger
 	})
 	go w.Run(writeCtx)
 	srv := server.New(server.Config{Writer: w, Reader: ro, Monitor: chainlog.NewMonitor(), Metrics: metrics,
-		Logger: logger, Token: c.token, MaxBodyBytes: c.maxBody, NodeID: c.nodeID})
+		Logger: logger, Token: c.token, MaxBodyBytes: c.maxBody, MaxInflightBytes: c.maxInflight, NodeID: c.nodeID})
 	hs := &http.Server{Addr: c.listen, Handler: srv, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: c.readTimeout, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}

@@ -18,17 +18,21 @@ import (
 // errBudget is the in-flight budget refusing a request.
 var errBudget = errors.New("the daemon holds too many request bytes at once")
 
-// budget bounds the request body bytes all requests hold at once.
+// budget bounds the bytes all requests hold at once: request bodies and
+// pages of events.
 type budget struct {
 	max  int64
 	used atomic.Int64
 }
 
-// take reserves n bytes; it fails, reserving nothing, when they do not fit.
+// take reserves n bytes; it fails, reserving nothing, when they do not
+// fit. More than the whole budget is taken when nothing else is held, so
+// that a page holding one event larger than the budget (stored before the
+// limits) can still be read.
 func (b *budget) take(n int64) bool {
 	for {
 		cur := b.used.Load()
-		if cur+n > b.max {
+		if cur+n > b.max && cur != 0 {
 			return false
 		}
 		if b.used.CompareAndSwap(cur, cur+n) {
@@ -75,6 +79,11 @@ func (br *budgetReader) Read(p []byte) (int, error) {
 			// what is left is not refused.
 			br.held += br.b.takeUpTo(need)
 			if br.read >= br.held {
+				// Nothing is left: refuse, unless the body has ended.
+				var one [1]byte
+				if n, err := br.r.Read(one[:]); n == 0 {
+					return 0, err
+				}
 				return 0, errBudget
 			}
 			p = p[:br.held-br.read]

@@ -77,6 +77,10 @@ func TestInflightBudget(t *testing.T) {
 	if r := chunked("chunked-over"); r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
 		t.Fatalf("chunked POST over the budget = %s; want 503 with Retry-After", r)
 	}
+	// A page of events takes its bound (here the whole budget) too.
+	if r := d.get(t, "/v1/events"); r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Fatalf("GET /v1/events over the budget = %s; want 503 with Retry-After", r)
+	}
 	// A small request still fits.
 	small := make(chan answer, 1)
 	go func() {
@@ -99,6 +103,10 @@ func TestInflightBudget(t *testing.T) {
 	// The budget is given back: the refused requests now succeed.
 	wantPosted(t, d.post(t, over), postResult{1, 0})
 	wantPosted(t, chunked("chunked-over"), postResult{1, 0})
+	// (The page bound is a quarter of the budget: one 40 KiB event a page.)
+	if p := getPage(t, d, ""); len(p.Events) != 1 {
+		t.Errorf("GET /v1/events after the budget was given back: %d events; want 1", len(p.Events))
+	}
 	got := storedIDs(t, d.path)
 	slices.Sort(got)
 	if want := []string{"chunked-over", "held-0", "held-1", "over", "small"}; !slices.Equal(got, want) {

@@ -53,16 +53,17 @@ type Config struct {
 	Logger       *slog.Logger
 	Token        string // required bearer token; empty means none
 	MaxBodyBytes int64  // larger POST bodies (after decompression) get 413
-	// MaxInflightBytes bounds the body bytes all POSTs hold at once;
-	// beyond, 503 with Retry-After. Default 64 MiB, and never below
-	// MaxBodyBytes.
+	// MaxInflightBytes bounds the bytes all requests hold at once: POST
+	// bodies, and GET /v1/events pages; beyond, 503 with Retry-After.
+	// Default 64 MiB, and never below MaxBodyBytes.
 	MaxInflightBytes int64
 	// MaxEventBytes bounds the line export writes for one event, so that
 	// whatever the daemon accepts can be exported and imported again with
 	// ingest's default --max-line-bytes; default chainlog.DefaultMaxLineBytes.
 	MaxEventBytes int
 	// PageBytes bounds one page of GET /v1/events, besides its rows;
-	// default 4 MiB. A page holds at least one event.
+	// default 4 MiB, and at most a quarter of MaxInflightBytes. A page
+	// holds at least one event.
 	PageBytes int64
 	NodeID    string // given to events that have no node_id
 }
@@ -94,6 +95,8 @@ func New(cfg Config) *Server {
 	if cfg.PageBytes <= 0 {
 		cfg.PageBytes = 4 << 20
 	}
+	// A page may go one event past its bound: leave room for that.
+	cfg.PageBytes = min(cfg.PageBytes, cfg.MaxInflightBytes/4)
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), inflight: &budget{max: cfg.MaxInflightBytes}}
 	s.mux.HandleFunc("POST /v1/events", s.postEvents)
 	s.mux.HandleFunc("GET /v1/events", s.getEvents)
@@ -144,9 +147,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	var encoding unsupportedEncoding
 	switch {
 	case errors.Is(err, errBudget):
-		s.cfg.Logger.Warn("request refused: the in-flight body budget is spent", "limit", s.cfg.MaxInflightBytes, "remote", r.RemoteAddr)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%v (%d); retry later", errBudget, s.cfg.MaxInflightBytes))
+		s.budgetSpent(w, r)
 		return
 	case errors.As(err, &tooBig):
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", s.cfg.MaxBodyBytes))
@@ -375,18 +376,39 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		q.Limit = n
 	}
+	// A page takes its byte bound from the in-flight budget before it is
+	// read, and what one large event adds beyond it after.
+	if !s.inflight.take(s.cfg.PageBytes) {
+		s.budgetSpent(w, r)
+		return
+	}
+	held := s.cfg.PageBytes
+	defer func() { s.inflight.give(held); s.reclaim.after(held) }()
 	q.MaxBytes = s.cfg.PageBytes
 	events, next, err := s.cfg.Reader.Events(r.Context(), q)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	var held int64
+	var size int64
 	for i := range events {
-		held += int64(len(events[i].Data))
+		size += int64(len(events[i].Data)) + 512 // the other columns, about
 	}
-	defer s.reclaim.after(held)
+	if size > held {
+		if !s.inflight.take(size - held) {
+			s.budgetSpent(w, r)
+			return
+		}
+		held = size
+	}
 	writeEventsPage(w, events, next)
+}
+
+// budgetSpent answers 503 when the in-flight budget is spent.
+func (s *Server) budgetSpent(w http.ResponseWriter, r *http.Request) {
+	s.cfg.Logger.Warn("request refused: the in-flight byte budget is spent", "limit", s.cfg.MaxInflightBytes, "remote", r.RemoteAddr)
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%v (%d); retry later", errBudget, s.cfg.MaxInflightBytes))
 }
 
 // writeEventsPage writes {"events":[...],"next":...} one event at a time,

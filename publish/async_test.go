@@ -291,7 +291,9 @@ func TestAsyncCloseTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-g.entered
-	if a.Close(0) || a.Close(0) {
-		t.Error("Close = true with the checkpoint never published")
+	first := a.Close(0)
+	second := a.Close(0) // a second Close neither panics nor blocks
+	if first || second {
+		t.Errorf("Close = %v, then %v, with the checkpoint never published; want false", first, second)
 	}
 }

@@ -406,7 +406,7 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 
 // budgetSpent answers 503 when the in-flight budget is spent.
 func (s *Server) budgetSpent(w http.ResponseWriter, r *http.Request) {
-	s.cfg.Logger.Warn("request refused: the in-flight byte budget is spent", "limit", s.cfg.MaxInflightBytes, "remote", r.RemoteAddr)
+	s.cfg.Logger.Debug("request refused: the in-flight byte budget is spent", "limit", s.cfg.MaxInflightBytes, "remote", r.RemoteAddr)
 	w.Header().Set("Retry-After", "1")
 	writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%v (%d); retry later", errBudget, s.cfg.MaxInflightBytes))
 }

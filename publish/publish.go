@@ -84,6 +84,9 @@ func (c Command) Publish(ctx context.Context, signed []byte) error {
 	cmd.Stdin = bytes.NewReader(signed)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	// When ctx ends the shell is killed, but a child of it may still hold
+	// stderr open: stop waiting for it soon after.
+	cmd.WaitDelay = time.Second
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("publish checkpoint with %s: %w: %s", c, err, bytes.TrimSpace(stderr.Bytes()))
 	}

@@ -49,8 +49,12 @@ func testClock() func() time.Time {
 type daemonConfig struct {
 	Token        string
 	MaxBodyBytes int64
-	NodeID       string
-	Writer       server.WriterConfig // Metrics is set by newDaemon
+	// MaxInflightBytes, MaxEventBytes and PageBytes are the Config's.
+	MaxInflightBytes int64
+	MaxEventBytes    int
+	PageBytes        int64
+	NodeID           string
+	Writer           server.WriterConfig // Metrics is set by newDaemon
 	// Wrap, when set, wraps the writable store given to the Writer (to
 	// block, fail or count commits).
 	Wrap func(server.Ingester) server.Ingester
@@ -108,7 +112,8 @@ func newDaemonAt(t *testing.T, path string, cfg daemonConfig) *daemon {
 		reader = cfg.Reader(ro)
 	}
 	d.srv = server.New(server.Config{Writer: d.writer, Reader: reader, Monitor: d.monitor, Metrics: d.metrics,
-		Token: cfg.Token, MaxBodyBytes: cfg.MaxBodyBytes, NodeID: cfg.NodeID})
+		Token: cfg.Token, MaxBodyBytes: cfg.MaxBodyBytes, MaxInflightBytes: cfg.MaxInflightBytes,
+		MaxEventBytes: cfg.MaxEventBytes, PageBytes: cfg.PageBytes, NodeID: cfg.NodeID})
 	d.ts = httptest.NewUnstartedServer(d.srv)
 	d.ts.Config.ReadTimeout = cfg.ReadTimeout
 	d.ts.Start()

@@ -13,7 +13,9 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -25,6 +27,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"chainlog"
@@ -48,8 +51,20 @@ type Config struct {
 	Metrics      *Metrics
 	Logger       *slog.Logger
 	Token        string // required bearer token; empty means none
-	MaxBodyBytes int64  // larger POST bodies get 413
-	NodeID       string // given to events that have no node_id
+	MaxBodyBytes int64  // larger POST bodies (after decompression) get 413
+	// MaxInflightBytes bounds the bytes all requests hold at once: POST
+	// bodies, and GET /v1/events pages; beyond, 503 with Retry-After.
+	// Default 64 MiB, and never below MaxBodyBytes.
+	MaxInflightBytes int64
+	// MaxEventBytes bounds the line export writes for one event, so that
+	// whatever the daemon accepts can be exported and imported again with
+	// ingest's default --max-line-bytes; default chainlog.DefaultMaxLineBytes.
+	MaxEventBytes int
+	// PageBytes bounds one page of GET /v1/events, besides its rows;
+	// default 4 MiB, and at most a quarter of MaxInflightBytes. A page
+	// holds at least one event.
+	PageBytes int64
+	NodeID    string // given to events that have no node_id
 }
 
 // Server is the daemon's HTTP handler.
@@ -58,6 +73,8 @@ type Server struct {
 	mux      *http.ServeMux
 	stopping atomic.Bool
 	full     fullState
+	inflight *budget
+	reclaim  reclaimer
 }
 
 // New returns the handler.
@@ -68,7 +85,19 @@ func New(cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 20
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	if cfg.MaxInflightBytes <= 0 {
+		cfg.MaxInflightBytes = 64 << 20
+	}
+	cfg.MaxInflightBytes = max(cfg.MaxInflightBytes, cfg.MaxBodyBytes)
+	if cfg.MaxEventBytes <= 0 {
+		cfg.MaxEventBytes = chainlog.DefaultMaxLineBytes
+	}
+	if cfg.PageBytes <= 0 {
+		cfg.PageBytes = 4 << 20
+	}
+	// A page may go one event past its bound: leave room for that.
+	cfg.PageBytes = min(cfg.PageBytes, cfg.MaxInflightBytes/4)
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), inflight: &budget{max: cfg.MaxInflightBytes}}
 	s.mux.HandleFunc("POST /v1/events", s.postEvents)
 	s.mux.HandleFunc("GET /v1/events", s.getEvents)
 	s.mux.HandleFunc("GET /v1/integrity", s.getIntegrity)
@@ -109,17 +138,30 @@ type EventError struct {
 }
 
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	events, bad, err := s.decodeBody(r)
+	body, held, err := s.readBody(w, r)
+	// The budget is given back once the events are committed, before the
+	// answer: a client that has its answer may send again at once.
+	release := sync.OnceFunc(func() { s.inflight.give(held); s.reclaim.after(held) })
+	defer release()
 	var tooBig *http.MaxBytesError
+	var encoding unsupportedEncoding
 	switch {
+	case errors.Is(err, errBudget):
+		s.budgetSpent(w, r)
+		return
 	case errors.As(err, &tooBig):
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", s.cfg.MaxBodyBytes))
+		return
+	case errors.As(err, &encoding):
+		writeError(w, http.StatusUnsupportedMediaType, err.Error())
 		return
 	case err != nil:
 		s.cfg.Logger.Info("request body unreadable", "err", err, "remote", r.RemoteAddr)
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
+	}
+	events, bad := s.decodeBody(r, body)
+	switch {
 	case len(bad) > 0:
 		s.cfg.Metrics.reject(len(events) + len(bad))
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid events; nothing was stored", "errors": bad})
@@ -129,6 +171,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.cfg.Writer.Submit(r.Context(), events)
+	release()
 	switch {
 	case errors.Is(err, ErrQueueFull), errors.Is(err, ErrClosed):
 		w.Header().Set("Retry-After", "1")
@@ -140,32 +183,119 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// decodeBody reads the whole body (so a slow client never holds the
-// writer) and decodes its events. bad lists every invalid event.
-func (s *Server) decodeBody(r *http.Request) ([]chainlog.Event, []EventError, error) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return nil, nil, err
+// unsupportedEncoding is a Content-Encoding the daemon does not decode.
+type unsupportedEncoding string
+
+func (u unsupportedEncoding) Error() string {
+	return fmt.Sprintf("Content-Encoding %q is not supported: send the body as is, or with gzip", string(u))
+}
+
+// readBody reads the whole body (so that a slow client never holds the
+// writer), decompressing gzip, within the per-request limit (on the
+// decompressed bytes) and the in-flight budget. held is what it took from
+// the budget, to be given back when the request is done.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, held int64, err error) {
+	var gz bool
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		gz = true
+	default:
+		return nil, 0, unsupportedEncoding(enc)
 	}
+	var rd io.Reader = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	expected := int64(-1)
+	if r.ContentLength > s.cfg.MaxBodyBytes && !gz {
+		return nil, 0, &http.MaxBytesError{Limit: s.cfg.MaxBodyBytes}
+	}
+	if r.ContentLength >= 0 && !gz {
+		// The length is known: take it from the budget before reading.
+		if !s.inflight.take(r.ContentLength) {
+			return nil, 0, errBudget
+		}
+		held, expected = r.ContentLength, r.ContentLength
+	}
+	if gz {
+		zr, err := gzip.NewReader(rd)
+		if err != nil {
+			return nil, 0, fmt.Errorf("gzip body: %w", err)
+		}
+		defer zr.Close()
+		// The limit applies to the decompressed bytes too: a gzip bomb
+		// stops at MaxBodyBytes.
+		rd = &maxBytesReader{r: zr, n: s.cfg.MaxBodyBytes}
+	}
+	var br *budgetReader
+	if expected < 0 {
+		br = &budgetReader{r: rd, b: s.inflight}
+		rd = br
+	}
+	body, err = readBody(rd, expected)
+	if br != nil {
+		held = br.held
+	}
+	if err != nil && gz && !errors.Is(err, errBudget) {
+		var tooBig *http.MaxBytesError
+		if !errors.As(err, &tooBig) {
+			err = fmt.Errorf("gzip body: %w", err)
+		}
+	}
+	return body, held, err
+}
+
+// maxBytesReader fails with *http.MaxBytesError past n bytes.
+type maxBytesReader struct {
+	r io.Reader
+	n int64
+}
+
+func (m *maxBytesReader) Read(p []byte) (int, error) {
+	if m.n < 0 {
+		return 0, &http.MaxBytesError{}
+	}
+	if int64(len(p)) > m.n+1 {
+		p = p[:m.n+1]
+	}
+	n, err := m.r.Read(p)
+	m.n -= int64(n)
+	if m.n < 0 {
+		return n, &http.MaxBytesError{}
+	}
+	return n, err
+}
+
+// decodeBody decodes the events of a body. bad lists every invalid event,
+// and every event whose exported line would be longer than MaxEventBytes.
+func (s *Server) decodeBody(r *http.Request, body []byte) ([]chainlog.Event, []EventError) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct == "application/x-ndjson" || ct == "application/jsonl" {
-		return s.decodeNDJSON(body)
-	}
-	raws, err := splitJSON(body)
-	if err != nil {
-		return nil, []EventError{{Index: len(raws), Error: err.Error()}}, nil
-	}
 	var events []chainlog.Event
 	var bad []EventError
-	for i, raw := range raws {
-		ev, err := chainlog.DecodeEvent(raw, s.cfg.NodeID)
+	if ct == "application/x-ndjson" || ct == "application/jsonl" {
+		events, bad = s.decodeNDJSON(body)
+	} else {
+		raws, err := splitJSON(body)
 		if err != nil {
-			bad = append(bad, eventError(i, err))
-			continue
+			return nil, []EventError{{Index: len(raws), Error: err.Error()}}
 		}
-		events = append(events, ev)
+		for i, raw := range raws {
+			ev, err := chainlog.DecodeEvent(raw, s.cfg.NodeID)
+			if err != nil {
+				bad = append(bad, eventError(i, err))
+				continue
+			}
+			events = append(events, ev)
+		}
 	}
-	return events, bad, nil
+	if len(bad) > 0 {
+		return events, bad
+	}
+	for i := range events {
+		if n := exportedSize(&events[i]); n > s.cfg.MaxEventBytes {
+			bad = append(bad, EventError{Index: i, Error: fmt.Sprintf("event %q would be exported as a %d-byte line, over the %d-byte limit (ingest's default --max-line-bytes)",
+				events[i].ID, n, s.cfg.MaxEventBytes)})
+		}
+	}
+	return events, bad
 }
 
 // splitJSON returns the events of a JSON array, or of one or more JSON
@@ -194,22 +324,23 @@ func splitJSON(body []byte) ([]json.RawMessage, error) {
 	}
 }
 
-func (s *Server) decodeNDJSON(body []byte) ([]chainlog.Event, []EventError, error) {
+func (s *Server) decodeNDJSON(body []byte) ([]chainlog.Event, []EventError) {
 	rd := chainlog.NewReader(bytes.NewReader(body), len(body)+1, s.cfg.NodeID)
 	var events []chainlog.Event
 	var bad []EventError
 	for i := 0; ; i++ {
 		ev, err := rd.Next()
 		if err == io.EOF {
-			return events, bad, nil
+			return events, bad
 		}
 		var le *chainlog.LineError
 		if errors.As(err, &le) {
 			bad = append(bad, EventError{Index: i, Field: le.Field, Error: fmt.Sprintf("line %d: %s", le.Line, le.Msg)})
 			continue
 		}
-		if err != nil {
-			return nil, nil, err
+		if err != nil { // a bytes.Reader fails with nothing else
+			bad = append(bad, EventError{Index: i, Error: err.Error()})
+			return events, bad
 		}
 		events = append(events, ev)
 	}
@@ -245,23 +376,67 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		q.Limit = n
 	}
+	// A page takes its byte bound from the in-flight budget before it is
+	// read, and what one large event adds beyond it after.
+	if !s.inflight.take(s.cfg.PageBytes) {
+		s.budgetSpent(w, r)
+		return
+	}
+	held := s.cfg.PageBytes
+	defer func() { s.inflight.give(held); s.reclaim.after(held) }()
+	q.MaxBytes = s.cfg.PageBytes
 	events, next, err := s.cfg.Reader.Events(r.Context(), q)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	out := struct {
-		Events []chainlog.Record `json:"events"`
-		Next   *string           `json:"next"`
-	}{Events: make([]chainlog.Record, len(events))}
+	var size int64
 	for i := range events {
-		out.Events[i] = chainlog.NewRecord(&events[i])
+		size += int64(len(events[i].Data)) + 512 // the other columns, about
 	}
+	if size > held {
+		if !s.inflight.take(size - held) {
+			s.budgetSpent(w, r)
+			return
+		}
+		held = size
+	}
+	writeEventsPage(w, events, next)
+}
+
+// budgetSpent answers 503 when the in-flight budget is spent.
+func (s *Server) budgetSpent(w http.ResponseWriter, r *http.Request) {
+	s.cfg.Logger.Debug("request refused: the in-flight byte budget is spent", "limit", s.cfg.MaxInflightBytes, "remote", r.RemoteAddr)
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%v (%d); retry later", errBudget, s.cfg.MaxInflightBytes))
+}
+
+// writeEventsPage writes {"events":[...],"next":...} one event at a time,
+// so that the answer is never built whole in memory besides the rows.
+func writeEventsPage(w http.ResponseWriter, events []chainlog.StoredEvent, next int64) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	bw.WriteString(`{"events":[`)
+	for i := range events {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		if err := enc.Encode(chainlog.NewRecord(&events[i])); err != nil {
+			return // the client is gone
+		}
+		events[i] = chainlog.StoredEvent{} // written: its memory can go
+	}
+	bw.WriteString(`],"next":`)
 	if next != 0 {
-		c := strconv.FormatInt(next, 10)
-		out.Next = &c
+		bw.WriteString(strconv.Quote(strconv.FormatInt(next, 10)))
+	} else {
+		bw.WriteString("null")
 	}
-	writeJSON(w, http.StatusOK, out)
+	bw.WriteString("}\n")
+	_ = bw.Flush()
 }
 
 func (s *Server) getIntegrity(w http.ResponseWriter, r *http.Request) {

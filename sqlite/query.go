@@ -17,6 +17,10 @@ type Query struct {
 	Since, Until                          string
 	After                                 int64 // keyset cursor: return rows after this one
 	Limit                                 int
+	// MaxBytes, when above zero, also ends a page once its events hold
+	// that many bytes (their data and text columns); a page holds at least
+	// one event.
+	MaxBytes int64
 }
 
 // MaxQueryLimit bounds one page of Events.
@@ -46,7 +50,7 @@ func (s *Store) Events(ctx context.Context, q Query) ([]chainlog.StoredEvent, in
 	}
 	sqlq += ` ORDER BY rowid LIMIT ?2`
 	var out []chainlog.StoredEvent
-	var last int64
+	var last, size int64
 	more := false
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
 		stmt, err := conn.Prepare(sqlq)
@@ -64,7 +68,7 @@ func (s *Store) Events(ctx context.Context, q Query) ([]chainlog.StoredEvent, in
 			if err != nil || !ok {
 				return err
 			}
-			if len(out) == limit { // one more exists: there is a next page
+			if len(out) == limit || (q.MaxBytes > 0 && size >= q.MaxBytes) { // one more exists: there is a next page
 				more = true
 				return nil
 			}
@@ -72,6 +76,7 @@ func (s *Store) Events(ctx context.Context, q Query) ([]chainlog.StoredEvent, in
 			readStored(stmt, &e)
 			last = stmt.ColumnInt64(18)
 			out = append(out, e)
+			size += storedSize(&e)
 		}
 	})
 	if err != nil {
@@ -81,4 +86,16 @@ func (s *Store) Events(ctx context.Context, q Query) ([]chainlog.StoredEvent, in
 		last = 0
 	}
 	return out, last, nil
+}
+
+// storedSize is about the bytes e holds: its data and text columns.
+func storedSize(e *chainlog.StoredEvent) int64 {
+	n := len(e.Data) + len(e.ID) + len(e.AgentType) + len(e.NodeID) + len(e.AgentID) + len(e.EventType) +
+		len(e.TS) + len(e.CreatedAt) + len(e.PrevHash) + len(e.Hash) + len(e.PayloadDigest) + len(e.LastDigest)
+	for _, s := range []*string{e.SessionID, e.WorkspaceID, e.Model} {
+		if s != nil {
+			n += len(*s)
+		}
+	}
+	return int64(n)
 }

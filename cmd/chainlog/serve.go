@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"chainlog"
+	"chainlog/publish"
 	"chainlog/server"
 	"chainlog/sqlite"
 )
@@ -36,6 +37,7 @@ type serveConfig struct {
 	verifyEvery    time.Duration
 	fullEvery      time.Duration
 	checkpointRate time.Duration
+	publishWait    time.Duration
 	readTimeout    time.Duration
 	init           bool
 	cp             checkpointFlags
@@ -61,6 +63,7 @@ func (c *serveConfig) register(fs *flag.FlagSet, e *env) {
 	fs.DurationVar(&c.verifyEvery, "verify-interval", time.Minute, "how often to verify the new rows in the background")
 	fs.DurationVar(&c.fullEvery, "full-verify-interval", time.Hour, "how often to re-verify the whole store from genesis")
 	fs.DurationVar(&c.checkpointRate, "checkpoint-interval", time.Second, "sign a checkpoint at most this often")
+	fs.DurationVar(&c.publishWait, "checkpoint-timeout", 10*time.Second, "time allowed to one attempt to publish a checkpoint to --checkpoint-command or --checkpoint-url")
 	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "time allowed to read a whole request, body included")
 	fs.BoolVar(&c.init, "init", false, "add chainlog's tables to a database that has other tables but no events table")
 	c.cp.register(fs, e)
@@ -146,7 +149,8 @@ func (c *serveConfig) check() error {
 		v    time.Duration
 	}{
 		{"verify-interval", c.verifyEvery}, {"full-verify-interval", c.fullEvery},
-		{"checkpoint-interval", c.checkpointRate}, {"read-timeout", c.readTimeout},
+		{"checkpoint-interval", c.checkpointRate}, {"checkpoint-timeout", c.publishWait},
+		{"read-timeout", c.readTimeout},
 	} {
 		if err := positive(d.name, int64(d.v), d.v.String()); err != nil {
 			return err
@@ -214,6 +218,10 @@ func serve(ctx context.Context, c *serveConfig, path string, logger *slog.Logger
 	}
 	defer ro.Close()
 	metrics := server.NewMetrics()
+	// The command and URL destinations publish on their own goroutines: a
+	// slow or dead one never holds back a commit or an acknowledgement.
+	stopPublishing := c.cp.startAsync(c.publishWait, logger, publish.NewMetrics(metrics.Registry))
+	defer stopPublishing(0) // on an early return; after a shutdown, a no-op
 	// The writer outlives ctx: what was queued is committed on shutdown.
 	writeCtx := context.WithoutCancel(ctx)
 	cps := &rateLimited{every: c.checkpointRate, run: func(ctx context.Context) error { return c.cp.run(ctx, st) }}
@@ -227,7 +235,7 @@ func serve(ctx context.Context, c *serveConfig, path string, logger *slog.Logger
 	})
 	go w.Run(writeCtx)
 	srv := server.New(server.Config{Writer: w, Reader: ro, Monitor: chainlog.NewMonitor(), Metrics: metrics,
-		Logger: logger, Token: c.token, MaxBodyBytes: c.maxBody, NodeID: c.nodeID})
+		Logger: logger, Token: c.token, MaxBodyBytes: c.maxBody, MaxInflightBytes: c.maxInflight, NodeID: c.nodeID})
 	hs := &http.Server{Addr: c.listen, Handler: srv, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: c.readTimeout, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
@@ -262,12 +270,18 @@ func serve(ctx context.Context, c *serveConfig, path string, logger *slog.Logger
 	if cerr := c.cp.run(writeCtx, st); cerr != nil {
 		logger.Error("final checkpoint failed", "err", cerr)
 	}
+	// The last checkpoint gets a bounded time to reach each destination.
+	stopPublishing(min(c.publishWait, publishShutdownWait))
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	logger.Info("stopped")
 	return err
 }
+
+// publishShutdownWait bounds how long a stopping daemon waits for the last
+// checkpoint to reach the command and URL destinations.
+const publishShutdownWait = 5 * time.Second
 
 // verifyLoop verifies new rows every verifyEvery and the whole store every
 // fullEvery.

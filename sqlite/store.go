@@ -45,6 +45,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for created_at and updated_at; nil is time.Now.
 	Now func() time.Time
+	// WALTruncateWait bounds how long a redaction retries truncating the
+	// WAL while other connections hold read snapshots; 0 is 10 seconds.
+	WALTruncateWait time.Duration
 }
 
 // Store is a chainlog store in one SQLite file. Its methods are safe for

@@ -1,0 +1,15 @@
+package sqlite
+
+import (
+	"testing"
+	"time"
+)
+
+// SetWALTruncateWait sets how long a redaction retries truncating the WAL,
+// for the rest of the test. Tests that call it do not run in parallel.
+func SetWALTruncateWait(t testing.TB, d time.Duration) {
+	t.Helper()
+	old := walTruncateWait
+	walTruncateWait = d
+	t.Cleanup(func() { walTruncateWait = old })
+}

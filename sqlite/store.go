@@ -71,6 +71,7 @@ type Store struct {
 	tail       idTail     // the writer's copy of the id index's tail
 	stmts      map[stmtKey]*sqlite.Stmt
 	reader     *sqlite.Conn // a writer's read connection for ingest's id lookups; nil until used
+	files      *fileWatch   // a writer's files as opened; nil when read-only
 }
 
 // ErrNotStore is returned when a file is not a SQLite database or holds no
@@ -101,6 +102,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		conn.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	s.files = newFileWatch(path)
 	return s, nil
 }
 

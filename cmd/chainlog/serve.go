@@ -165,8 +165,15 @@ func serve(ctx context.Context, c *serveConfig, path string, logger *slog.Logger
 	metrics := server.NewMetrics()
 	// The writer outlives ctx: what was queued is committed on shutdown.
 	writeCtx := context.WithoutCancel(ctx)
-	cps := &rateLimited{every: c.checkpointRate, run: func(ctx context.Context) error { return c.cp.run(ctx, st) }}
-	w := server.NewWriter(st, server.WriterConfig{
+	var w *server.Writer
+	cps := &rateLimited{every: c.checkpointRate, run: func(ctx context.Context) error {
+		err := c.cp.run(ctx, st)
+		if ctx.Err() == nil { // one cut short by shutdown is no failure
+			w.CheckpointResult(err)
+		}
+		return err
+	}}
+	w = server.NewWriter(st, server.WriterConfig{
 		MaxBatch: c.batchEvents, Capacity: c.queueEvents, Logger: logger, Metrics: metrics,
 		After: func(ctx context.Context) {
 			if err := cps.maybe(ctx); err != nil {

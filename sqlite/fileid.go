@@ -1,11 +1,15 @@
 package sqlite
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"sync"
+
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
 )
 
 // ErrFilesReplaced is returned by a writer once the store's database file,
@@ -77,4 +81,27 @@ func (w *fileWatch) check() error {
 // the writer's connection. A read-only store has nothing to check.
 func (s *Store) CheckFiles() error {
 	return s.files.check()
+}
+
+// CheckpointWAL copies the WAL's committed frames into the database file
+// (a PASSIVE checkpoint: it never waits for readers, and copies what no
+// reader still needs). SQLite's automatic checkpoints ignore their errors;
+// a daemon calls this between commits so that a checkpoint that keeps
+// failing is seen, and so that its events do not live only in the -wal
+// file. An error is returned when the checkpoint failed, or the store's
+// files were deleted or replaced.
+func (s *Store) CheckpointWAL(ctx context.Context) error {
+	if s.readOnly {
+		return errors.New("checkpoint the WAL: store is open read-only")
+	}
+	if err := s.files.check(); err != nil {
+		return err
+	}
+	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		return sqlitex.ExecuteTransient(conn, "PRAGMA wal_checkpoint(PASSIVE)", nil)
+	})
+	if err != nil {
+		return fmt.Errorf("checkpoint the WAL: %w", err)
+	}
+	return nil
 }

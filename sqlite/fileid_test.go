@@ -91,3 +91,41 @@ func TestIngestOtherProcessesOpenAndClose(t *testing.T) {
 	closeStore(t, st)
 	wantValid(t, verifyPath(t, path, ""), 7, 0)
 }
+
+// TestCheckpointWAL checks that CheckpointWAL moves committed events from
+// the -wal file into the database file, so that the database file alone
+// holds them, and that it fails once the -wal file was deleted.
+func TestCheckpointWAL(t *testing.T) {
+	path := newStorePath(t)
+	st := openStore(t, path, sqlite.Options{})
+	ingest(t, st, mkEvents(t, "n1", 0, 5)...)
+	// dbOnly copies the database file without its -wal and runs q there.
+	dbOnly := func(q string) string {
+		t.Helper()
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copyPath := newStorePath(t)
+		if err := os.WriteFile(copyPath, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return rawValue(t, copyPath, q)
+	}
+	// A new store lives in its -wal file, schema included.
+	if n := dbOnly(`SELECT count(*) FROM sqlite_master WHERE name = 'events'`); n != "0" {
+		t.Fatalf("the database file alone has the events table before the checkpoint; the test proves nothing")
+	}
+	if err := st.CheckpointWAL(t.Context()); err != nil {
+		t.Fatalf("CheckpointWAL: %v", err)
+	}
+	if n := dbOnly(`SELECT count(*) FROM events`); n != "5" {
+		t.Errorf("the database file alone holds %s events after the checkpoint, want 5", n)
+	}
+	if err := os.Remove(path + "-wal"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CheckpointWAL(t.Context()); !errors.Is(err, sqlite.ErrFilesReplaced) {
+		t.Errorf("CheckpointWAL after the -wal was deleted: %v; want ErrFilesReplaced", err)
+	}
+}

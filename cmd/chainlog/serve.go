@@ -167,7 +167,10 @@ func serve(ctx context.Context, c *serveConfig, path string, logger *slog.Logger
 	writeCtx := context.WithoutCancel(ctx)
 	var w *server.Writer
 	cps := &rateLimited{every: c.checkpointRate, run: func(ctx context.Context) error {
-		err := c.cp.run(ctx, st)
+		// The WAL's frames go to the database file, and a checkpoint
+		// that keeps failing (WAL, signing or publishing) stops the
+		// writer acknowledging.
+		err := errors.Join(st.CheckpointWAL(ctx), c.cp.run(ctx, st))
 		if ctx.Err() == nil { // one cut short by shutdown is no failure
 			w.CheckpointResult(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"chainlog"
 
@@ -43,11 +44,12 @@ func idKey(id string) int64 {
 // event and a read of event_ids to load, so it is loaded only once the
 // writer has looked up keySetAfter ids.
 type idTail struct {
-	upto  int64            // event_ids covers rowids up to upto
-	last  int64            // ids holds every row in (upto, last]
-	ids   map[string]int64 // id -> rowid
-	rows  int64            // rows in (upto, last]: len(ids) unless an id repeats
-	keyed int64            // rows in event_ids when last checked (checkCount) or merged
+	upto    int64            // event_ids covers rowids up to upto
+	last    int64            // ids holds every row in (upto, last]
+	ids     map[string]int64 // id -> rowid
+	rows    int64            // rows in (upto, last]: len(ids) unless an id repeats
+	version int64            // PRAGMA data_version at the last count: it moves when another connection commits
+	counted time.Time        // when checkCount last ran
 
 	keys    []int64 // when not nil, every key in event_ids, sorted
 	lookups int     // ids looked up so far
@@ -64,13 +66,21 @@ var keySetAfter = 4096
 //
 // When it loads the tail afresh (the writer's first sync, or after another
 // writer's merge), it checks that event_ids holds one key for each row up
-// to the bound (checkCount).
+// to the bound (checkCount); and when another connection committed since
+// that check (PRAGMA data_version, which costs no read), again, at most
+// every idRecheckEvery, so that writers taking turns do not count at every
+// batch.
 func (t *idTail) sync(conn *sqlite.Conn) error {
 	upto, err := readIDUpto(conn)
 	if err != nil {
 		return err
 	}
+	version, err := countRows(conn, `PRAGMA data_version`)
+	if err != nil {
+		return err
+	}
 	fresh := t.ids == nil || upto != t.upto
+	recount := fresh || version != t.version && time.Since(t.counted) >= idRecheckEvery
 	if t.ids != nil && upto < t.upto {
 		return fmt.Errorf("%w: event_ids_upto.upto moved back from %d to %d; no writer lowers it", ErrIDIndexDamaged, t.upto, upto)
 	}
@@ -89,14 +99,19 @@ func (t *idTail) sync(conn *sqlite.Conn) error {
 	if err := t.readNew(conn); err != nil {
 		return err
 	}
-	if fresh {
+	if recount {
 		if err := t.checkCount(conn); err != nil {
 			t.ids = nil // load and check again at the next sync
 			return err
 		}
+		t.version, t.counted = version, time.Now()
 	}
 	return nil
 }
+
+// idRecheckEvery is how often, at most, a writer counts the id index again
+// after other connections committed.
+var idRecheckEvery = time.Second
 
 // readNew reads the rows after t.last into the tail.
 func (t *idTail) readNew(conn *sqlite.Conn) error {
@@ -128,7 +143,8 @@ var ErrIDIndexDamaged = errors.New("the id index (event_ids) is damaged")
 // up to its bound: the events table's rows less the tail's. It runs in the
 // transaction that synced t, so the tail holds every row after the bound.
 // Both counts read an index's pages, not the rows: about 20 ms at 1M
-// events, so it runs only when a writer loads the tail afresh.
+// events, so it runs only when a writer loads the tail afresh or another
+// connection wrote.
 func (t *idTail) checkCount(conn *sqlite.Conn) error {
 	keys, err := countRows(conn, `SELECT count(*) FROM event_ids`)
 	if err != nil {
@@ -141,22 +157,6 @@ func (t *idTail) checkCount(conn *sqlite.Conn) error {
 	if want := events - t.rows; keys != want {
 		return fmt.Errorf("%w: it holds %d keys, but %d events have rowid <= event_ids_upto.upto (%d): keys were deleted or added, or the bound was moved; nothing was written",
 			ErrIDIndexDamaged, keys, want, t.upto)
-	}
-	t.keyed = keys
-	return nil
-}
-
-// checkKeyed checks, before a merge adds to event_ids, that it still holds
-// the keys it held when last checked or merged: one count, about 5 ms at
-// 1M events, once per merge.
-func (t *idTail) checkKeyed(conn *sqlite.Conn) error {
-	keys, err := countRows(conn, `SELECT count(*) FROM event_ids`)
-	if err != nil {
-		return err
-	}
-	if keys != t.keyed {
-		return fmt.Errorf("%w: it holds %d keys, but held %d after the last merge: keys were deleted or added; the merge was not written",
-			ErrIDIndexDamaged, keys, t.keyed)
 	}
 	return nil
 }
@@ -392,7 +392,6 @@ func (s *Store) mergeTail(conn *sqlite.Conn) error {
 	// Committed: the tail is empty, and its keys are in event_ids.
 	t := &s.tail
 	t.upto, t.ids, t.rows = t.last, make(map[string]int64), 0
-	t.keyed += int64(len(keys))
 	if t.keys != nil {
 		merged := make([]int64, len(keys))
 		for i, k := range keys {
@@ -417,11 +416,6 @@ func (s *Store) mergeTailTx(conn *sqlite.Conn) (keys [][2]int64, err error) {
 	}
 	if len(t.ids) == 0 {
 		return nil, nil
-	}
-	// The merge builds on event_ids: check that it is whole first.
-	if err := t.checkKeyed(conn); err != nil {
-		t.ids = nil
-		return nil, err
 	}
 	keys = make([][2]int64, 0, len(t.ids))
 	for id, rid := range t.ids {

@@ -13,3 +13,13 @@ func SetWALTruncateWait(t testing.TB, d time.Duration) {
 	walTruncateWait = d
 	t.Cleanup(func() { walTruncateWait = old })
 }
+
+// SetIDRecheckEvery sets how often, at most, a writer counts the id index
+// again after other connections committed, for the rest of the test. Same
+// caveat as SetWALTruncateWait.
+func SetIDRecheckEvery(t testing.TB, d time.Duration) {
+	t.Helper()
+	old := idRecheckEvery
+	idRecheckEvery = d
+	t.Cleanup(func() { idRecheckEvery = old })
+}

@@ -176,6 +176,8 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrQueueFull), errors.Is(err, ErrClosed):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, err.Error()+"; retry later")
+	case errors.Is(err, ErrHalted):
+		writeError(w, http.StatusServiceUnavailable, err.Error()+"; the request is not acknowledged")
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, "commit failed: "+err.Error())
 	default:
@@ -483,6 +485,11 @@ func (s *Server) Verify(ctx context.Context) (*chainlog.Report, error) {
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if s.stopping.Load() {
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	if err := s.cfg.Writer.Halted(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unhealthy", "error": err.Error(),
+			"queued_events": s.cfg.Writer.Queued()})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "queued_events": s.cfg.Writer.Queued()})

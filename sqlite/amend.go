@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"chainlog"
 
@@ -40,10 +41,10 @@ func (r *AmendRequest) check() error {
 // Amend applies one change; see AmendBatch.
 func (s *Store) Amend(ctx context.Context, req AmendRequest) (chainlog.Amendment, error) {
 	recs, err := s.AmendBatch(ctx, []AmendRequest{req})
-	if err != nil {
+	if len(recs) == 0 {
 		return chainlog.Amendment{}, err
 	}
-	return recs[0], nil
+	return recs[0], err
 }
 
 // AmendBatch is the one sanctioned way to change stored events' mutable
@@ -52,6 +53,11 @@ func (s *Store) Amend(ctx context.Context, req AmendRequest) (chainlog.Amendment
 // before and after, the reason, the actor and the time; the records extend
 // the amendment chain, whose head moves by compare-and-swap. Identity and
 // chain columns are never written. Either every request is applied or none.
+//
+// After a redaction is committed, the WAL is truncated, so that the removed
+// text no longer sits in its older frames (see truncateWAL). When it cannot
+// be, the records are returned with an error that wraps
+// ErrWALNotTruncated: the change is committed, and must not be made again.
 func (s *Store) AmendBatch(ctx context.Context, reqs []AmendRequest) ([]chainlog.Amendment, error) {
 	if s.readOnly {
 		return nil, errors.New("amend: store is open read-only")
@@ -82,23 +88,82 @@ func (s *Store) AmendBatch(ctx context.Context, reqs []AmendRequest) ([]chainlog
 		return nil, err
 	}
 	if slices.ContainsFunc(reqs, func(r AmendRequest) bool { return r.Kind == chainlog.KindRedact }) {
-		s.truncateWAL(ctx)
+		if err := s.truncateWAL(ctx); err != nil {
+			s.opts.Logger.Error("redaction committed, but the removed text remains in the WAL", "amendment", recs[len(recs)-1].Seq, "err", err)
+			return recs, fmt.Errorf("redaction committed (amendment #%d), but %w", recs[len(recs)-1].Seq, err)
+		}
 	}
 	return recs, nil
 }
 
+// ErrWALNotTruncated is wrapped by the error AmendBatch returns when a
+// redaction was committed but the WAL could not be checkpointed and
+// truncated: the removed text may then remain on disk, in the WAL's older
+// frames or in the database file's page that the checkpoint would have
+// overwritten.
+var ErrWALNotTruncated = errors.New("the WAL could not be checkpointed and truncated, so the removed text may remain on disk")
+
+// walTruncateWait is the default of Options.WALTruncateWait.
+var walTruncateWait = 10 * time.Second
+
 // truncateWAL checkpoints the WAL into the database file and truncates it,
 // so that the redacted text no longer sits in older WAL frames. With
-// secure_delete on, the database file's freed space is already zeroed. A
-// reader holding an old snapshot can make this fail; it is then logged and
-// the frames go at the next full checkpoint.
-func (s *Store) truncateWAL(ctx context.Context) {
-	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
-		return sqlitex.ExecuteTransient(conn, "PRAGMA wal_checkpoint(TRUNCATE)", nil)
-	})
-	if err != nil {
-		s.opts.Logger.Warn("redaction: could not truncate the WAL; the removed text stays in it until the next checkpoint", "err", err)
+// secure_delete on, the database file's freed space is already zeroed.
+//
+// A connection reading an older snapshot (another process's verify or
+// export, a daemon's reader) keeps the frames it reads: SQLite then
+// reports the checkpoint busy. It is retried, with a backoff from 10 ms to
+// 500 ms, until Options.WALTruncateWait has passed; the store's lock is
+// released between attempts. The error names the -wal file when it still
+// was not truncated.
+func (s *Store) truncateWAL(ctx context.Context) error {
+	wait := s.opts.WALTruncateWait
+	if wait <= 0 {
+		wait = walTruncateWait
 	}
+	deadline := time.Now().Add(wait)
+	backoff := 10 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		busy, err := s.checkpointTruncate(ctx)
+		if err != nil {
+			return fmt.Errorf("%w (in %[2]s or %[2]s-wal): the checkpoint failed: %w", ErrWALNotTruncated, s.path, err)
+		}
+		if !busy {
+			return nil
+		}
+		if time.Now().Add(backoff).After(deadline) {
+			return fmt.Errorf("%w (in %[2]s or %[2]s-wal): another connection kept a read snapshot through the %v retry window (%d attempts); it stays there until a checkpoint truncates the WAL, at the latest when the last process that has the store open closes it",
+				ErrWALNotTruncated, s.path, wait, attempt)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (in %[2]s or %[2]s-wal): %w", ErrWALNotTruncated, s.path, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
+}
+
+// checkpointTruncate runs one TRUNCATE checkpoint and reports whether it
+// was blocked (SQLite's busy column, or a busy or locked error) before the
+// WAL was emptied.
+func (s *Store) checkpointTruncate(ctx context.Context) (busy bool, err error) {
+	err = s.withConn(ctx, func(conn *sqlite.Conn) error {
+		// No waiting inside SQLite: truncateWAL retries, without
+		// holding the store.
+		conn.SetBusyTimeout(0)
+		defer conn.SetBusyTimeout(10 * time.Second)
+		return sqlitex.ExecuteTransient(conn, "PRAGMA wal_checkpoint(TRUNCATE)", &sqlitex.ExecOptions{
+			ResultFunc: func(stmt *sqlite.Stmt) error {
+				busy = stmt.ColumnInt(0) != 0
+				return nil
+			}})
+	})
+	switch sqlite.ErrCode(err).ToPrimary() {
+	case sqlite.ResultBusy, sqlite.ResultLocked:
+		return true, nil
+	}
+	return busy, err
 }
 
 // amendTx applies reqs inside the caller's transaction.

@@ -84,6 +84,11 @@ func (s *Store) runFeed(f *feed, groups [][]chainlog.Event, now string) (err err
 				if _, dup, err = s.probeIDIndex(conn, e.ID); err != nil {
 					return fmt.Errorf("event %q: look up id: %w", e.ID, err)
 				}
+				if !dup && s.tail.heldKey(e.ID) {
+					if err := s.checkKeyMiss(conn, e.ID); err != nil {
+						return fmt.Errorf("event %q: %w", e.ID, err)
+					}
+				}
 			}
 			if dup {
 				f.res[g].Duplicates++

@@ -48,6 +48,12 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]
 	}
 	var res []chainlog.IngestResult
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		// Never write to files that are no longer the store (see
+		// ErrFilesReplaced), and check again before a commit is
+		// acknowledged.
+		if err := s.files.check(); err != nil {
+			return err
+		}
 		for attempt := 0; ; attempt++ {
 			var moved map[string]chainlog.Head
 			var tree TreeHead
@@ -69,6 +75,9 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]
 			}
 			s.tree = tree
 			s.tail.add(added)
+			if err := s.files.check(); err != nil {
+				return fmt.Errorf("the batch was committed to a file that is no longer the store, and is not acknowledged: %w", err)
+			}
 			if len(s.tail.ids) >= tailMergeAt {
 				// The batch is committed whatever happens here; a tail
 				// left long is merged by a later batch.

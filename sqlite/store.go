@@ -51,6 +51,9 @@ type Options struct {
 	// application's database into a store. A missing or empty file is
 	// created either way.
 	Init bool
+	// WALTruncateWait bounds how long a redaction retries truncating the
+	// WAL while other connections hold read snapshots; 0 is 10 seconds.
+	WALTruncateWait time.Duration
 }
 
 // Store is a chainlog store in one SQLite file. Its methods are safe for
@@ -85,6 +88,7 @@ type Store struct {
 	tail       idTail     // the writer's copy of the id index's tail
 	stmts      map[stmtKey]*sqlite.Stmt
 	reader     *sqlite.Conn // a writer's read connection for ingest's id lookups; nil until used
+	files      *fileWatch   // a writer's files as opened; nil when read-only
 }
 
 // ErrNotStore is returned when a file is not a SQLite database or holds no
@@ -115,6 +119,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		conn.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	s.files = newFileWatch(path)
 	return s, nil
 }
 

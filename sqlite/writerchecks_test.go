@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"chainlog"
 	"chainlog/sqlite"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -99,4 +100,109 @@ func TestIngestTreeCheckPassesAfterAnotherWriter(t *testing.T) {
 	closeStore(t, a)
 	closeStore(t, b)
 	wantValid(t, verifyPath(t, path, ""), 10, 0)
+}
+
+// TestIngestRefusesLyingIDIndex damages the id index of a closed store in
+// ways that keep its tables in place, so that it would answer "not stored"
+// for stored ids. A writer opened afterwards must refuse to ingest, before
+// storing anything again.
+func TestIngestRefusesLyingIDIndex(t *testing.T) { forKeyModes(t, testIngestRefusesLyingIDIndex) }
+
+func testIngestRefusesLyingIDIndex(t *testing.T) {
+	const mergeAt = 4
+	sqlite.SetTailMergeAt(t, mergeAt)
+	for _, tc := range []struct{ name, damage string }{
+		{"every key deleted", `DELETE FROM event_ids`},
+		{"one key deleted", `DELETE FROM event_ids WHERE rid = (SELECT rowid FROM events WHERE id = 'node-a/1')`},
+		{"bound raised over the tail", `UPDATE event_ids_upto SET upto = upto + 2`},
+		{"bound lowered", `UPDATE event_ids_upto SET upto = 3`},
+		{"key added", `INSERT INTO event_ids (h, rid) VALUES (42, 1)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Batches of 3, 3, 2: merged after the 6th row, 2 rows in the tail.
+			stored := mkEvents(t, "node-a", 0, 8)
+			path := buildStore(t, sqlite.Options{}, stored[:3], stored[3:6], stored[6:])
+			if got := idUpto(t, path); got != 6 {
+				t.Fatalf("event_ids_upto = %d, want 6", got)
+			}
+			attack(t, path, rawSQL(tc.damage))
+			before := dumpStore(t, path)
+			st := openStore(t, path, sqlite.Options{})
+			res, err := st.Ingest(t.Context(), append(stored, mkEvent(t, "node-a", 8)))
+			if !errors.Is(err, sqlite.ErrIDIndexDamaged) {
+				t.Fatalf("Ingest on a damaged id index = %+v, %v; want ErrIDIndexDamaged", res, err)
+			}
+			if !strings.Contains(err.Error(), "event_ids") {
+				t.Errorf("error %q does not name event_ids", err)
+			}
+			closeStore(t, st)
+			if !reflect.DeepEqual(dumpStore(t, path), before) {
+				t.Error("the refused batch changed the store")
+			}
+		})
+	}
+}
+
+// TestIngestNoticesIDIndexDamagedWhileOpen damages the id index under an
+// open writer that holds a copy of its keys: re-delivering an id whose key
+// was removed or changed is refused, not stored again.
+func TestIngestNoticesIDIndexDamagedWhileOpen(t *testing.T) {
+	const mergeAt = 4
+	sqlite.SetTailMergeAt(t, mergeAt)
+	sqlite.SetKeySetAfter(t, 0)
+	for _, tc := range []struct{ name, damage string }{
+		{"key deleted", `DELETE FROM event_ids WHERE rid = (SELECT rowid FROM events WHERE id = 'node-a/1')`},
+		{"key changed", `UPDATE event_ids SET h = h + 1 WHERE rid = (SELECT rowid FROM events WHERE id = 'node-a/1')`},
+		{"rowid changed", `UPDATE event_ids SET rid = rid + 1000 WHERE rid = (SELECT rowid FROM events WHERE id = 'node-a/1')`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stored := mkEvents(t, "node-a", 0, 8)
+			path := newStorePath(t)
+			st := openStore(t, path, sqlite.Options{})
+			for _, b := range [][]chainlog.Event{stored[:3], stored[3:6], stored[6:]} {
+				ingest(t, st, b...)
+			}
+			if got := tierOf(t, path, "node-a/1"); got != "merged" {
+				t.Fatalf("node-a/1 is %s; want merged", got)
+			}
+			attack(t, path, rawSQL(tc.damage))
+			n := eventCount(t, path)
+			res, err := st.Ingest(t.Context(), []chainlog.Event{mkEvent(t, "node-a", 1)})
+			if !errors.Is(err, sqlite.ErrIDIndexDamaged) {
+				t.Fatalf("re-delivering node-a/1 = %+v, %v; want ErrIDIndexDamaged", res, err)
+			}
+			if got := eventCount(t, path); got != n {
+				t.Errorf("events: %d, want %d", got, n)
+			}
+		})
+	}
+}
+
+// TestIngestNoticesKeysLostUnderOpenWriter deletes a key under an open
+// writer that has no copy of the keys: another connection's commit makes
+// the writer count the index again at its next batch, which is refused.
+func TestIngestNoticesKeysLostUnderOpenWriter(t *testing.T) {
+	const mergeAt = 4
+	sqlite.SetTailMergeAt(t, mergeAt)
+	sqlite.SetKeySetAfter(t, 1<<30)
+	// The writer counted the index at its first batch, just now: recount
+	// at the next one all the same.
+	sqlite.SetIDRecheckEvery(t, 0)
+	path := newStorePath(t)
+	st := openStore(t, path, sqlite.Options{})
+	ingest(t, st, mkEvents(t, "node-a", 0, 4)...)
+	ingest(t, st, mkEvents(t, "node-a", 4, 6)...)
+	if got := idUpto(t, path); got != 4 {
+		t.Fatalf("event_ids_upto = %d, want 4", got)
+	}
+	attack(t, path, rawSQL(`DELETE FROM event_ids WHERE rid = 2`))
+	n := eventCount(t, path)
+	// node-a/1 is the event at rowid 2: without the check it is stored again.
+	res, err := st.Ingest(t.Context(), mkEvents(t, "node-a", 1, 2))
+	if !errors.Is(err, sqlite.ErrIDIndexDamaged) {
+		t.Fatalf("re-delivering node-a/1 after its key was deleted = %+v, %v; want ErrIDIndexDamaged", res, err)
+	}
+	if got := eventCount(t, path); got != n {
+		t.Errorf("events: %d, want %d", got, n)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"chainlog"
 	"chainlog/sqlite"
@@ -90,7 +91,7 @@ func amendCommand(ctx context.Context, e *env, args []string, kind string) int {
 	synopsis := "amend [--store PATH] --reason TEXT --actor NAME [--data JSON] [--cost-usd N] [--token-count N] [--model NAME] [--json] EVENT_ID"
 	if kind == chainlog.KindRedact {
 		name = "redact"
-		synopsis = "redact [--store PATH] --reason TEXT --actor NAME [--data JSON] [--json] EVENT_ID"
+		synopsis = "redact [--store PATH] --reason TEXT --actor NAME [--data JSON] [--wal-wait DURATION] [--json] EVENT_ID"
 	}
 	fs := newFlagSet(e, name, synopsis)
 	store := storeFlag(e, fs)
@@ -101,6 +102,11 @@ func amendCommand(ctx context.Context, e *env, args []string, kind string) int {
 	jsonOut := fs.Bool("json", false, "print the amendment record as JSON")
 	var af amendFlags
 	af.register(fs, kind == chainlog.KindRedact)
+	var opts sqlite.Options
+	if kind == chainlog.KindRedact {
+		fs.DurationVar(&opts.WALTruncateWait, "wal-wait", 10*time.Second,
+			"how long to retry clearing the removed text from the WAL while another process reads the store")
+	}
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -124,7 +130,7 @@ func amendCommand(ctx context.Context, e *env, args []string, kind string) int {
 	if err := cp.setup(path); err != nil {
 		return fail(e, name, err)
 	}
-	st, err := openExisting(ctx, path)
+	st, err := openExisting(ctx, path, opts)
 	if err != nil {
 		return fail(e, name, err)
 	}
@@ -133,8 +139,14 @@ func amendCommand(ctx context.Context, e *env, args []string, kind string) int {
 	if errors.Is(err, chainlog.ErrNotFound) {
 		return fail(e, name, fmt.Errorf("no event with id %q", pos[0]))
 	}
-	if err != nil {
-		return fail(e, name, err)
+	// A redaction whose text is still in the WAL is committed: it is
+	// reported as such, with exit code 1, and must not be made again.
+	walErr := err
+	if !errors.Is(err, sqlite.ErrWALNotTruncated) {
+		walErr = nil
+		if err != nil {
+			return fail(e, name, err)
+		}
 	}
 	// A checkpoint records the trail's new head outside the store.
 	if err := cp.run(ctx, st); err != nil {
@@ -142,8 +154,13 @@ func amendCommand(ctx context.Context, e *env, args []string, kind string) int {
 	}
 	if *jsonOut {
 		writeJSON(e.stdout, rec)
-		return exitOK
+	} else {
+		fmt.Fprintf(e.stdout, "amendment #%d on %s: %s %v\n", rec.Seq, rec.EventID, rec.Kind, rec.Fields)
 	}
-	fmt.Fprintf(e.stdout, "amendment #%d on %s: %s %v\n", rec.Seq, rec.EventID, rec.Kind, rec.Fields)
+	if walErr != nil {
+		fmt.Fprintf(e.stderr, "chainlog %s: %v\n", name, walErr)
+		fmt.Fprintln(e.stderr, "hint: do not redact it again; the text leaves the WAL when the process reading the store ends its read and the last one to close the store checkpoints it")
+		return exitInvalid
+	}
 	return exitOK
 }

@@ -28,7 +28,7 @@ func runBackfill(ctx context.Context, e *env, args []string) int {
 	if err := cp.setup(path); err != nil {
 		return fail(e, "backfill-costs", err)
 	}
-	st, err := openExisting(ctx, path)
+	st, err := openExisting(ctx, path, sqlite.Options{})
 	if err != nil {
 		return fail(e, "backfill-costs", err)
 	}

@@ -208,7 +208,7 @@ func fail(e *env, name string, err error) int {
 // openExisting opens an existing store for writing. Commands that change
 // stored events use it, so that a mistyped path is an error instead of a
 // new, empty store.
-func openExisting(ctx context.Context, path string) (*sqlite.Store, error) {
+func openExisting(ctx context.Context, path string, opts sqlite.Options) (*sqlite.Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -220,5 +220,5 @@ func openExisting(ctx context.Context, path string) (*sqlite.Store, error) {
 		return nil, err
 	}
 	ro.Close()
-	return sqlite.Open(ctx, path, sqlite.Options{})
+	return sqlite.Open(ctx, path, opts)
 }

@@ -224,8 +224,18 @@ func serve(ctx context.Context, c *serveConfig, path string, logger *slog.Logger
 	defer stopPublishing(0) // on an early return; after a shutdown, a no-op
 	// The writer outlives ctx: what was queued is committed on shutdown.
 	writeCtx := context.WithoutCancel(ctx)
-	cps := &rateLimited{every: c.checkpointRate, run: func(ctx context.Context) error { return c.cp.run(ctx, st) }}
-	w := server.NewWriter(st, server.WriterConfig{
+	var w *server.Writer
+	cps := &rateLimited{every: c.checkpointRate, run: func(ctx context.Context) error {
+		// The WAL's frames go to the database file, and a checkpoint
+		// that keeps failing (WAL, signing or publishing) stops the
+		// writer acknowledging.
+		err := errors.Join(st.CheckpointWAL(ctx), c.cp.run(ctx, st))
+		if ctx.Err() == nil { // one cut short by shutdown is no failure
+			w.CheckpointResult(err)
+		}
+		return err
+	}}
+	w = server.NewWriter(st, server.WriterConfig{
 		MaxBatch: c.batchEvents, Capacity: c.queueEvents, Logger: logger, Metrics: metrics,
 		After: func(ctx context.Context) {
 			if err := cps.maybe(ctx); err != nil {

@@ -95,24 +95,5 @@ func readUnnumberedHeads(conn *sqlite.Conn, nodeID string) ([]chainlog.Head, err
 		UNION ALL
 		SELECT node_id, chain_hash, seq, updated_at FROM chain_heads WHERE ?1 = '' OR node_id = ?1`
 	}
-	stmt, err := conn.Prepare(q + ` ORDER BY 1`)
-	if err != nil {
-		return nil, err
-	}
-	defer stmt.Reset()
-	stmt.BindText(1, nodeID)
-	var heads []chainlog.Head
-	for {
-		ok, err := stmt.Step()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return heads, nil
-		}
-		heads = append(heads, chainlog.Head{
-			NodeID: stmt.ColumnText(0), Hash: stmt.ColumnText(1),
-			Seq: stmt.ColumnInt64(2), UpdatedAt: stmt.ColumnText(3),
-		})
-	}
+	return queryHeads(conn, q+` ORDER BY 1`, nodeID)
 }

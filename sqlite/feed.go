@@ -151,21 +151,9 @@ type frontierReader struct {
 	hashes map[int64]tlog.Hash
 }
 
-// frontierIndexes returns the stored indexes of the roots of the perfect
-// subtrees that make up a tree of size n, largest first.
-func frontierIndexes(n int64) []int64 {
-	var idx []int64
-	for level := 62; level >= 0; level-- {
-		if n>>level&1 == 1 {
-			idx = append(idx, tlog.StoredHashIndex(level, n>>level-1))
-		}
-	}
-	return idx
-}
-
 // readFrontier reads the frontier of a tree of size n from r.
 func readFrontier(n int64, r tlog.HashReader) (*frontierReader, error) {
-	idx := frontierIndexes(n)
+	idx := chainlog.FrontierIndexes(n)
 	hashes, err := r.ReadHashes(idx)
 	if err != nil {
 		return nil, fmt.Errorf("read the tree's frontier: %w", err)

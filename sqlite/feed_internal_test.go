@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"chainlog"
+
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -36,7 +38,7 @@ func TestAppendLogFromFrontier(t *testing.T) {
 			if err != nil {
 				t.Fatalf("tree of %d: %v", n, err)
 			}
-			if len(fr.hashes) != len(frontierIndexes(n)) {
+			if len(fr.hashes) != len(chainlog.FrontierIndexes(n)) {
 				t.Fatalf("tree of %d: frontier of %d hashes", n, len(fr.hashes))
 			}
 			lt := newAppendLog(n, fr)

@@ -33,8 +33,14 @@ func readHeads(conn *sqlite.Conn, nodeID string) ([]chainlog.Head, error) {
 	if err != nil || len(cols) == 0 {
 		return nil, err // a store from before chains has no heads
 	}
-	stmt, err := conn.Prepare(`SELECT node_id, chain_hash, seq, updated_at FROM chain_heads
-		WHERE ?1 = '' OR node_id = ?1 ORDER BY node_id`)
+	return queryHeads(conn, `SELECT node_id, chain_hash, seq, updated_at FROM chain_heads
+		WHERE ?1 = '' OR node_id = ?1 ORDER BY node_id`, nodeID)
+}
+
+// queryHeads runs q, which selects node_id, chain_hash, seq and updated_at,
+// with nodeID bound to ?1, and returns the heads in its order.
+func queryHeads(conn *sqlite.Conn, q, nodeID string) ([]chainlog.Head, error) {
+	stmt, err := conn.Prepare(q)
 	if err != nil {
 		return nil, err
 	}

@@ -226,3 +226,22 @@ func TestFalseValidPartialAmendmentIndex(t *testing.T) {
 		t.Fatalf("history of %s: %d records (%v), %v; want the redaction", victim, len(recs), recs, err)
 	}
 }
+
+// A stamped row with no leaf passes every signed checkpoint: they cover
+// the tree, which the row is not in. The store's fault is reported all the
+// same, and the next ingest would chain after the row.
+func TestFalseValidNoLeafWithCheckpoints(t *testing.T) {
+	t.Parallel()
+	f := newTreeFixture(t)
+	c := chainOf(t, f.path, "node-c")
+	last := c[len(c)-1]
+	ev := forgedEvent(t, "ghost")
+	ev.NodeID = "node-c"
+	ins, hash := forge(ev, last.Seq+1, last.Hash)
+	attack(t, f.path, ins, rawSQL(`UPDATE chain_heads SET chain_hash = ?, seq = seq + 1 WHERE node_id = 'node-c'`, hash))
+	rep := verifyStorePath(t, f.path, "", f.cps(t))
+	if rep.Tree == nil || rep.Tree.Status != chainlog.StatusValid {
+		t.Fatalf("tree %+v; want valid: the checkpoints cover only the leaves", rep.Tree)
+	}
+	wantInvalid(t, rep, chainlog.TrailStore, chainlog.ReasonNotLeaf, "ghost", "leaf_index is NULL")
+}

@@ -44,7 +44,7 @@ type CommitRow struct {
 	// chains to it.
 	Irregular bool
 	// Fault, when not empty, names a column whose storage class the schema
-	// does not allow ("token_count holds FLOAT"): the row was written
+	// does not allow ("token_count holds a real"): the row was written
 	// outside chainlog, and the store is invalid.
 	Fault string
 	// Buf is the source's buffer for the row's text, reused from fill to
@@ -134,22 +134,26 @@ type CommitOrderSource interface {
 // does not allow one commit-order pass.
 var ErrNoCommitOrder = errors.New("the store cannot be read in one commit-order pass")
 
-// VerifyStore verifies the store as Verify and VerifyTree together do, and
-// returns the same report, with the tree added: every chain (or only
-// nodeID's), every payload, the amendment trail, and the Merkle tree
-// recomputed from the events and compared with the stored head and with
-// cps. Run it in one read transaction, as those two would be.
+// VerifyStore verifies the store as Verify and VerifyTree together do,
+// and more: every chain (or only nodeID's), every payload, the amendment
+// trail, and the Merkle tree recomputed from the events and compared with
+// the stored head, the stored hashes and cps; and the store as a whole
+// (Report.Store): its own check (StoreChecker), every column's storage
+// class, identity fields that are valid UTF-8, every stamped row a leaf
+// (TreeKeeper), no row without a chain after the chains began, and unique
+// ids (IDChecker). Run it in one read transaction.
 //
 // It reads the events once, in commit order, which is also each node's
 // chain order in a store nobody tampered with: the rows are read on one
 // goroutine and hashed on others, while the chains are followed and the
 // tree is built in order on the calling goroutine. Memory is bounded by a
-// few batches of rows in flight. When anything in a chain is out of place
-// (a break, a row out of chain order, an unexpected storage class), the
-// chains are walked again node by node with Verify, so that a tampered
-// store gets exactly Verify's report; the tree from the one pass is kept,
-// since VerifyTree computes the same. When the pass itself fails, both
-// exact walks run, with their own result or error.
+// few batches of rows in flight and a run of id keys. When anything in a
+// chain is out of place (a break, a row out of chain order, an unexpected
+// storage class), the chains are walked again node by node with Verify, so
+// that a tampered store gets Verify's report, except that a row the pass
+// found broken in itself is never reported valid; the tree from the one
+// pass is kept, since VerifyTree computes the same. When the pass itself
+// fails, both exact walks run, with their own result or error.
 func VerifyStore(ctx context.Context, src CommitOrderSource, nodeID, origin string, cps []SourcedCheckpoint) (*Report, error) {
 	var storeBreak *Break
 	if c, ok := src.(StoreChecker); ok {
@@ -244,22 +248,22 @@ func onePass(ctx context.Context, src CommitOrderSource, nodeID, origin string, 
 	keeper, ok := src.(TreeKeeper)
 	p := newPass(nodeID, origin, cps, ok && keeper.KeepsTree())
 	if err := p.run(ctx, src); err != nil {
-		return nil, TreeReport{}, nil, err
+		return nil, TreeReport{}, p, err
 	}
 	tree, err := p.tree.finish(ctx, src)
 	if err != nil {
-		return nil, TreeReport{}, nil, err
+		return nil, TreeReport{}, p, err
 	}
 	rep := p.chainReport(heads)
 	if rep.Amendments, err = VerifyAmendments(ctx, src); err != nil {
-		return nil, TreeReport{}, nil, err
+		return nil, TreeReport{}, p, err
 	}
 	rep.settle()
 	if p.outOfPlace(rep) {
 		exact, err := Verify(ctx, src, nodeID)
 		switch {
 		case err != nil && rep.BrokenAt == nil && p.store == nil:
-			return nil, TreeReport{}, nil, err
+			return nil, TreeReport{}, p, err
 		case err == nil:
 			rep = exact
 			rep.keepBreaks(p.rowBreaks())

@@ -32,9 +32,6 @@ const (
 	DefaultAgentID   = "main"
 )
 
-// GenesisHash is the chain_prev_hash of a node's first event.
-const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
-
 // Event is one agent event as ingested.
 type Event struct {
 	// Identity: hashed into the chain, never changed after ingest.

@@ -140,7 +140,7 @@ func (m *Monitor) checkNode(ctx context.Context, src RangeSource, node string, h
 	// that walk is done, so a failed one starts again.
 	after := int64(-1)
 	if seen {
-		after = v.lastSeq
+		after = v.last.seq
 	} else {
 		v = NewNodeVerifier(node)
 	}

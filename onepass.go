@@ -509,7 +509,7 @@ func (p *pass) follow(b *passBatch) {
 	for _, n := range p.touched {
 		n.touched = false
 		v := n.v
-		v.lastHash, v.lastPrev, v.lastID = strings.Clone(v.lastHash), strings.Clone(v.lastPrev), strings.Clone(v.lastID)
+		v.last.hash, v.last.prev, v.last.id = strings.Clone(v.last.hash), strings.Clone(v.last.prev), strings.Clone(v.last.id)
 	}
 	p.touched = p.touched[:0]
 }
@@ -667,7 +667,9 @@ func (n *passNode) fast(r *CommitRow, s *rowSums) bool {
 		}
 		return true
 	}
-	if r.Seq != v.lastSeq+1 || r.Hash == "" || r.PrevHash != v.lastHash || !s.chainOK {
+	var e StoredEvent
+	r.stored(&e)
+	if !s.chainOK || nextLink(v.report.NodeID, v.last, &e, &s.chainOK, &v.hasher) != nil {
 		return false
 	}
 	if want == "" && v.sealed {
@@ -677,7 +679,7 @@ func (n *passNode) fast(r *CommitRow, s *rowSums) bool {
 		return false
 	}
 	rep.Checked++
-	v.lastSeq, v.lastPrev, v.lastHash, v.lastID = r.Seq, r.PrevHash, r.Hash, r.ID
+	v.last = link{seq: r.Seq, hash: r.Hash, prev: r.PrevHash, id: r.ID}
 	if want == "" {
 		rep.PayloadsUnsealed++
 		return true

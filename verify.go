@@ -145,18 +145,15 @@ const ScopeAll = "all"
 // NodeVerifier walks one node's chain in chain_seq order and recomputes
 // every hash. It keeps O(1) state: the previous row's seq and hashes.
 type NodeVerifier struct {
-	report   NodeReport
-	hasher   Hasher
-	lastSeq  int64
-	lastHash string
-	lastPrev string
-	lastID   string
-	sealed   bool // a stamped row with a payload digest was seen
+	report NodeReport
+	hasher Hasher
+	last   link // the last row accepted
+	sealed bool // a stamped row with a payload digest was seen
 }
 
 // NewNodeVerifier returns a verifier for nodeID's chain.
 func NewNodeVerifier(nodeID string) *NodeVerifier {
-	return &NodeVerifier{report: NodeReport{NodeID: nodeID}, lastHash: GenesisHash}
+	return &NodeVerifier{report: NodeReport{NodeID: nodeID}, last: link{hash: GenesisHash}}
 }
 
 // Add checks the next row of the chain. Rows must come in the order
@@ -178,7 +175,7 @@ func (v *NodeVerifier) Add(e *StoredEvent) {
 		v.report.Break = b
 		return
 	}
-	v.lastSeq, v.lastPrev, v.lastHash, v.lastID = e.Seq, e.PrevHash, e.Hash, e.ID
+	v.last = link{seq: e.Seq, hash: e.Hash, prev: e.PrevHash, id: e.ID}
 	v.report.Break = v.checkPayload(e)
 }
 
@@ -215,29 +212,7 @@ func (v *NodeVerifier) checkPayload(e *StoredEvent) *Break {
 }
 
 func (v *NodeVerifier) check(e *StoredEvent) *Break {
-	brk := func(reason, detail, expected, found string) *Break {
-		return &Break{NodeID: v.report.NodeID, Seq: e.Seq, EventID: e.ID, Reason: reason,
-			Detail: detail, Expected: expected, Found: found}
-	}
-	want := v.lastSeq + 1
-	switch {
-	case e.Seq == 0:
-		return brk(ReasonNoSeq, "", fmt.Sprint(want), "")
-	case e.Hash == "":
-		return brk(ReasonHiddenRow, "", v.hasher.SumStored(e.PrevHash, &e.Event), "")
-	case v.lastSeq > 0 && e.Seq == v.lastSeq:
-		return brk(ReasonFork, fmt.Sprintf("seq %d appears twice", e.Seq), v.lastHash, e.Hash)
-	case e.Seq != want:
-		return brk(ReasonSeqGap, fmt.Sprintf("expected seq %d, found seq %d", want, e.Seq), fmt.Sprint(want), fmt.Sprint(e.Seq))
-	case e.PrevHash != v.lastHash && v.lastSeq > 0 && e.PrevHash == v.lastPrev:
-		return brk(ReasonFork, fmt.Sprintf("seq %d and seq %d both follow %s", v.lastSeq, e.Seq, e.PrevHash), v.lastHash, e.PrevHash)
-	case e.PrevHash != v.lastHash:
-		return brk(ReasonPrevMismatch, "", v.lastHash, e.PrevHash)
-	}
-	if got := v.hasher.SumStored(e.PrevHash, &e.Event); got != e.Hash {
-		return brk(ReasonHashMismatch, "", got, e.Hash)
-	}
-	return nil
+	return nextLink(v.report.NodeID, v.last, e, nil, &v.hasher)
 }
 
 // Finish compares the walked chain with the recorded head (nil when the
@@ -269,19 +244,19 @@ func statusOf(b *Break, checked int64) string {
 func (v *NodeVerifier) checkHead(head *Head) *Break {
 	node := v.report.NodeID
 	switch {
-	case head == nil && v.lastSeq == 0:
+	case head == nil && v.last.seq == 0:
 		return nil
 	case head == nil:
-		return &Break{NodeID: node, Seq: v.lastSeq, EventID: v.lastID, Reason: ReasonHeadMissing,
-			Expected: v.lastHash, Found: ""}
-	case v.lastSeq == 0:
+		return &Break{NodeID: node, Seq: v.last.seq, EventID: v.last.id, Reason: ReasonHeadMissing,
+			Expected: v.last.hash, Found: ""}
+	case v.last.seq == 0:
 		return &Break{NodeID: node, Seq: head.Seq, Reason: ReasonHeadOrphan,
 			Detail:   fmt.Sprintf("head is at seq %d, the node has no stamped rows", head.Seq),
 			Expected: GenesisHash, Found: head.Hash}
-	case head.Seq != v.lastSeq || head.Hash != v.lastHash:
-		return &Break{NodeID: node, Seq: v.lastSeq, EventID: v.lastID, Reason: ReasonHeadMismatch,
-			Detail:   fmt.Sprintf("last row is seq %d, head says seq %d", v.lastSeq, head.Seq),
-			Expected: v.lastHash, Found: head.Hash}
+	case head.Seq != v.last.seq || head.Hash != v.last.hash:
+		return &Break{NodeID: node, Seq: v.last.seq, EventID: v.last.id, Reason: ReasonHeadMismatch,
+			Detail:   fmt.Sprintf("last row is seq %d, head says seq %d", v.last.seq, head.Seq),
+			Expected: v.last.hash, Found: head.Hash}
 	}
 	return nil
 }

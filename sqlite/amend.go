@@ -214,10 +214,7 @@ func (s *Store) amendOne(conn *sqlite.Conn, req *AmendRequest, head *chainlog.He
 	rec := chainlog.Amendment{
 		Seq: head.Seq + 1, EventID: req.EventID, Kind: req.Kind, Fields: req.Patch.Set,
 		DigestBefore: before, DigestAfter: chainlog.PayloadDigest(&next),
-		Reason: req.Reason, Actor: req.Actor, At: now, PrevHash: head.Hash,
-	}
-	if head.Seq == 0 {
-		rec.PrevHash = chainlog.GenesisHash
+		Reason: req.Reason, Actor: req.Actor, At: now, PrevHash: head.Prev(),
 	}
 	rec.Hash = chainlog.AmendmentHash(rec.PrevHash, &rec)
 	if err := writeMutable(conn, rid, &next); err != nil {

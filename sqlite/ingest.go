@@ -192,10 +192,7 @@ type stamp struct {
 }
 
 func (s *Store) stampFor(h *chainlog.Hasher, head chainlog.Head, e *chainlog.Event, now string, leaf int64) stamp {
-	st := stamp{head: nextHead(h, head, e, now), prev: head.Hash, leaf: leaf}
-	if head.Seq == 0 {
-		st.prev = chainlog.GenesisHash
-	}
+	st := stamp{head: head.Next(h, e, now), prev: head.Prev(), leaf: leaf}
 	if !s.opts.DisablePayloadDigest {
 		m := e.Mutable()
 		st.digest = h.PayloadSum(&m)
@@ -207,15 +204,6 @@ func (s *Store) stampFor(h *chainlog.Hasher, head chainlog.Head, e *chainlog.Eve
 		st.leafHash = chainlog.LeafHash(&l)
 	}
 	return st
-}
-
-// nextHead stamps e after head; a zero head is genesis.
-func nextHead(h *chainlog.Hasher, head chainlog.Head, e *chainlog.Event, now string) chainlog.Head {
-	prev := head.Hash
-	if head.Seq == 0 {
-		prev = chainlog.GenesisHash
-	}
-	return chainlog.Head{NodeID: e.NodeID, Hash: h.Sum(prev, e), Seq: head.Seq + 1, UpdatedAt: now}
 }
 
 // insertRow inserts e, with the chain stamp st unless it is zero.

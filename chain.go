@@ -1,0 +1,68 @@
+package chainlog
+
+import "fmt"
+
+// The chain rule, written once: how a writer stamps an event after a head
+// (Head.Next), and how a verifier checks that a row is the next link of
+// its chain (nextLink). Every writer stamps with the first, and both
+// verifiers, the node-ordered walk and the one commit-order pass, check
+// with the second.
+
+// GenesisHash is the chain_prev_hash of a node's first event.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// Prev is the chain_prev_hash of the event stamped after h: h's hash, or
+// GenesisHash when h is the zero head of a chain not yet begun.
+func (h Head) Prev() string {
+	if h.Seq == 0 {
+		return GenesisHash
+	}
+	return h.Hash
+}
+
+// Next returns the head after e is stamped onto h: the next seq, and the
+// hash of e linked to h.Prev(). updatedAt is the new head's time.
+func (h Head) Next(hs *Hasher, e *Event, updatedAt string) Head {
+	return Head{NodeID: e.NodeID, Hash: hs.Sum(h.Prev(), e), Seq: h.Seq + 1, UpdatedAt: updatedAt}
+}
+
+// link is what a verifier keeps of the last row it accepted in a chain.
+type link struct {
+	seq        int64
+	hash, prev string // the row's chain_hash and chain_prev_hash
+	id         string
+}
+
+// nextLink checks that e is the row after last in node's chain: a seq and
+// a hash set, the next seq, linked to last's hash, and its chain hash the
+// hash of its identity linked to its predecessor. hashed, when not nil,
+// says whether that hash matches, computed already; otherwise the hash is
+// computed here. It returns the break, or nil.
+func nextLink(node string, last link, e *StoredEvent, hashed *bool, hs *Hasher) *Break {
+	brk := func(reason, detail, expected, found string) *Break {
+		return &Break{NodeID: node, Seq: e.Seq, EventID: e.ID, Reason: reason,
+			Detail: detail, Expected: expected, Found: found}
+	}
+	want := last.seq + 1
+	switch {
+	case e.Seq == 0:
+		return brk(ReasonNoSeq, "", fmt.Sprint(want), "")
+	case e.Hash == "":
+		return brk(ReasonHiddenRow, "", hs.SumStored(e.PrevHash, &e.Event), "")
+	case last.seq > 0 && e.Seq == last.seq:
+		return brk(ReasonFork, fmt.Sprintf("seq %d appears twice", e.Seq), last.hash, e.Hash)
+	case e.Seq != want:
+		return brk(ReasonSeqGap, fmt.Sprintf("expected seq %d, found seq %d", want, e.Seq), fmt.Sprint(want), fmt.Sprint(e.Seq))
+	case e.PrevHash != last.hash && last.seq > 0 && e.PrevHash == last.prev:
+		return brk(ReasonFork, fmt.Sprintf("seq %d and seq %d both follow %s", last.seq, e.Seq, e.PrevHash), last.hash, e.PrevHash)
+	case e.PrevHash != last.hash:
+		return brk(ReasonPrevMismatch, "", last.hash, e.PrevHash)
+	}
+	if hashed != nil && *hashed {
+		return nil
+	}
+	if got := hs.SumStored(e.PrevHash, &e.Event); got != e.Hash {
+		return brk(ReasonHashMismatch, "", got, e.Hash)
+	}
+	return nil
+}

@@ -195,9 +195,7 @@ func (m *Monitor) checkTree(ctx context.Context, src RangeSource) (TreeReport, e
 	if m.treeBk == nil {
 		err = src.ScanLeafRange(ctx, m.tree.Size()-1, size, func(index int64, l *Leaf) error {
 			if index != m.tree.Size() {
-				m.treeBk = &Break{Trail: TrailTree, Seq: m.tree.Size(), Reason: ReasonLeafMissing,
-					Detail:   fmt.Sprintf("expected leaf %d, found leaf %d (node %s seq %d)", m.tree.Size(), index, l.NodeID, l.Seq),
-					Expected: fmt.Sprint(m.tree.Size()), Found: fmt.Sprint(index)}
+				m.treeBk = leafGap(m.tree.Size(), index, l.NodeID, l.Seq)
 				return errStopScan
 			}
 			m.tree.Add(LeafHash(l))
@@ -210,10 +208,8 @@ func (m *Monitor) checkTree(ctx context.Context, src RangeSource) (TreeReport, e
 	got := m.tree.Root()
 	rep := TreeReport{Leaves: m.tree.Size(), Root: base64.StdEncoding.EncodeToString(got[:]),
 		Checkpoints: []CheckpointReport{}, Break: m.treeBk}
-	if rep.Break == nil && (size != m.tree.Size() || root != got) {
-		rep.Break = &Break{Trail: TrailTree, Seq: size, Reason: ReasonTreeHeadMismatch,
-			Detail:   fmt.Sprintf("the events make a tree of %d leaves, the stored head says %d", m.tree.Size(), size),
-			Expected: rep.Root, Found: base64.StdEncoding.EncodeToString(root[:])}
+	if rep.Break == nil {
+		rep.Break = treeHeadBreak(&m.tree, size, root)
 		m.treeBk = rep.Break
 	}
 	rep.finish()

@@ -133,9 +133,7 @@ func (t *treeVerifier) settle() {
 func (t *treeVerifier) add(index int64, h tlog.Hash, node string, seq int64) bool {
 	if index != t.b.Size() {
 		if t.rep.Break == nil {
-			t.rep.Break = &Break{Trail: TrailTree, Seq: t.b.Size(), Reason: ReasonLeafMissing,
-				Detail:   fmt.Sprintf("expected leaf %d, found leaf %d (node %s seq %d)", t.b.Size(), index, node, seq),
-				Expected: fmt.Sprint(t.b.Size()), Found: fmt.Sprint(index)}
+			t.rep.Break = leafGap(t.b.Size(), index, node, seq)
 		}
 		return false
 	}
@@ -218,12 +216,28 @@ func compareStoredTree(ctx context.Context, src TreeSource, b *TreeBuilder, rep 
 	if err != nil {
 		return fmt.Errorf("read stored tree: %w", err)
 	}
-	if got := b.Root(); size != b.Size() || root != got {
-		rep.Break = &Break{Trail: TrailTree, Seq: size, Reason: ReasonTreeHeadMismatch,
-			Detail:   fmt.Sprintf("the events make a tree of %d leaves, the stored head says %d", b.Size(), size),
-			Expected: base64.StdEncoding.EncodeToString(got[:]), Found: base64.StdEncoding.EncodeToString(root[:])}
-	}
+	rep.Break = treeHeadBreak(b, size, root)
 	return nil
+}
+
+// leafGap is the break of a tree of size leaves whose next leaf, of node's
+// seq, has index instead.
+func leafGap(size, index int64, node string, seq int64) *Break {
+	return &Break{Trail: TrailTree, Seq: size, Reason: ReasonLeafMissing,
+		Detail:   fmt.Sprintf("expected leaf %d, found leaf %d (node %s seq %d)", size, index, node, seq),
+		Expected: fmt.Sprint(size), Found: fmt.Sprint(index)}
+}
+
+// treeHeadBreak compares the tree b recomputed from the events with the
+// stored head (size, root), and returns the break, or nil.
+func treeHeadBreak(b *TreeBuilder, size int64, root tlog.Hash) *Break {
+	got := b.Root()
+	if size == b.Size() && root == got {
+		return nil
+	}
+	return &Break{Trail: TrailTree, Seq: size, Reason: ReasonTreeHeadMismatch,
+		Detail:   fmt.Sprintf("the events make a tree of %d leaves, the stored head says %d", b.Size(), size),
+		Expected: base64.StdEncoding.EncodeToString(got[:]), Found: base64.StdEncoding.EncodeToString(root[:])}
 }
 
 // StoredHashSource is implemented by a source that keeps the tree's own

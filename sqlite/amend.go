@@ -175,7 +175,7 @@ func (s *Store) amendTx(conn *sqlite.Conn, reqs []AmendRequest) ([]chainlog.Amen
 	if err != nil {
 		return nil, err
 	}
-	if h := s.amendHead; head.Seq < h.Seq || head.Seq == h.Seq && head.Hash != h.Hash {
+	if h := s.amendHead; behind(h.Seq, h.Hash, head.Seq, head.Hash) {
 		return nil, fmt.Errorf("amend: %w: the amendment head moved back from seq %d (%s) to seq %d (%s)",
 			ErrTampered, h.Seq, orNone(h.Hash), head.Seq, orNone(head.Hash))
 	}
@@ -324,31 +324,21 @@ func readAmendmentHead(conn *sqlite.Conn) (chainlog.Head, error) {
 	return h, err
 }
 
+// casAmendmentHead moves the amendment head from old to next.
 func casAmendmentHead(conn *sqlite.Conn, old, next chainlog.Head) error {
 	if next.Seq == old.Seq {
 		return nil
 	}
-	var stmt *sqlite.Stmt
-	if old.Seq == 0 {
-		stmt = conn.Prep(`INSERT INTO amendment_head (id, hash, seq, updated_at) VALUES (1, ?1, ?2, ?3)
-			ON CONFLICT (id) DO NOTHING`)
-	} else {
-		stmt = conn.Prep(`UPDATE amendment_head SET hash = ?1, seq = ?2, updated_at = ?3
-			WHERE id = 1 AND hash = ?4 AND seq = ?5`)
-		stmt.BindText(4, old.Hash)
-		stmt.BindInt64(5, old.Seq)
+	var was []any
+	if old.Seq != 0 {
+		was = []any{old.Hash, old.Seq}
 	}
-	defer stmt.Reset()
-	stmt.BindText(1, next.Hash)
-	stmt.BindInt64(2, next.Seq)
-	stmt.BindText(3, next.UpdatedAt)
-	if _, err := stmt.Step(); err != nil {
-		return fmt.Errorf("move amendment head: %w", err)
-	}
-	if conn.Changes() != 1 {
-		return fmt.Errorf("%w: amendment head", chainlog.ErrConflict)
-	}
-	return nil
+	return casRow(conn, "amendment head",
+		`INSERT INTO amendment_head (id, hash, seq, updated_at) VALUES (1, ?1, ?2, ?3)
+			ON CONFLICT (id) DO NOTHING`,
+		`UPDATE amendment_head SET hash = ?1, seq = ?2, updated_at = ?3
+			WHERE id = 1 AND hash = ?4 AND seq = ?5`,
+		[]any{next.Hash, next.Seq, next.UpdatedAt}, was)
 }
 
 // Amendments returns an event's amendment trail, oldest first.

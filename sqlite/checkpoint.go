@@ -138,25 +138,15 @@ func readLatestCheckpoint(conn *sqlite.Conn) (signed []byte, size int64, err err
 // storeLatestCheckpoint replaces the stored checkpoint by compare-and-swap
 // on its size.
 func storeLatestCheckpoint(conn *sqlite.Conn, oldSize int64, exists bool, size int64, signed []byte, now string) error {
-	var stmt *sqlite.Stmt
-	if !exists {
-		stmt = conn.Prep(`INSERT INTO checkpoint_latest (id, size, note, updated_at) VALUES (1, ?1, ?2, ?3)
-			ON CONFLICT (id) DO NOTHING`)
-	} else {
-		stmt = conn.Prep(`UPDATE checkpoint_latest SET size = ?1, note = ?2, updated_at = ?3 WHERE id = 1 AND size = ?4`)
-		stmt.BindInt64(4, oldSize)
+	var was []any
+	if exists {
+		was = []any{oldSize}
 	}
-	defer stmt.Reset()
-	stmt.BindInt64(1, size)
-	stmt.BindText(2, string(signed))
-	stmt.BindText(3, now)
-	if _, err := stmt.Step(); err != nil {
-		return err
-	}
-	if conn.Changes() != 1 {
-		return fmt.Errorf("%w: stored checkpoint", chainlog.ErrConflict)
-	}
-	return nil
+	return casRow(conn, "stored checkpoint",
+		`INSERT INTO checkpoint_latest (id, size, note, updated_at) VALUES (1, ?1, ?2, ?3)
+			ON CONFLICT (id) DO NOTHING`,
+		`UPDATE checkpoint_latest SET size = ?1, note = ?2, updated_at = ?3 WHERE id = 1 AND size = ?4`,
+		[]any{size, string(signed), now}, was)
 }
 
 // LatestCheckpoint returns the signed checkpoint kept in the store, or nil.

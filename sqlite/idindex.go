@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"chainlog"
-
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 )
@@ -424,18 +422,12 @@ func (s *Store) mergeTailTx(conn *sqlite.Conn) (keys [][2]int64, err error) {
 	if err := insertIDKeys(conn, keys); err != nil {
 		return nil, err
 	}
-	stmt, err := conn.Prepare(`UPDATE event_ids_upto SET upto = ?1 WHERE id = 1 AND upto = ?2`)
-	if err != nil {
-		return nil, fmt.Errorf("move event_ids_upto: %w", err)
-	}
-	defer stmt.Reset()
-	stmt.BindInt64(1, t.last)
-	stmt.BindInt64(2, t.upto)
-	if _, err := stmt.Step(); err != nil {
-		return nil, fmt.Errorf("move event_ids_upto: %w", err)
-	}
-	if conn.Changes() != 1 {
-		return nil, fmt.Errorf("move event_ids_upto: %w", chainlog.ErrConflict)
+	// The bound always exists here: the row that is missing is damage,
+	// found by sync, so there is no first insert.
+	if err := casRow(conn, "event_ids_upto", "",
+		`UPDATE event_ids_upto SET upto = ?1 WHERE id = 1 AND upto = ?2`,
+		[]any{t.last}, []any{t.upto}); err != nil {
+		return nil, err
 	}
 	return keys, nil
 }

@@ -250,16 +250,6 @@ func insertRow(conn *sqlite.Conn, stmt *sqlite.Stmt, e *chainlog.Event, now stri
 	return oneRowChanged(conn, "events")
 }
 
-// oneRowChanged checks that the statement just run changed exactly one
-// row of table: a trigger's RAISE(IGNORE) drops a row without an error,
-// and a row that was not stored must never be acknowledged nor signed.
-func oneRowChanged(conn *sqlite.Conn, table string) error {
-	if n := conn.Changes(); n != 1 {
-		return fmt.Errorf("%w: the write to %s changed %d rows, not 1", ErrTampered, table, n)
-	}
-	return nil
-}
-
 func bindNullableText(stmt *sqlite.Stmt, i int, s *string) {
 	if s == nil {
 		stmt.BindNull(i)
@@ -271,28 +261,16 @@ func bindNullableText(stmt *sqlite.Stmt, i int, s *string) {
 // casHead moves node's head from old to next, failing with ErrConflict when
 // the stored head is not old.
 func casHead(conn *sqlite.Conn, old, next chainlog.Head) error {
-	var stmt *sqlite.Stmt
-	if old.Seq == 0 {
-		stmt = conn.Prep(`INSERT INTO chain_heads (node_id, chain_hash, seq, updated_at)
-			VALUES (?1, ?2, ?3, ?4) ON CONFLICT (node_id) DO NOTHING`)
-	} else {
-		stmt = conn.Prep(`UPDATE chain_heads SET chain_hash = ?2, seq = ?3, updated_at = ?4
-			WHERE node_id = ?1 AND chain_hash = ?5 AND seq = ?6`)
-		stmt.BindText(5, old.Hash)
-		stmt.BindInt64(6, old.Seq)
+	var was []any
+	if old.Seq != 0 {
+		was = []any{old.Hash, old.Seq}
 	}
-	stmt.BindText(1, next.NodeID)
-	stmt.BindText(2, next.Hash)
-	stmt.BindInt64(3, next.Seq)
-	stmt.BindText(4, next.UpdatedAt)
-	defer stmt.Reset()
-	if _, err := stmt.Step(); err != nil {
-		return fmt.Errorf("move head of %q: %w", next.NodeID, err)
-	}
-	if conn.Changes() != 1 {
-		return fmt.Errorf("%w: node %q", chainlog.ErrConflict, next.NodeID)
-	}
-	return nil
+	return casRow(conn, fmt.Sprintf("chain head of node %q", next.NodeID),
+		`INSERT INTO chain_heads (node_id, chain_hash, seq, updated_at)
+			VALUES (?1, ?2, ?3, ?4) ON CONFLICT (node_id) DO NOTHING`,
+		`UPDATE chain_heads SET chain_hash = ?2, seq = ?3, updated_at = ?4
+			WHERE node_id = ?1 AND chain_hash = ?5 AND seq = ?6`,
+		[]any{next.NodeID, next.Hash, next.Seq, next.UpdatedAt}, was)
 }
 
 // reloadHeads reads the heads and the tree head again after a conflict. A
@@ -306,13 +284,13 @@ func (s *Store) reloadHeads(conn *sqlite.Conn) error {
 	}
 	var err error
 	for node, h := range heads {
-		if now := s.heads[node]; now.Seq < h.Seq || now.Seq == h.Seq && now.Hash != h.Hash {
+		if now := s.heads[node]; behind(h.Seq, h.Hash, now.Seq, now.Hash) {
 			err = fmt.Errorf("%w: the chain head of node %q moved back from seq %d (%s) to seq %d (%s)",
 				ErrTampered, node, h.Seq, h.Hash, now.Seq, orNone(now.Hash))
 			break
 		}
 	}
-	if err == nil && (s.tree.Size < tree.Size || s.tree.Size == tree.Size && s.tree.Root != tree.Root) {
+	if err == nil && behind(tree.Size, tree.Root, s.tree.Size, s.tree.Root) {
 		err = fmt.Errorf("%w: the tree head moved back from size %d to size %d", ErrTampered, tree.Size, s.tree.Size)
 	}
 	if err != nil {

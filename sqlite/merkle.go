@@ -231,27 +231,16 @@ func casTreeHead(conn *sqlite.Conn, old, next TreeHead, now string) error {
 	if old.Size == next.Size {
 		return nil
 	}
-	var stmt *sqlite.Stmt
-	if old.Size == 0 {
-		stmt = conn.Prep(`INSERT INTO tree_head (id, size, root, updated_at) VALUES (1, ?1, ?2, ?3)
-			ON CONFLICT (id) DO NOTHING`)
-	} else {
-		stmt = conn.Prep(`UPDATE tree_head SET size = ?1, root = ?2, updated_at = ?3
-			WHERE id = 1 AND size = ?4 AND root = ?5`)
-		stmt.BindInt64(4, old.Size)
-		stmt.BindBytes(5, old.Root[:])
+	var was []any
+	if old.Size != 0 {
+		was = []any{old.Size, old.Root[:]}
 	}
-	defer stmt.Reset()
-	stmt.BindInt64(1, next.Size)
-	stmt.BindBytes(2, next.Root[:])
-	stmt.BindText(3, now)
-	if _, err := stmt.Step(); err != nil {
-		return fmt.Errorf("move tree head: %w", err)
-	}
-	if conn.Changes() != 1 {
-		return fmt.Errorf("%w: tree head", chainlog.ErrConflict)
-	}
-	return nil
+	return casRow(conn, "tree head",
+		`INSERT INTO tree_head (id, size, root, updated_at) VALUES (1, ?1, ?2, ?3)
+			ON CONFLICT (id) DO NOTHING`,
+		`UPDATE tree_head SET size = ?1, root = ?2, updated_at = ?3
+			WHERE id = 1 AND size = ?4 AND root = ?5`,
+		[]any{next.Size, next.Root[:], now}, was)
 }
 
 // addLeafColumn adds events.leaf_index where it is missing.

@@ -103,8 +103,8 @@ func (s *Store) AmendBatch(ctx context.Context, reqs []AmendRequest) ([]chainlog
 // overwritten.
 var ErrWALNotTruncated = errors.New("the WAL could not be checkpointed and truncated, so the removed text may remain on disk")
 
-// walTruncateWait is the default of Options.WALTruncateWait.
-var walTruncateWait = 10 * time.Second
+// defaultWALTruncateWait is the default of Options.WALTruncateWait.
+const defaultWALTruncateWait = 10 * time.Second
 
 // truncateWAL checkpoints the WAL into the database file and truncates it,
 // so that the redacted text no longer sits in older WAL frames. With
@@ -119,7 +119,7 @@ var walTruncateWait = 10 * time.Second
 func (s *Store) truncateWAL(ctx context.Context) error {
 	wait := s.opts.WALTruncateWait
 	if wait <= 0 {
-		wait = walTruncateWait
+		wait = defaultWALTruncateWait
 	}
 	deadline := time.Now().Add(wait)
 	backoff := 10 * time.Millisecond

@@ -19,11 +19,41 @@ import (
 // a hash of every id up to event_ids_upto.upto to its rowid; rows after
 // that, the tail, are kept in the writer's memory and scanned by readers.
 
-// tailMergeAt is the tail's length at which the writer merges it into
-// event_ids. A merge writes each page of event_ids about once; a longer
-// tail costs the writer memory (about 100 bytes a row) and a reader's
-// lookup of a recent id a longer scan.
-var tailMergeAt = 1 << 17
+// defaultTailMergeAt is the default of Options.IDTailMergeAt: the tail's
+// length at which the writer merges it into event_ids. A merge writes each
+// page of event_ids about once; a longer tail costs the writer memory
+// (about 100 bytes a row) and a reader's lookup of a recent id a longer
+// scan.
+const defaultTailMergeAt = 1 << 17
+
+// defaultKeySetAfter is the default of Options.IDKeySetAfter: how many ids
+// a writer looks up in event_ids before it loads the keys.
+const defaultKeySetAfter = 4096
+
+// defaultIDRecheckEvery is the default of Options.IDRecheckEvery: how
+// often, at most, a writer counts the id index again after other
+// connections committed.
+const defaultIDRecheckEvery = time.Second
+
+// setIDIndexDefaults replaces the id index's zero tuning values by their
+// defaults, and negative ones by 0.
+func (o *Options) setIDIndexDefaults() {
+	if o.IDTailMergeAt <= 0 {
+		o.IDTailMergeAt = defaultTailMergeAt
+	}
+	switch {
+	case o.IDKeySetAfter == 0:
+		o.IDKeySetAfter = defaultKeySetAfter
+	case o.IDKeySetAfter < 0:
+		o.IDKeySetAfter = 0
+	}
+	switch {
+	case o.IDRecheckEvery == 0:
+		o.IDRecheckEvery = defaultIDRecheckEvery
+	case o.IDRecheckEvery < 0:
+		o.IDRecheckEvery = 0
+	}
+}
 
 // idKey is an id's key in event_ids: the first 8 bytes of its SHA-256,
 // read as a big-endian signed integer. Two ids may share a key; a lookup
@@ -40,7 +70,7 @@ func idKey(id string) int64 {
 // looking up a new id takes no query: only an id whose key is there is
 // looked up in the database, to compare the ids. The copy costs 8 bytes an
 // event and a read of event_ids to load, so it is loaded only once the
-// writer has looked up keySetAfter ids.
+// writer has looked up Options.IDKeySetAfter ids.
 type idTail struct {
 	upto    int64            // event_ids covers rowids up to upto
 	last    int64            // ids holds every row in (upto, last]
@@ -51,11 +81,9 @@ type idTail struct {
 
 	keys    []int64 // when not nil, every key in event_ids, sorted
 	lookups int     // ids looked up so far
-}
 
-// keySetAfter is how many ids a writer looks up in event_ids before it
-// loads the keys.
-var keySetAfter = 4096
+	recheckEvery time.Duration // Options.IDRecheckEvery
+}
 
 // sync brings t up to the committed rows. It runs inside a transaction:
 // rows another writer added since are read, and when another writer merged
@@ -66,7 +94,7 @@ var keySetAfter = 4096
 // writer's merge), it checks that event_ids holds one key for each row up
 // to the bound (checkCount); and when another connection committed since
 // that check (PRAGMA data_version, which costs no read), again, at most
-// every idRecheckEvery, so that writers taking turns do not count at every
+// every recheckEvery, so that writers taking turns do not count at every
 // batch.
 func (t *idTail) sync(conn *sqlite.Conn) error {
 	upto, err := readIDUpto(conn)
@@ -78,7 +106,7 @@ func (t *idTail) sync(conn *sqlite.Conn) error {
 		return err
 	}
 	fresh := t.ids == nil || upto != t.upto
-	recount := fresh || version != t.version && time.Since(t.counted) >= idRecheckEvery
+	recount := fresh || version != t.version && time.Since(t.counted) >= t.recheckEvery
 	if t.ids != nil && upto < t.upto {
 		return fmt.Errorf("%w: event_ids_upto.upto moved back from %d to %d; no writer lowers it", ErrIDIndexDamaged, t.upto, upto)
 	}
@@ -106,10 +134,6 @@ func (t *idTail) sync(conn *sqlite.Conn) error {
 	}
 	return nil
 }
-
-// idRecheckEvery is how often, at most, a writer counts the id index again
-// after other connections committed.
-var idRecheckEvery = time.Second
 
 // readNew reads the rows after t.last into the tail.
 func (t *idTail) readNew(conn *sqlite.Conn) error {

@@ -1,30 +1,9 @@
 package sqlite
 
-import "testing"
-
-// SetTailMergeAt sets the tail length at which a writer merges the id
-// index's tail into event_ids to n, for the rest of the test, so that tests
-// can make merges happen every few rows. A test that calls it must not run
-// in parallel with tests that ingest (do not call t.Parallel in it).
-func SetTailMergeAt(t testing.TB, n int) {
-	t.Helper()
-	if n < 1 {
-		t.Fatalf("SetTailMergeAt(%d): want at least 1", n)
-	}
-	old := tailMergeAt
-	tailMergeAt = n
-	t.Cleanup(func() { tailMergeAt = old })
-}
-
-// SetKeySetAfter sets how many ids a writer looks up before it loads the
-// id index's keys into memory, for the rest of the test: 0 loads them at
-// the first ingest, a large n never. Same caveat as SetTailMergeAt.
-func SetKeySetAfter(t testing.TB, n int) {
-	t.Helper()
-	old := keySetAfter
-	keySetAfter = n
-	t.Cleanup(func() { keySetAfter = old })
-}
+import (
+	"testing"
+	"time"
+)
 
 func TestUnkeyedEventsTable(t *testing.T) {
 	t.Parallel()
@@ -47,6 +26,22 @@ func TestUnkeyedEventsTable(t *testing.T) {
 		got, ok := unkeyedEventsTable(c.in)
 		if got != c.want || ok != (c.want != "") {
 			t.Errorf("unkeyedEventsTable(%q)\n = %q, %v\nwant %q", c.in, got, ok, c.want)
+		}
+	}
+}
+
+func TestIDIndexOptionDefaults(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ in, want Options }{
+		{Options{}, Options{IDTailMergeAt: 1 << 17, IDKeySetAfter: 4096, IDRecheckEvery: time.Second}},
+		{Options{IDTailMergeAt: -3, IDKeySetAfter: -1, IDRecheckEvery: -1}, Options{IDTailMergeAt: 1 << 17, IDKeySetAfter: 0, IDRecheckEvery: 0}},
+		{Options{IDTailMergeAt: 5, IDKeySetAfter: 7, IDRecheckEvery: time.Minute}, Options{IDTailMergeAt: 5, IDKeySetAfter: 7, IDRecheckEvery: time.Minute}},
+	} {
+		got := c.in
+		got.setIDIndexDefaults()
+		if got.IDTailMergeAt != c.want.IDTailMergeAt || got.IDKeySetAfter != c.want.IDKeySetAfter || got.IDRecheckEvery != c.want.IDRecheckEvery {
+			t.Errorf("%+v: defaults give %d, %d, %v; want %d, %d, %v", c.in,
+				got.IDTailMergeAt, got.IDKeySetAfter, got.IDRecheckEvery, c.want.IDTailMergeAt, c.want.IDKeySetAfter, c.want.IDRecheckEvery)
 		}
 	}
 }

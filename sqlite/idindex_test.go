@@ -20,8 +20,7 @@ import (
 // Tests of the id index in two tiers: event_ids (a hash of each id and its
 // rowid, for rowids up to event_ids_upto.upto) and the tail after it, which
 // the writer keeps in memory and merges into event_ids every
-// tailMergeAt rows. Tests that lower tailMergeAt (sqlite.SetTailMergeAt)
-// do not run in parallel.
+// Options.IDTailMergeAt rows, which the tests lower.
 
 // idKeyOf is an id's key in event_ids, computed here independently of the
 // store: the first 8 bytes of SHA-256(id), big-endian, as a signed integer.
@@ -137,12 +136,12 @@ func (h *mergeWarnings) check(t *testing.T) {
 // test keeps exercising the tier it names.
 func TestIngestDuplicateInEachTier(t *testing.T) { forKeyModes(t, testIngestDuplicateInEachTier) }
 
-func testIngestDuplicateInEachTier(t *testing.T) {
+func testIngestDuplicateInEachTier(t *testing.T, opts sqlite.Options) {
 	const mergeAt = 6
-	sqlite.SetTailMergeAt(t, mergeAt)
+	opts.IDTailMergeAt = mergeAt
 	path := newStorePath(t)
 	warn := &mergeWarnings{}
-	opts := sqlite.Options{Now: testClock(), Logger: slog.New(warn)}
+	opts.Now, opts.Logger = testClock(), slog.New(warn)
 	a, b := openStore(t, path, opts), openStore(t, path, opts)
 
 	// a/0..a/13 through a in batches of 3, 3, 3, 3, 2: a merges after the
@@ -228,14 +227,16 @@ func testIngestDuplicateInEachTier(t *testing.T) {
 // event_ids holds exactly the rows up to it.
 func TestIDIndexAfterManyMerges(t *testing.T) { forKeyModes(t, testIDIndexAfterManyMerges) }
 
-func testIDIndexAfterManyMerges(t *testing.T) {
+func testIDIndexAfterManyMerges(t *testing.T, opts sqlite.Options) {
 	const mergeAt = 3
-	sqlite.SetTailMergeAt(t, mergeAt)
+	opts.IDTailMergeAt = mergeAt
 	for _, integrity := range []bool{true, false} {
 		t.Run(fmt.Sprintf("integrity=%v", integrity), func(t *testing.T) {
 			path := newStorePath(t)
 			warn := &mergeWarnings{}
-			st := openStore(t, path, sqlite.Options{DisableIntegrity: !integrity, Logger: slog.New(warn)})
+			opts := opts
+			opts.DisableIntegrity, opts.Logger = !integrity, slog.New(warn)
+			st := openStore(t, path, opts)
 			var rows, upto, next int64 // rows stored; the model's upto; the next new event
 			for i, size := range []int{1, 1, 1, 2, 4, 7, 1, 3, 2, 2, 5, 1, 1, 8, 3, 1} {
 				evs := mkEvents(t, "node-a", int(next), int(next)+size)
@@ -305,11 +306,11 @@ func wantNotFound(t *testing.T, st *sqlite.Store, id string, size int64) {
 // find their events in both tiers.
 func TestLookupByIDInEachTier(t *testing.T) { forKeyModes(t, testLookupByIDInEachTier) }
 
-func testLookupByIDInEachTier(t *testing.T) {
+func testLookupByIDInEachTier(t *testing.T, opts sqlite.Options) {
 	const mergeAt = 4
-	sqlite.SetTailMergeAt(t, mergeAt)
+	opts.IDTailMergeAt = mergeAt
 	path := newStorePath(t)
-	a := openStore(t, path, sqlite.Options{})
+	a := openStore(t, path, opts)
 	for i := 0; i < 10; i += 3 {
 		ingest(t, a, mkEvents(t, "node-a", i, min(i+3, 10))...)
 	}
@@ -322,7 +323,7 @@ func testLookupByIDInEachTier(t *testing.T) {
 			t.Fatalf("%s is %s; want %s", id, got, tier)
 		}
 	}
-	b := openStore(t, path, sqlite.Options{}) // a writer that has not read the tail
+	b := openStore(t, path, opts) // a writer that has not read the tail
 
 	check := func(t *testing.T, stores map[string]*sqlite.Store) {
 		t.Helper()
@@ -601,6 +602,20 @@ func TestMigrateToIDIndex(t *testing.T) {
 	}
 }
 
+// forKeyModes runs test, in parallel with other tests, with and without
+// the writers' in-memory copy of the id index's keys, which opts sets.
+func forKeyModes(t *testing.T, test func(t *testing.T, opts sqlite.Options)) {
+	t.Parallel()
+	for _, m := range []struct {
+		name  string
+		after int
+	}{{"keys in memory", -1}, {"keys looked up", 1 << 30}} {
+		t.Run(m.name, func(t *testing.T) {
+			test(t, sqlite.Options{IDKeySetAfter: m.after})
+		})
+	}
+}
+
 // FuzzIngestIDs ingests batches of ids drawn from 12, through two writers
 // on one file, with a merge of the tail every 3 rows, and checks each
 // batch's counts against a map of the ids stored, then that every id is
@@ -609,23 +624,8 @@ func TestMigrateToIDIndex(t *testing.T) {
 // Each byte of ops below 0xc0 adds the event (byte % 12) to the batch; a
 // byte from 0xc0 ends the batch, and its low bit picks the writer of the
 // next one.
-// forKeyModes runs test with and without the writers' in-memory copy of
-// the id index's keys.
-func forKeyModes(t *testing.T, test func(t *testing.T)) {
-	for _, m := range []struct {
-		name  string
-		after int
-	}{{"keys in memory", 0}, {"keys looked up", 1 << 30}} {
-		t.Run(m.name, func(t *testing.T) {
-			sqlite.SetKeySetAfter(t, m.after)
-			test(t)
-		})
-	}
-}
-
 func FuzzIngestIDs(f *testing.F) {
 	const mergeAt = 3
-	sqlite.SetTailMergeAt(f, mergeAt)
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11})
 	f.Add([]byte{0, 0xc1, 0, 1, 0xc0, 1, 2, 0xc1, 2, 3, 0xc0, 3, 4, 0xc1, 4, 5, 0xc0, 0, 5, 6, 0xc1, 6, 7, 0xc0, 1, 7, 8})
 	f.Add([]byte{5, 5, 5, 0xc0, 5, 0xc1, 6, 0xc1, 6, 7, 0xc0, 7, 8, 9, 0xc1, 9, 10, 11, 0, 0xc0, 11, 0, 1, 2})
@@ -636,10 +636,9 @@ func FuzzIngestIDs(f *testing.F) {
 			ops = ops[:300]
 		}
 		// Half the inputs run with the keys in memory from the start.
+		keySetAfter := 1 << 30
 		if len(ops)%2 == 0 {
-			sqlite.SetKeySetAfter(t, 0)
-		} else {
-			sqlite.SetKeySetAfter(t, 1<<30)
+			keySetAfter = -1
 		}
 		var pool []chainlog.Event
 		for k := range 12 {
@@ -647,7 +646,7 @@ func FuzzIngestIDs(f *testing.F) {
 		}
 		path := newStorePath(t)
 		warn := &mergeWarnings{}
-		opts := sqlite.Options{Now: testClock(), Logger: slog.New(warn)}
+		opts := sqlite.Options{Now: testClock(), Logger: slog.New(warn), IDTailMergeAt: mergeAt, IDKeySetAfter: keySetAfter}
 		stores := []*sqlite.Store{openStore(t, path, opts), openStore(t, path, opts)}
 		stored := map[string]bool{}
 		var batch []chainlog.Event
@@ -726,9 +725,9 @@ func noPanic(t *testing.T, what string, fn func()) {
 // stored event missing.
 func TestDamagedIDIndex(t *testing.T) { forKeyModes(t, testDamagedIDIndex) }
 
-func testDamagedIDIndex(t *testing.T) {
+func testDamagedIDIndex(t *testing.T, opts sqlite.Options) {
 	const mergeAt = 4
-	sqlite.SetTailMergeAt(t, mergeAt)
+	opts.IDTailMergeAt = mergeAt
 	for _, damage := range []string{
 		`DELETE FROM event_ids_upto`,
 		`DROP TABLE event_ids`,
@@ -736,7 +735,7 @@ func testDamagedIDIndex(t *testing.T) {
 	} {
 		t.Run(damage, func(t *testing.T) {
 			// Batches of 3, 3, 2: merged after the 6th row, 2 rows in the tail.
-			path := buildStore(t, sqlite.Options{}, mkEvents(t, "node-a", 0, 3), mkEvents(t, "node-a", 3, 6), mkEvents(t, "node-a", 6, 8))
+			path := buildStore(t, opts, mkEvents(t, "node-a", 0, 3), mkEvents(t, "node-a", 3, 6), mkEvents(t, "node-a", 6, 8))
 			ids := map[string]string{"merged": "node-a/1", "tail": "node-a/7"}
 			for tier, id := range ids {
 				if got := tierOf(t, path, id); got != tier {
@@ -765,7 +764,9 @@ func testDamagedIDIndex(t *testing.T) {
 			}
 
 			warnings := &countingHandler{}
-			st := openStore(t, path, sqlite.Options{Logger: slog.New(warnings)})
+			opts := opts
+			opts.Logger = slog.New(warnings)
+			st := openStore(t, path, opts)
 			readers["writer"] = st
 			for _, batch := range [][]chainlog.Event{
 				{mkEvent(t, "node-a", 8)},

@@ -78,7 +78,7 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]
 			if err := s.files.check(); err != nil {
 				return fmt.Errorf("the batch was committed to a file that is no longer the store, and is not acknowledged: %w", err)
 			}
-			if len(s.tail.ids) >= tailMergeAt {
+			if len(s.tail.ids) >= s.opts.IDTailMergeAt {
 				// The batch is committed whatever happens here; a tail
 				// left long is merged by a later batch.
 				if err := s.mergeTail(conn); err != nil {
@@ -115,7 +115,7 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []ch
 		for _, g := range groups {
 			t.lookups += len(g)
 		}
-		if t.lookups >= keySetAfter {
+		if t.lookups >= s.opts.IDKeySetAfter {
 			if err := t.loadKeys(conn); err != nil {
 				return res, nil, tree, nil, err
 			}

@@ -47,9 +47,8 @@ func holdSnapshot(t *testing.T, path string) (release func()) {
 // redaction's retry window: the redaction is committed, but the text
 // stays in the -wal file, and Amend says so instead of succeeding.
 func TestRedactReportsWALNotTruncated(t *testing.T) {
-	sqlite.SetWALTruncateWait(t, 300*time.Millisecond)
 	path := newStorePath(t)
-	st := openStore(t, path, sqlite.Options{})
+	st := openStore(t, path, sqlite.Options{WALTruncateWait: 300 * time.Millisecond})
 	ingest(t, st, mkEvents(t, "node-a", 0, 2)...)
 	ingest(t, st, piiEvent(t, "pii", 20))
 	release := holdSnapshot(t, path)
@@ -81,9 +80,8 @@ func TestRedactReportsWALNotTruncated(t *testing.T) {
 // retry window: the redaction then succeeds and the -wal file no longer
 // holds the text.
 func TestRedactRetriesWALTruncation(t *testing.T) {
-	sqlite.SetWALTruncateWait(t, 10*time.Second)
 	path := newStorePath(t)
-	st := openStore(t, path, sqlite.Options{})
+	st := openStore(t, path, sqlite.Options{WALTruncateWait: 10 * time.Second})
 	ingest(t, st, mkEvents(t, "node-a", 0, 2)...)
 	ingest(t, st, piiEvent(t, "pii", 20))
 	release := holdSnapshot(t, path)

@@ -54,6 +54,17 @@ type Options struct {
 	// WALTruncateWait bounds how long a redaction retries truncating the
 	// WAL while other connections hold read snapshots; 0 is 10 seconds.
 	WALTruncateWait time.Duration
+	// IDTailMergeAt is the length of the id index's tail at which the
+	// writer merges it into event_ids; 0 is 1<<17 rows.
+	IDTailMergeAt int
+	// IDKeySetAfter is how many ids the writer looks up in event_ids
+	// before it loads every key into memory; 0 is 4096, and a negative
+	// value loads them at the first ingest.
+	IDKeySetAfter int
+	// IDRecheckEvery is how often, at most, the writer counts the id
+	// index again after other connections committed; 0 is one second, and
+	// a negative value counts it at every batch after such a commit.
+	IDRecheckEvery time.Duration
 }
 
 // Store is a chainlog store in one SQLite file. Its methods are safe for
@@ -104,6 +115,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	opts.setIDIndexDefaults()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -115,6 +127,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{path: path, opts: opts, conn: conn, hasChain: true, hasPayload: true, hasAmendments: true, hasTree: true, hasIDIndex: true}
+	s.tail.recheckEvery = opts.IDRecheckEvery
 	if err := s.initWritable(ctx); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)

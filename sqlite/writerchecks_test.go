@@ -108,9 +108,9 @@ func TestIngestTreeCheckPassesAfterAnotherWriter(t *testing.T) {
 // storing anything again.
 func TestIngestRefusesLyingIDIndex(t *testing.T) { forKeyModes(t, testIngestRefusesLyingIDIndex) }
 
-func testIngestRefusesLyingIDIndex(t *testing.T) {
+func testIngestRefusesLyingIDIndex(t *testing.T, opts sqlite.Options) {
 	const mergeAt = 4
-	sqlite.SetTailMergeAt(t, mergeAt)
+	opts.IDTailMergeAt = mergeAt
 	for _, tc := range []struct{ name, damage string }{
 		{"every key deleted", `DELETE FROM event_ids`},
 		{"one key deleted", `DELETE FROM event_ids WHERE rid = (SELECT rowid FROM events WHERE id = 'node-a/1')`},
@@ -121,13 +121,13 @@ func testIngestRefusesLyingIDIndex(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// Batches of 3, 3, 2: merged after the 6th row, 2 rows in the tail.
 			stored := mkEvents(t, "node-a", 0, 8)
-			path := buildStore(t, sqlite.Options{}, stored[:3], stored[3:6], stored[6:])
+			path := buildStore(t, opts, stored[:3], stored[3:6], stored[6:])
 			if got := idUpto(t, path); got != 6 {
 				t.Fatalf("event_ids_upto = %d, want 6", got)
 			}
 			attack(t, path, rawSQL(tc.damage))
 			before := dumpStore(t, path)
-			st := openStore(t, path, sqlite.Options{})
+			st := openStore(t, path, opts)
 			res, err := st.Ingest(t.Context(), append(stored, mkEvent(t, "node-a", 8)))
 			if !errors.Is(err, sqlite.ErrIDIndexDamaged) {
 				t.Fatalf("Ingest on a damaged id index = %+v, %v; want ErrIDIndexDamaged", res, err)
@@ -147,9 +147,9 @@ func testIngestRefusesLyingIDIndex(t *testing.T) {
 // open writer that holds a copy of its keys: re-delivering an id whose key
 // was removed or changed is refused, not stored again.
 func TestIngestNoticesIDIndexDamagedWhileOpen(t *testing.T) {
+	t.Parallel()
 	const mergeAt = 4
-	sqlite.SetTailMergeAt(t, mergeAt)
-	sqlite.SetKeySetAfter(t, 0)
+	opts := sqlite.Options{IDTailMergeAt: mergeAt, IDKeySetAfter: -1}
 	for _, tc := range []struct{ name, damage string }{
 		{"key deleted", `DELETE FROM event_ids WHERE rid = (SELECT rowid FROM events WHERE id = 'node-a/1')`},
 		{"key changed", `UPDATE event_ids SET h = h + 1 WHERE rid = (SELECT rowid FROM events WHERE id = 'node-a/1')`},
@@ -158,7 +158,7 @@ func TestIngestNoticesIDIndexDamagedWhileOpen(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			stored := mkEvents(t, "node-a", 0, 8)
 			path := newStorePath(t)
-			st := openStore(t, path, sqlite.Options{})
+			st := openStore(t, path, opts)
 			for _, b := range [][]chainlog.Event{stored[:3], stored[3:6], stored[6:]} {
 				ingest(t, st, b...)
 			}
@@ -182,14 +182,13 @@ func TestIngestNoticesIDIndexDamagedWhileOpen(t *testing.T) {
 // writer that has no copy of the keys: another connection's commit makes
 // the writer count the index again at its next batch, which is refused.
 func TestIngestNoticesKeysLostUnderOpenWriter(t *testing.T) {
+	t.Parallel()
 	const mergeAt = 4
-	sqlite.SetTailMergeAt(t, mergeAt)
-	sqlite.SetKeySetAfter(t, 1<<30)
 	// The writer counted the index at its first batch, just now: recount
 	// at the next one all the same.
-	sqlite.SetIDRecheckEvery(t, 0)
+	opts := sqlite.Options{IDTailMergeAt: mergeAt, IDKeySetAfter: 1 << 30, IDRecheckEvery: -1}
 	path := newStorePath(t)
-	st := openStore(t, path, sqlite.Options{})
+	st := openStore(t, path, opts)
 	ingest(t, st, mkEvents(t, "node-a", 0, 4)...)
 	ingest(t, st, mkEvents(t, "node-a", 4, 6)...)
 	if got := idUpto(t, path); got != 4 {

@@ -17,7 +17,6 @@ package storetest
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,8 +30,8 @@ import (
 	"testing"
 
 	"chainlog"
+	"chainlog/internal/chainlogtest"
 
-	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -290,7 +289,7 @@ func testVectors(t *testing.T, b Backend) {
 	for i, r := range rows {
 		w := want[i]
 		if r.ID != w.ID || r.NodeID != w.NodeID || r.PrevHash != w.PrevHash || r.Hash != w.Hash {
-			t.Errorf("row %d = {%s %s prev %s hash %s}, want {%s %s prev %s hash %s}", i, r.ID, r.NodeID, r.PrevHash, r.Hash, w.ID, w.NodeID, w.PrevHash, w.Hash)
+			t.Fatalf("row %d = {%s %s prev %s hash %s}, want {%s %s prev %s hash %s}", i, r.ID, r.NodeID, r.PrevHash, r.Hash, w.ID, w.NodeID, w.PrevHash, w.Hash)
 		}
 	}
 	hs := heads(t, s, "")
@@ -554,28 +553,11 @@ func testTreeAndProofs(t *testing.T, b Backend) {
 	verifyValid(t, b, 8)
 }
 
-func newKey(t *testing.T, origin string) (note.Signer, note.Verifier) {
-	t.Helper()
-	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signer, verifier
-}
-
 // testCheckpoint: a checkpoint signs the current tree, is kept in the store,
 // and is not signed again while the tree has not grown.
 func testCheckpoint(t *testing.T, b Backend) {
 	const origin = "chainlog.example/storetest"
-	signer, verifier := newKey(t, origin)
+	signer, verifier := chainlogtest.NewKey(t, origin)
 	s := open(t, b)
 	ingest(t, s, events(t, "x", "c1", "c2", "c3"), chainlog.IngestResult{Inserted: 3})
 	signed, err := s.Checkpoint(t.Context(), signer, nil)
@@ -699,7 +681,7 @@ func testReadOnly(t *testing.T, b Backend) {
 	if res, err := r.Ingest(t.Context(), events(t, "x", "r3")); err == nil {
 		t.Errorf("Ingest on a read-only store = %+v, want an error", res)
 	}
-	signer, _ := newKey(t, "chainlog.example/ro")
+	signer, _ := chainlogtest.NewKey(t, "chainlog.example/ro")
 	if cp, err := r.Checkpoint(t.Context(), signer, nil); err == nil {
 		t.Errorf("Checkpoint on a read-only store = %q, want an error", cp)
 	}

@@ -28,8 +28,10 @@ type Source struct {
 	TreeSize  int64
 	TreeRoot  tlog.Hash
 	tree      chainlog.TreeBuilder
+	hashes    []tlog.Hash // the tree's stored hashes, in tlog's layout
 	hasher    chainlog.Hasher
 	n         int
+	signed    []byte // the latest checkpoint (see Checkpoint)
 
 	ChainRead, AmendRead, LeafRead int
 	Scans                          []string          // "node after upto" of each ScanChainRange
@@ -73,22 +75,33 @@ func (s *Source) NewEvent(node, id string) chainlog.Event {
 // each a leaf of the tree.
 func (s *Source) Commit(node string, ids ...string) {
 	for _, id := range ids {
-		e := s.NewEvent(node, id)
-		head := s.HeadOf[node]
-		next := head.Next(&s.hasher, &e, "u")
-		m := e.Mutable()
-		row := chainlog.StoredEvent{Event: e, CreatedAt: "c", Seq: next.Seq, PrevHash: head.Prev(),
-			Hash: next.Hash, PayloadDigest: chainlog.PayloadDigest(&m)}
-		s.Rows = append(s.Rows, row)
-		s.HeadOf[node] = chainlog.Head{NodeID: node, Hash: row.Hash, Seq: row.Seq, UpdatedAt: "u"}
-		s.AddLeaf(chainlog.Leaf{NodeID: node, Seq: row.Seq, ChainHash: row.Hash, PayloadDigest: row.PayloadDigest})
+		s.stamp(s.NewEvent(node, id))
 	}
+}
+
+// stamp stores e after its node's head, as the next leaf.
+func (s *Source) stamp(e chainlog.Event) {
+	head := s.HeadOf[e.NodeID]
+	next := head.Next(&s.hasher, &e, "u")
+	m := e.Mutable()
+	row := chainlog.StoredEvent{Event: e, CreatedAt: "c", Seq: next.Seq, PrevHash: head.Prev(),
+		Hash: next.Hash, PayloadDigest: chainlog.PayloadDigest(&m)}
+	row.LeafIndex = Ptr(s.tree.Size())
+	s.Rows = append(s.Rows, row)
+	s.HeadOf[e.NodeID] = next
+	s.AddLeaf(chainlog.Leaf{NodeID: row.NodeID, Seq: row.Seq, ChainHash: row.Hash, PayloadDigest: row.PayloadDigest})
 }
 
 // AddLeaf appends l to the tree.
 func (s *Source) AddLeaf(l chainlog.Leaf) {
 	s.Leaves = append(s.Leaves, LeafAt{Index: s.tree.Size(), Leaf: l})
-	s.tree.Add(chainlog.LeafHash(&l))
+	h := chainlog.LeafHash(&l)
+	hs, err := tlog.StoredHashesForRecordHash(s.tree.Size(), h, s.hashReader())
+	if err != nil {
+		panic(err) // the reader holds every hash the layout asks for
+	}
+	s.hashes = append(s.hashes, hs...)
+	s.tree.Add(h)
 	s.TreeSize, s.TreeRoot = s.tree.Size(), s.tree.Root()
 }
 
@@ -111,25 +124,43 @@ func (s *Source) Row(id string) *chainlog.StoredEvent {
 
 // Amend changes id's model through the amendment trail.
 func (s *Source) Amend(id, model string) {
-	r := s.Row(id)
+	p := chainlog.Patch{Set: []string{chainlog.FieldModel}, Values: chainlog.Mutable{Model: &model}}
+	if _, err := s.AmendPatch(id, p, "fix", "test"); err != nil {
+		panic(err)
+	}
+}
+
+// AmendPatch applies p to the stored event id through the amendment trail,
+// as sqlite.Store's Amend does, and returns the new record. An unknown id
+// is chainlog.ErrNotFound.
+func (s *Source) AmendPatch(id string, p chainlog.Patch, reason, actor string) (chainlog.Amendment, error) {
+	i := slices.IndexFunc(s.Rows, func(r chainlog.StoredEvent) bool { return r.ID == id })
+	if i < 0 {
+		return chainlog.Amendment{}, fmt.Errorf("amend %q: %w", id, chainlog.ErrNotFound)
+	}
+	r := &s.Rows[i]
 	m := r.Mutable()
 	before := r.LastDigest
 	if before == "" {
 		before = chainlog.PayloadDigest(&m)
 	}
-	m.Model = &model
+	m, err := p.Apply(m)
+	if err != nil {
+		return chainlog.Amendment{}, fmt.Errorf("amend %q: %w", id, err)
+	}
 	r.SetMutable(m)
 	prev := chainlog.GenesisHash
 	if s.AmendHead != nil {
 		prev = s.AmendHead.Hash
 	}
 	a := chainlog.Amendment{Seq: int64(len(s.Amends) + 1), EventID: id, Kind: chainlog.KindAmend,
-		Fields: []string{chainlog.FieldModel}, DigestBefore: before, DigestAfter: chainlog.PayloadDigest(&m),
-		Reason: "fix", Actor: "test", At: "a", PrevHash: prev}
+		Fields: slices.Clone(p.Set), DigestBefore: before, DigestAfter: chainlog.PayloadDigest(&m),
+		Reason: reason, Actor: actor, At: "a", PrevHash: prev}
 	a.Hash = chainlog.AmendmentHash(prev, &a)
 	s.Amends = append(s.Amends, chainlog.AmendmentScan{Amendment: a, ExpectedBefore: before, EventExists: true})
 	r.LastDigest = a.DigestAfter
 	s.AmendHead = &chainlog.Head{Hash: a.Hash, Seq: a.Seq}
+	return a, nil
 }
 
 // RangeSource.

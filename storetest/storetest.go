@@ -8,8 +8,8 @@
 //	}
 //
 // The suite covers ingest and de-duplication, the chain hashes against the
-// known-answer vectors in the module's testdata, heads and two writers on
-// one storage, the tree and its proofs, checkpoints, amendments, read-only
+// known-answer vectors in the module's testdata, heads, durability across a
+// reopen, and two writers on one storage, the tree and its proofs, checkpoints, amendments, read-only
 // refusal, commit order and not-found behaviour, and VerifyStore finds what
 // each subtest wrote VALID.
 package storetest
@@ -61,6 +61,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"Vectors", testVectors},
 		{"Duplicates", testDuplicates},
 		{"Heads", testHeads},
+		{"Reopen", testReopen},
 		{"SharedWriters", testSharedWriters},
 		{"CommitOrder", testCommitOrder},
 		{"TreeAndProofs", testTreeAndProofs},
@@ -361,6 +362,28 @@ func testHeads(t *testing.T, b Backend) {
 	}
 	wantChains(t, rows)
 	verifyValid(t, b, 5)
+}
+
+// testReopen: what a closed writer committed is durable, and a writer opened
+// afterwards continues each chain from its stored head.
+func testReopen(t *testing.T, b Backend) {
+	first := b.Open(t)
+	ingest(t, first, append(events(t, "x", "o1", "o2"), events(t, "y", "o3")...), chainlog.IngestResult{Inserted: 3})
+	if err := first.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s := open(t, b)
+	if got := ids(export(t, s, "")); !slices.Equal(got, []string{"o1", "o2", "o3"}) {
+		t.Fatalf("after reopening, exported ids %v, want [o1 o2 o3]", got)
+	}
+	ingest(t, s, events(t, "x", "o4", "o1"), chainlog.IngestResult{Inserted: 1, Duplicates: 1})
+	rows := export(t, s, "")
+	wantChains(t, rows)
+	wantHeads(t, heads(t, s, ""), rows)
+	if n, _ := storedTree(t, s); n != 4 {
+		t.Errorf("tree size after reopening = %d, want 4", n)
+	}
+	verifyValid(t, b, 4)
 }
 
 // testSharedWriters: two writers on one storage append to the same chain at

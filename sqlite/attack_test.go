@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	"crypto/rand"
 	"errors"
 	"os"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 	"testing"
 
 	"chainlog"
+	"chainlog/internal/chainlogtest"
 	"chainlog/sqlite"
 
 	"golang.org/x/mod/sumdb/note"
@@ -24,24 +24,6 @@ import (
 
 // testOrigin is the fixtures' log name, the signer key's name.
 const testOrigin = "chainlog/test-host/chainlog"
-
-// newKey returns a fresh Ed25519 note key pair named origin.
-func newKey(t *testing.T, origin string) (note.Signer, note.Verifier) {
-	t.Helper()
-	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signer, verifier
-}
 
 // treeFixture is a store built in four batches over three nodes, with the
 // checkpoint signed after each batch and a copy of the file after each.
@@ -79,7 +61,7 @@ func newTreeFixture(t *testing.T) *treeFixture {
 	t.Helper()
 	f := &treeFixture{path: newStorePath(t),
 		a: mkEvents(t, "node-a", 0, 7), b: mkEvents(t, "node-b", 0, 6), c: mkEvents(t, "node-c", 0, 4)}
-	f.signer, f.verifier = newKey(t, testOrigin)
+	f.signer, f.verifier = chainlogtest.NewKey(t, testOrigin)
 	clock := testClock()
 	for i, batch := range f.batches() {
 		st := openStore(t, f.path, sqlite.Options{Now: clock})
@@ -548,7 +530,7 @@ func TestAttackRecomputeWithForgedKey(t *testing.T) {
 	if ft.size != 17 || ft.root == f.open(t, f.last()).Root {
 		t.Fatalf("forged tree = %d %x; want 17 leaves and another root", ft.size, ft.root)
 	}
-	forgedSigner, forgedVerifier := newKey(t, testOrigin)
+	forgedSigner, forgedVerifier := chainlogtest.NewKey(t, testOrigin)
 	forged, err := chainlog.SignCheckpoint(chainlog.Checkpoint{Origin: testOrigin, Size: ft.size, Root: ft.root}, forgedSigner)
 	if err != nil {
 		t.Fatal(err)
@@ -618,7 +600,7 @@ func TestAttackCheckpointFromAnotherKey(t *testing.T) {
 	t.Parallel()
 	f := newTreeFixture(t)
 	c := f.open(t, f.last())
-	other, _ := newKey(t, testOrigin)
+	other, _ := chainlogtest.NewKey(t, testOrigin)
 	swapped, err := chainlog.SignCheckpoint(c, other)
 	if err != nil {
 		t.Fatal(err)
@@ -645,12 +627,12 @@ func TestAttackCheckpointFromAnotherKey(t *testing.T) {
 		t.Errorf("OpenCheckpoint(signature edited) = %v; want ErrCheckpointSignature", err)
 	}
 	// A key of another name.
-	_, otherName := newKey(t, "chainlog/elsewhere/chainlog")
+	_, otherName := chainlogtest.NewKey(t, "chainlog/elsewhere/chainlog")
 	if _, err := chainlog.OpenCheckpoint(f.last(), otherName); !errors.Is(err, chainlog.ErrCheckpointSignature) {
 		t.Errorf("OpenCheckpoint(verifier of another log) = %v; want ErrCheckpointSignature", err)
 	}
 	// The key's name must be the origin line.
-	named, _ := newKey(t, "chainlog/elsewhere/chainlog")
+	named, _ := chainlogtest.NewKey(t, "chainlog/elsewhere/chainlog")
 	if _, err := chainlog.SignCheckpoint(c, named); err == nil {
 		t.Error("SignCheckpoint with a key of another name: no error")
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"chainlog"
+	"chainlog/internal/chainlogtest"
 	"chainlog/sqlite"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -32,7 +33,7 @@ type signedStore struct {
 func buildSigned(t *testing.T, batches ...[]chainlog.Event) *signedStore {
 	t.Helper()
 	s := &signedStore{path: newStorePath(t), f: &treeFixture{}}
-	s.f.signer, s.f.verifier = newKey(t, testOrigin)
+	s.f.signer, s.f.verifier = chainlogtest.NewKey(t, testOrigin)
 	st := openStore(t, s.path, sqlite.Options{})
 	for i, b := range batches {
 		ingest(t, st, b...)
@@ -216,7 +217,7 @@ func TestProveEveryEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, otherVerifier := newKey(t, testOrigin)
+	_, otherVerifier := chainlogtest.NewKey(t, testOrigin)
 	for _, c := range []struct {
 		name    string
 		edit    func(b *chainlog.ProofBundle)
@@ -258,7 +259,7 @@ func TestProvePreChainEvent(t *testing.T) {
 	st := openStore(t, path, sqlite.Options{DisableIntegrity: true})
 	ingest(t, st, mkEvents(t, "node-a", 0, 3)...)
 	closeStore(t, st)
-	signer, verifier := newKey(t, testOrigin)
+	signer, verifier := chainlogtest.NewKey(t, testOrigin)
 	st = openStore(t, path, sqlite.Options{})
 	ingest(t, st, mkEvents(t, "node-a", 3, 6)...)
 	signed, err := st.Checkpoint(t.Context(), signer, nil)
@@ -424,7 +425,7 @@ func TestMigratedStoreTree(t *testing.T) {
 
 	// Checkpoints and proofs.
 	f := &treeFixture{}
-	f.signer, f.verifier = newKey(t, testOrigin)
+	f.signer, f.verifier = chainlogtest.NewKey(t, testOrigin)
 	first, err := st.Checkpoint(t.Context(), f.signer, nil)
 	if err != nil || first == nil {
 		t.Fatalf("Checkpoint = %q, %v", first, err)

@@ -1,0 +1,207 @@
+package chainlogtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"chainlog"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// The methods below make Source a chainlog.Store, kept in memory, so that
+// it passes the conformance suite (chainlog/storetest) as every backend
+// must. It has one writer: it is not safe for concurrent writes.
+
+var errReadOnly = errors.New("store is open read-only")
+
+func (s *Source) hashReader() tlog.HashReader {
+	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(indexes))
+		for i, x := range indexes {
+			if x < 0 || x >= int64(len(s.hashes)) {
+				return nil, fmt.Errorf("stored hash %d: %w", x, chainlog.ErrNotFound)
+			}
+			out[i] = s.hashes[x]
+		}
+		return out, nil
+	})
+}
+
+// Ingest stamps events in slice order; an id already stored, or earlier in
+// the slice, is a duplicate.
+func (s *Source) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.IngestResult, error) {
+	var res chainlog.IngestResult
+	seen := make(map[string]bool, len(s.Rows)+len(events))
+	for i := range s.Rows {
+		seen[s.Rows[i].ID] = true
+	}
+	for _, e := range events {
+		if seen[e.ID] {
+			res.Duplicates++
+			continue
+		}
+		seen[e.ID] = true
+		s.stamp(e)
+		res.Inserted++
+	}
+	return res, nil
+}
+
+// Event returns a copy of the stored event with id, or chainlog.ErrNotFound.
+func (s *Source) Event(ctx context.Context, id string) (*chainlog.StoredEvent, error) {
+	i := slices.IndexFunc(s.Rows, func(r chainlog.StoredEvent) bool { return r.ID == id })
+	if i < 0 {
+		return nil, fmt.Errorf("event %q: %w", id, chainlog.ErrNotFound)
+	}
+	r := s.Rows[i]
+	return &r, nil
+}
+
+// Export streams the rows (of nodeID, when not empty) in commit order.
+func (s *Source) Export(ctx context.Context, nodeID string, fn func(*chainlog.StoredEvent) error) error {
+	for _, r := range s.Rows {
+		if nodeID == "" || r.NodeID == nodeID {
+			if err := pass(r, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Amendments returns eventID's records, oldest first.
+func (s *Source) Amendments(ctx context.Context, eventID string) ([]chainlog.Amendment, error) {
+	var out []chainlog.Amendment
+	for _, a := range s.Amends {
+		if a.EventID == eventID {
+			out = append(out, a.Amendment)
+		}
+	}
+	return out, nil
+}
+
+// ScanCommitOrder is not offered: VerifyStore walks a Source as Verify and
+// VerifyTree do.
+func (s *Source) ScanCommitOrder(ctx context.Context, buf []chainlog.CommitRow, fn func([]chainlog.CommitRow) ([]chainlog.CommitRow, error)) error {
+	return chainlog.ErrNoCommitOrder
+}
+
+// ProveEvent proves the event with id in the tree of the given size.
+func (s *Source) ProveEvent(ctx context.Context, id string, size int64) (chainlog.ProvenEvent, int64, tlog.RecordProof, error) {
+	r, err := s.Event(ctx, id)
+	if err != nil {
+		return chainlog.ProvenEvent{}, 0, nil, fmt.Errorf("prove: %w", err)
+	}
+	if r.LeafIndex == nil || *r.LeafIndex >= size || size > s.tree.Size() {
+		return chainlog.ProvenEvent{}, 0, nil, fmt.Errorf("prove %q: not in the tree of size %d", id, size)
+	}
+	pe := chainlog.ProvenEvent{ID: r.ID, AgentType: r.AgentType, NodeID: r.NodeID, AgentID: r.AgentID,
+		SessionID: r.SessionID, WorkspaceID: r.WorkspaceID, EventType: r.EventType, TS: r.TS,
+		ChainSeq: r.Seq, ChainPrevHash: r.PrevHash, ChainHash: r.Hash, PayloadDigest: r.PayloadDigest}
+	proof, err := tlog.ProveRecord(size, *r.LeafIndex, s.hashReader())
+	if err != nil {
+		return chainlog.ProvenEvent{}, 0, nil, fmt.Errorf("prove %q: %w", id, err)
+	}
+	return pe, *r.LeafIndex, proof, nil
+}
+
+// ProveConsistency proves that the tree of size newSize extends that of
+// size oldSize.
+func (s *Source) ProveConsistency(ctx context.Context, oldSize, newSize int64) (tlog.TreeProof, error) {
+	if newSize > s.tree.Size() {
+		return nil, fmt.Errorf("prove consistency: the tree has %d leaves, not %d", s.tree.Size(), newSize)
+	}
+	p, err := tlog.ProveTree(newSize, oldSize, s.hashReader())
+	if err != nil {
+		return nil, fmt.Errorf("prove consistency %d -> %d: %w", oldSize, newSize, err)
+	}
+	return p, nil
+}
+
+// Checkpoint signs the tree head and the amendment trail's head when they
+// differ from the latest checkpoint's, after proving that the tree extends
+// it and published.
+func (s *Source) Checkpoint(ctx context.Context, signer note.Signer, published []byte) ([]byte, error) {
+	size, root := s.tree.Size(), s.tree.Root()
+	var seq int64
+	var hash string
+	if s.AmendHead != nil {
+		seq, hash = s.AmendHead.Seq, s.AmendHead.Hash
+	}
+	c := chainlog.Checkpoint{Origin: signer.Name(), Size: size, Root: root}.WithAmendments(seq, hash)
+	storedCurrent, publishedCurrent := false, false
+	for i, n := range [][]byte{s.signed, published} {
+		if n == nil {
+			continue
+		}
+		last, err := chainlog.ParseSignedCheckpoint(n)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: %w", err)
+		}
+		if last.Origin != c.Origin {
+			return nil, fmt.Errorf("checkpoint: the signing key is for %q, the checkpoints are for %q", c.Origin, last.Origin)
+		}
+		p, err := s.ProveConsistency(ctx, last.Size, size)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: %w", err)
+		}
+		if err := tlog.CheckTree(p, size, root, last.Size, last.Root); err != nil {
+			return nil, fmt.Errorf("checkpoint: the tree does not extend checkpoint %d: %w", last.Size, err)
+		}
+		if last == c {
+			storedCurrent, publishedCurrent = storedCurrent || i == 0, publishedCurrent || i == 1
+		}
+	}
+	switch {
+	case storedCurrent && (published == nil || publishedCurrent):
+		return nil, nil
+	case storedCurrent:
+		return bytes.Clone(s.signed), nil
+	}
+	signed, err := chainlog.SignCheckpoint(c, signer)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	s.signed = signed
+	return bytes.Clone(signed), nil
+}
+
+// LatestCheckpoint returns the latest checkpoint Checkpoint signed, or nil.
+func (s *Source) LatestCheckpoint(ctx context.Context) ([]byte, error) {
+	return bytes.Clone(s.signed), nil
+}
+
+// Close does nothing: the Source stays readable.
+func (s *Source) Close() error { return nil }
+
+// ReadOnly returns a view of s that reads it and refuses every write.
+func (s *Source) ReadOnly() *ReadOnly { return &ReadOnly{s} }
+
+// ReadOnly is a Source opened read-only: Ingest, AmendPatch and Checkpoint
+// fail and change nothing.
+type ReadOnly struct{ *Source }
+
+// Ingest refuses.
+func (r *ReadOnly) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.IngestResult, error) {
+	return chainlog.IngestResult{}, fmt.Errorf("ingest: %w", errReadOnly)
+}
+
+// AmendPatch refuses.
+func (r *ReadOnly) AmendPatch(id string, p chainlog.Patch, reason, actor string) (chainlog.Amendment, error) {
+	return chainlog.Amendment{}, fmt.Errorf("amend: %w", errReadOnly)
+}
+
+// Checkpoint refuses.
+func (r *ReadOnly) Checkpoint(ctx context.Context, signer note.Signer, published []byte) ([]byte, error) {
+	return nil, fmt.Errorf("checkpoint: %w", errReadOnly)
+}
+
+var (
+	_ chainlog.Store = (*Source)(nil)
+	_ chainlog.Store = (*ReadOnly)(nil)
+)

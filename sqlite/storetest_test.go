@@ -1,0 +1,45 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"chainlog"
+	"chainlog/sqlite"
+	"chainlog/storetest"
+)
+
+var _ chainlog.Store = (*sqlite.Store)(nil)
+
+// TestStoreContract runs the conformance suite on a fresh store file per
+// subtest; two Stores opened on one file are two writers.
+func TestStoreContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Backend {
+		path := newStorePath(t)
+		return storetest.Backend{
+			Open: func(t *testing.T) chainlog.Store {
+				st, err := sqlite.Open(t.Context(), path, sqlite.Options{Now: testClock()})
+				if err != nil {
+					t.Fatalf("Open(%s): %v", path, err)
+				}
+				return st
+			},
+			OpenReadOnly: func(t *testing.T) chainlog.Store {
+				st, err := sqlite.OpenReadOnly(t.Context(), path)
+				if err != nil {
+					t.Fatalf("OpenReadOnly(%s): %v", path, err)
+				}
+				return st
+			},
+			Amend: func(ctx context.Context, s chainlog.Store, id string, p chainlog.Patch, reason, actor string) (chainlog.Amendment, error) {
+				st, ok := s.(*sqlite.Store)
+				if !ok {
+					return chainlog.Amendment{}, fmt.Errorf("amend: %T is not a *sqlite.Store", s)
+				}
+				return st.Amend(ctx, sqlite.AmendRequest{EventID: id, Patch: p, Kind: chainlog.KindAmend, Reason: reason, Actor: actor})
+			},
+			SharedWriters: true,
+		}
+	})
+}

@@ -1,0 +1,769 @@
+// Package storetest is the conformance suite of chainlog.Store: what every
+// storage backend must do, checked through the interface alone. A backend's
+// tests call Run with a function that makes a fresh, empty storage for each
+// subtest:
+//
+//	func TestStore(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) storetest.Backend { ... })
+//	}
+//
+// The suite covers ingest and de-duplication, the chain hashes against the
+// known-answer vectors in the module's testdata, heads, durability across a
+// reopen, and two writers on one storage, the tree and its proofs, checkpoints, amendments, read-only
+// refusal, commit order and not-found behaviour, and VerifyStore finds what
+// each subtest wrote VALID.
+package storetest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"chainlog"
+	"chainlog/internal/chainlogtest"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Backend opens one storage, fresh and empty, in the ways the suite needs.
+// The suite closes every store it opens.
+type Backend struct {
+	// Open opens the storage for writing. Each call opens another writer
+	// on the same storage.
+	Open func(t *testing.T) chainlog.Store
+	// OpenReadOnly opens the same storage read-only: it must never write.
+	OpenReadOnly func(t *testing.T) chainlog.Store
+	// Amend applies one change (chainlog.KindAmend) to a stored event's
+	// mutable fields through the backend's sanctioned amend call, and
+	// returns the trail's new record.
+	Amend func(ctx context.Context, s chainlog.Store, id string, p chainlog.Patch, reason, actor string) (chainlog.Amendment, error)
+	// SharedWriters says that two stores opened for writing on one storage
+	// may write at once (two processes on one file).
+	SharedWriters bool
+}
+
+// Run runs the conformance suite, each subtest on a storage newBackend makes.
+func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, b Backend)
+	}{
+		{"Vectors", testVectors},
+		{"Duplicates", testDuplicates},
+		{"Heads", testHeads},
+		{"Reopen", testReopen},
+		{"SharedWriters", testSharedWriters},
+		{"CommitOrder", testCommitOrder},
+		{"TreeAndProofs", testTreeAndProofs},
+		{"Checkpoint", testCheckpoint},
+		{"Amendments", testAmendments},
+		{"ReadOnly", testReadOnly},
+		{"NotFound", testNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.fn(t, newBackend(t))
+		})
+	}
+}
+
+func open(t *testing.T, b Backend) chainlog.Store {
+	t.Helper()
+	s := b.Open(t)
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func openRO(t *testing.T, b Backend) chainlog.Store {
+	t.Helper()
+	s := b.OpenReadOnly(t)
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close (read-only): %v", err)
+		}
+	})
+	return s
+}
+
+// event decodes one event of node with id, as the ingest path would.
+func event(t *testing.T, node, id string) chainlog.Event {
+	t.Helper()
+	line := fmt.Sprintf(`{"id":%q,"node_id":%q,"event_type":"tool.call","ts":"2026-03-01T12:00:00Z","agent_id":"a-1","data":{"n":%q},"model":"m-1","token_count":7}`, id, node, id)
+	e, err := chainlog.DecodeEvent([]byte(line), "")
+	if err != nil {
+		t.Fatalf("DecodeEvent(%s): %v", line, err)
+	}
+	return e
+}
+
+func events(t *testing.T, node string, ids ...string) []chainlog.Event {
+	t.Helper()
+	evs := make([]chainlog.Event, len(ids))
+	for i, id := range ids {
+		evs[i] = event(t, node, id)
+	}
+	return evs
+}
+
+func ingest(t *testing.T, s chainlog.Store, evs []chainlog.Event, want chainlog.IngestResult) {
+	t.Helper()
+	got, err := s.Ingest(t.Context(), evs)
+	if err != nil {
+		t.Fatalf("Ingest(%d events): %v", len(evs), err)
+	}
+	if got != want {
+		t.Fatalf("Ingest(%d events) = %+v, want %+v", len(evs), got, want)
+	}
+}
+
+func export(t *testing.T, s chainlog.Store, nodeID string) []chainlog.StoredEvent {
+	t.Helper()
+	var rows []chainlog.StoredEvent
+	err := s.Export(t.Context(), nodeID, func(e *chainlog.StoredEvent) error {
+		rows = append(rows, *e)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Export(%q): %v", nodeID, err)
+	}
+	return rows
+}
+
+func ids(rows []chainlog.StoredEvent) []string {
+	out := make([]string, len(rows))
+	for i := range rows {
+		out[i] = rows[i].ID
+	}
+	return out
+}
+
+func heads(t *testing.T, s chainlog.Store, nodeID string) []chainlog.Head {
+	t.Helper()
+	hs, err := s.Heads(t.Context(), nodeID)
+	if err != nil {
+		t.Fatalf("Heads(%q): %v", nodeID, err)
+	}
+	return hs
+}
+
+// wantHeads checks that the heads are the last stamped rows of each node in
+// rows, in node_id order.
+func wantHeads(t *testing.T, got []chainlog.Head, rows []chainlog.StoredEvent) {
+	t.Helper()
+	last := map[string]chainlog.StoredEvent{}
+	for _, r := range rows {
+		last[r.NodeID] = r
+	}
+	nodes := make([]string, 0, len(last))
+	for n := range last {
+		nodes = append(nodes, n)
+	}
+	slices.Sort(nodes)
+	if len(got) != len(nodes) {
+		t.Fatalf("heads = %+v, want one for each of %v", got, nodes)
+	}
+	for i, n := range nodes {
+		h, r := got[i], last[n]
+		if h.NodeID != n || h.Seq != r.Seq || h.Hash != r.Hash {
+			t.Errorf("head %d = {%s %d %s}, want {%s %d %s} (event %s)", i, h.NodeID, h.Seq, h.Hash, n, r.Seq, r.Hash, r.ID)
+		}
+	}
+}
+
+// wantChains checks that each node's rows are numbered from 1 without a gap
+// and linked by their hashes, from the genesis hash.
+func wantChains(t *testing.T, rows []chainlog.StoredEvent) {
+	t.Helper()
+	prev := map[string]chainlog.Head{}
+	for _, r := range rows {
+		h := prev[r.NodeID]
+		if r.Seq != h.Seq+1 || r.PrevHash != h.Prev() {
+			t.Fatalf("event %s of %s: seq %d prev %s, want seq %d prev %s", r.ID, r.NodeID, r.Seq, r.PrevHash, h.Seq+1, h.Prev())
+		}
+		if want := chainlog.ChainHash(r.PrevHash, &r.Event); r.Hash != want {
+			t.Fatalf("event %s: chain_hash %s, want %s", r.ID, r.Hash, want)
+		}
+		prev[r.NodeID] = chainlog.Head{NodeID: r.NodeID, Seq: r.Seq, Hash: r.Hash}
+	}
+}
+
+// verifyValid runs VerifyStore on a read-only open of the storage and wants
+// it VALID with checked events.
+func verifyValid(t *testing.T, b Backend, checked int64) {
+	t.Helper()
+	s := openRO(t, b)
+	rep, err := chainlog.VerifyStore(t.Context(), s, "", "", nil)
+	if err != nil {
+		t.Fatalf("VerifyStore: %v", err)
+	}
+	if rep.Status != chainlog.StatusValid || rep.Checked != checked {
+		j, _ := json.Marshal(rep)
+		t.Fatalf("VerifyStore = %s, want %s with %d checked", j, chainlog.StatusValid, checked)
+	}
+}
+
+// testdata returns the path of a file in the module's testdata directory.
+func testdata(t *testing.T, name string) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the storetest package's source")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "testdata", name)
+}
+
+// testVectors ingests the known-answer events in batches and wants exactly
+// the expected chain hashes and heads.
+func testVectors(t *testing.T, b Backend) {
+	evPath := testdata(t, "chain-vectors.events.ndjson")
+	f, err := os.Open(evPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var evs []chainlog.Event
+	for r := chainlog.NewReader(f, 0, ""); ; {
+		e, err := r.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("%s: %v", evPath, err)
+			}
+			break
+		}
+		evs = append(evs, e)
+	}
+	type expected struct {
+		ID       string `json:"id"`
+		NodeID   string `json:"node_id"`
+		PrevHash string `json:"chain_prev_hash"`
+		Hash     string `json:"chain_hash"`
+	}
+	var want []expected
+	expPath := testdata(t, "chain-vectors.expected.ndjson")
+	ef, err := os.Open(expPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ef.Close()
+	for sc := bufio.NewScanner(ef); sc.Scan(); {
+		var e expected
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("%s: %v", expPath, err)
+		}
+		want = append(want, e)
+	}
+	hb, err := os.ReadFile(testdata(t, "chain-vectors.heads.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantHeadHash map[string]string
+	if err := json.Unmarshal(hb, &wantHeadHash); err != nil {
+		t.Fatalf("chain-vectors.heads.json: %v", err)
+	}
+	if len(evs) == 0 || len(evs) != len(want) {
+		t.Fatalf("%d vector events, %d expected rows", len(evs), len(want))
+	}
+
+	s := open(t, b)
+	for i := 0; i < len(evs); i += 7 {
+		batch := evs[i:min(i+7, len(evs))]
+		ingest(t, s, batch, chainlog.IngestResult{Inserted: len(batch)})
+	}
+	rows := export(t, s, "")
+	if len(rows) != len(want) {
+		t.Fatalf("exported %d rows, want %d", len(rows), len(want))
+	}
+	for i, r := range rows {
+		w := want[i]
+		if r.ID != w.ID || r.NodeID != w.NodeID || r.PrevHash != w.PrevHash || r.Hash != w.Hash {
+			t.Fatalf("row %d = {%s %s prev %s hash %s}, want {%s %s prev %s hash %s}", i, r.ID, r.NodeID, r.PrevHash, r.Hash, w.ID, w.NodeID, w.PrevHash, w.Hash)
+		}
+	}
+	hs := heads(t, s, "")
+	if len(hs) != len(wantHeadHash) {
+		t.Fatalf("heads = %+v, want %v", hs, wantHeadHash)
+	}
+	for _, h := range hs {
+		if h.Hash != wantHeadHash[h.NodeID] {
+			t.Errorf("head of %s = %s, want %s", h.NodeID, h.Hash, wantHeadHash[h.NodeID])
+		}
+	}
+	wantHeads(t, hs, rows)
+	verifyValid(t, b, int64(len(evs)))
+}
+
+// testDuplicates: an id already stored, or repeated earlier in a batch, is a
+// duplicate and changes nothing, not even the stored event's fields.
+func testDuplicates(t *testing.T, b Backend) {
+	s := open(t, b)
+	ingest(t, s, events(t, "n1", "a", "b", "a"), chainlog.IngestResult{Inserted: 2, Duplicates: 1})
+	before := export(t, s, "")
+
+	again := events(t, "n1", "b", "c")
+	again[0].Data = []byte(`{"changed":true}`)
+	other := "other"
+	again[0].Model = &other
+	ingest(t, s, again, chainlog.IngestResult{Inserted: 1, Duplicates: 1})
+	// The same id on another node is the same event: a duplicate.
+	ingest(t, s, events(t, "n2", "a"), chainlog.IngestResult{Duplicates: 1})
+
+	rows := export(t, s, "")
+	if got, want := ids(rows), []string{"a", "b", "c"}; !slices.Equal(got, want) {
+		t.Fatalf("exported ids %v, want %v", got, want)
+	}
+	for i := range before {
+		if g, w := rows[i], before[i]; g.Hash != w.Hash || string(g.Data) != string(w.Data) || !ptrEq(g.Model, w.Model) || g.PayloadDigest != w.PayloadDigest {
+			t.Errorf("event %s changed by a duplicate: %+v, was %+v", w.ID, g, w)
+		}
+	}
+	wantChains(t, rows)
+	wantHeads(t, heads(t, s, ""), rows)
+	verifyValid(t, b, 3)
+}
+
+// testHeads: each batch moves the heads of the nodes it holds, and only those;
+// Heads with a node id returns that node's head alone.
+func testHeads(t *testing.T, b Backend) {
+	s := open(t, b)
+	if hs := heads(t, s, ""); len(hs) != 0 {
+		t.Fatalf("heads of an empty store = %+v", hs)
+	}
+	b1 := append(events(t, "y", "y1", "y2"), events(t, "x", "x1")...)
+	ingest(t, s, b1, chainlog.IngestResult{Inserted: 3})
+	wantHeads(t, heads(t, s, ""), export(t, s, ""))
+	y := heads(t, s, "y")
+
+	ingest(t, s, events(t, "x", "x2", "x3"), chainlog.IngestResult{Inserted: 2})
+	rows := export(t, s, "")
+	hs := heads(t, s, "")
+	wantHeads(t, hs, rows)
+	if hs[0].NodeID != "x" || hs[0].Seq != 3 {
+		t.Errorf("head of x = %+v, want seq 3", hs[0])
+	}
+	if y2 := heads(t, s, "y"); len(y2) != 1 || y2[0] != y[0] {
+		t.Errorf("head of y moved with a batch of x: %+v, was %+v", y2, y)
+	}
+	if x := heads(t, s, "x"); len(x) != 1 || x[0].NodeID != "x" || x[0] != hs[0] {
+		t.Errorf("Heads(x) = %+v, want [%+v]", x, hs[0])
+	}
+	wantChains(t, rows)
+	verifyValid(t, b, 5)
+}
+
+// testReopen: what a closed writer committed is durable, and a writer opened
+// afterwards continues each chain from its stored head.
+func testReopen(t *testing.T, b Backend) {
+	first := b.Open(t)
+	ingest(t, first, append(events(t, "x", "o1", "o2"), events(t, "y", "o3")...), chainlog.IngestResult{Inserted: 3})
+	if err := first.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s := open(t, b)
+	if got := ids(export(t, s, "")); !slices.Equal(got, []string{"o1", "o2", "o3"}) {
+		t.Fatalf("after reopening, exported ids %v, want [o1 o2 o3]", got)
+	}
+	ingest(t, s, events(t, "x", "o4", "o1"), chainlog.IngestResult{Inserted: 1, Duplicates: 1})
+	rows := export(t, s, "")
+	wantChains(t, rows)
+	wantHeads(t, heads(t, s, ""), rows)
+	if n, _ := storedTree(t, s); n != 4 {
+		t.Errorf("tree size after reopening = %d, want 4", n)
+	}
+	verifyValid(t, b, 4)
+}
+
+// testSharedWriters: two writers on one storage append to the same chain at
+// once; a head moved by the other is a conflict the store resolves by
+// stamping on the fresh head, so the chain stays whole.
+func testSharedWriters(t *testing.T, b Backend) {
+	if !b.SharedWriters {
+		t.Skip("the backend has one writer per storage")
+	}
+	w := [2]chainlog.Store{open(t, b), open(t, b)}
+	const batches, size = 15, 4
+	var wg sync.WaitGroup
+	errs := make(chan error, len(w))
+	for k := range w {
+		wg.Go(func() {
+			for i := range batches {
+				evs := make([]chainlog.Event, size)
+				for j := range evs {
+					evs[j] = event(t, "shared", fmt.Sprintf("w%d-%02d-%d", k, i, j))
+				}
+				res, err := w[k].Ingest(context.Background(), evs)
+				if err == nil && res.Inserted != size {
+					err = fmt.Errorf("inserted %d of %d", res.Inserted, size)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("writer %d, batch %d: %w", k, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	const n = 2 * batches * size
+	rows := export(t, openRO(t, b), "")
+	if len(rows) != n {
+		t.Fatalf("exported %d rows, want %d", len(rows), n)
+	}
+	wantChains(t, rows)
+	for k := range w {
+		wantHeads(t, heads(t, w[k], ""), rows)
+	}
+	verifyValid(t, b, n)
+}
+
+// testCommitOrder: Export returns rows in commit order across batches and
+// nodes, and a node's rows in that order when asked for one node.
+func testCommitOrder(t *testing.T, b Backend) {
+	s := open(t, b)
+	b1 := []chainlog.Event{event(t, "x", "9-x1"), event(t, "y", "1-y1"), event(t, "x", "5-x2")}
+	b2 := []chainlog.Event{event(t, "z", "0-z1"), event(t, "x", "3-x3"), event(t, "y", "7-y2")}
+	ingest(t, s, b1, chainlog.IngestResult{Inserted: 3})
+	ingest(t, s, b2, chainlog.IngestResult{Inserted: 3})
+	want := []string{"9-x1", "1-y1", "5-x2", "0-z1", "3-x3", "7-y2"}
+	if got := ids(export(t, s, "")); !slices.Equal(got, want) {
+		t.Errorf("Export ids %v, want %v", got, want)
+	}
+	if got, want := ids(export(t, s, "x")), []string{"9-x1", "5-x2", "3-x3"}; !slices.Equal(got, want) {
+		t.Errorf("Export(x) ids %v, want %v", got, want)
+	}
+	var scanned []string
+	err := s.ScanCommitOrder(t.Context(), make([]chainlog.CommitRow, 2), func(filled []chainlog.CommitRow) ([]chainlog.CommitRow, error) {
+		for _, r := range filled {
+			scanned = append(scanned, strings.Clone(r.ID)) // the source reuses the row's text
+		}
+		return filled[:cap(filled)], nil
+	})
+	if err != nil && !errors.Is(err, chainlog.ErrNoCommitOrder) {
+		t.Fatalf("ScanCommitOrder: %v", err)
+	}
+	if err == nil && !slices.Equal(scanned, want) {
+		t.Errorf("ScanCommitOrder ids %v, want %v", scanned, want)
+	}
+	verifyValid(t, b, 6)
+}
+
+func leafHashes(t *testing.T, rows []chainlog.StoredEvent) []tlog.Hash {
+	t.Helper()
+	hs := make([]tlog.Hash, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		if r.LeafIndex != nil && *r.LeafIndex != int64(i) {
+			t.Fatalf("event %s: leaf %d, want %d (commit order)", r.ID, *r.LeafIndex, i)
+		}
+		hs[i] = chainlog.LeafHash(&chainlog.Leaf{NodeID: r.NodeID, Seq: r.Seq, ChainHash: r.Hash, PayloadDigest: r.PayloadDigest})
+	}
+	return hs
+}
+
+// treeRoot computes the RFC 6962 root of the leaf hashes.
+func treeRoot(t *testing.T, leaves []tlog.Hash) tlog.Hash {
+	t.Helper()
+	var stored []tlog.Hash
+	for i, h := range leaves {
+		hs, err := tlog.StoredHashesForRecordHash(int64(i), h, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+			out := make([]tlog.Hash, len(idx))
+			for j, x := range idx {
+				out[j] = stored[x]
+			}
+			return out, nil
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, hs...)
+	}
+	root, err := tlog.TreeHash(int64(len(leaves)), tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for j, x := range idx {
+			out[j] = stored[x]
+		}
+		return out, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func storedTree(t *testing.T, s chainlog.Store) (int64, tlog.Hash) {
+	t.Helper()
+	n, root, err := s.StoredTree(t.Context())
+	if err != nil {
+		t.Fatalf("StoredTree: %v", err)
+	}
+	return n, root
+}
+
+// testTreeAndProofs: every stamped event is a leaf, in commit order; the
+// tree's root is the RFC 6962 root of the leaves; each event's inclusion
+// proof and the consistency proof between two sizes check with tlog.
+func testTreeAndProofs(t *testing.T, b Backend) {
+	s := open(t, b)
+	if n, _ := storedTree(t, s); n != 0 {
+		t.Fatalf("tree size of an empty store = %d", n)
+	}
+	ingest(t, s, append(events(t, "x", "t1", "t2", "t3"), events(t, "y", "t4", "t5")...), chainlog.IngestResult{Inserted: 5})
+	n1, root1 := storedTree(t, s)
+	rows1 := export(t, s, "")
+	if n1 != 5 || root1 != treeRoot(t, leafHashes(t, rows1)) {
+		t.Fatalf("tree = %d %s, want 5 leaves with root %s", n1, root1, treeRoot(t, leafHashes(t, rows1)))
+	}
+
+	ingest(t, s, events(t, "x", "t6", "t7", "t8"), chainlog.IngestResult{Inserted: 3})
+	n2, root2 := storedTree(t, s)
+	rows := export(t, s, "")
+	leaves := leafHashes(t, rows)
+	if n2 != 8 || root2 != treeRoot(t, leaves) {
+		t.Fatalf("tree = %d %s, want 8 leaves with root %s", n2, root2, treeRoot(t, leaves))
+	}
+	for i, r := range rows {
+		pe, idx, proof, err := s.ProveEvent(t.Context(), r.ID, n2)
+		if err != nil {
+			t.Fatalf("ProveEvent(%s, %d): %v", r.ID, n2, err)
+		}
+		if idx != int64(i) || pe.ID != r.ID || pe.ChainHash != r.Hash || pe.ChainSeq != r.Seq || pe.PayloadDigest != r.PayloadDigest {
+			t.Fatalf("ProveEvent(%s) = leaf %d %+v, want leaf %d of %+v", r.ID, idx, pe, i, r)
+		}
+		l := pe.Leaf()
+		if err := tlog.CheckRecord(proof, n2, root2, idx, chainlog.LeafHash(&l)); err != nil {
+			t.Errorf("inclusion proof of %s in tree %d: %v", r.ID, n2, err)
+		}
+		if err := tlog.CheckRecord(proof, n2, root2, idx, leaves[(i+1)%len(leaves)]); err == nil {
+			t.Errorf("inclusion proof of %s also proves another leaf", r.ID)
+		}
+	}
+	// A proof in the older tree, for an event it holds.
+	pe, idx, proof, err := s.ProveEvent(t.Context(), "t2", n1)
+	if err != nil {
+		t.Fatalf("ProveEvent(t2, %d): %v", n1, err)
+	}
+	l := pe.Leaf()
+	if err := tlog.CheckRecord(proof, n1, root1, idx, chainlog.LeafHash(&l)); err != nil {
+		t.Errorf("inclusion proof of t2 in tree %d: %v", n1, err)
+	}
+
+	cp, err := s.ProveConsistency(t.Context(), n1, n2)
+	if err != nil {
+		t.Fatalf("ProveConsistency(%d, %d): %v", n1, n2, err)
+	}
+	if err := tlog.CheckTree(cp, n2, root2, n1, root1); err != nil {
+		t.Errorf("consistency proof %d -> %d: %v", n1, n2, err)
+	}
+	if err := tlog.CheckTree(cp, n2, root2, n1, root2); err == nil {
+		t.Error("consistency proof checks against a wrong older root")
+	}
+	verifyValid(t, b, 8)
+}
+
+// testCheckpoint: a checkpoint signs the current tree, is kept in the store,
+// and is not signed again while the tree has not grown.
+func testCheckpoint(t *testing.T, b Backend) {
+	const origin = "chainlog.example/storetest"
+	signer, verifier := chainlogtest.NewKey(t, origin)
+	s := open(t, b)
+	ingest(t, s, events(t, "x", "c1", "c2", "c3"), chainlog.IngestResult{Inserted: 3})
+	signed, err := s.Checkpoint(t.Context(), signer, nil)
+	if err != nil || signed == nil {
+		t.Fatalf("Checkpoint = %q, %v; want a signed checkpoint", signed, err)
+	}
+	c, err := chainlog.OpenCheckpoint(signed, verifier)
+	if err != nil {
+		t.Fatalf("OpenCheckpoint: %v\n%s", err, signed)
+	}
+	n, root := storedTree(t, s)
+	if c.Origin != origin || c.Size != n || c.Root != root {
+		t.Fatalf("checkpoint %s %d %s, want %s %d %s", c.Origin, c.Size, c.Root, origin, n, root)
+	}
+	latest, err := s.LatestCheckpoint(t.Context())
+	if err != nil || string(latest) != string(signed) {
+		t.Fatalf("LatestCheckpoint = %q, %v; want %q", latest, err, signed)
+	}
+	if again, err := s.Checkpoint(t.Context(), signer, signed); err != nil || again != nil {
+		t.Fatalf("Checkpoint with nothing new = %q, %v; want nil", again, err)
+	}
+
+	ingest(t, s, events(t, "y", "c4"), chainlog.IngestResult{Inserted: 1})
+	next, err := s.Checkpoint(t.Context(), signer, signed)
+	if err != nil || next == nil {
+		t.Fatalf("Checkpoint after ingest = %q, %v", next, err)
+	}
+	c2, err := chainlog.OpenCheckpoint(next, verifier)
+	if err != nil {
+		t.Fatalf("OpenCheckpoint: %v", err)
+	}
+	if c2.Size != 4 {
+		t.Fatalf("checkpoint size %d, want 4", c2.Size)
+	}
+	proof, err := s.ProveConsistency(t.Context(), c.Size, c2.Size)
+	if err != nil {
+		t.Fatalf("ProveConsistency: %v", err)
+	}
+	if err := tlog.CheckTree(proof, c2.Size, c2.Root, c.Size, c.Root); err != nil {
+		t.Errorf("checkpoints %d and %d: %v", c.Size, c2.Size, err)
+	}
+	if latest, err := s.LatestCheckpoint(t.Context()); err != nil || string(latest) != string(next) {
+		t.Fatalf("LatestCheckpoint = %q, %v; want %q", latest, err, next)
+	}
+	verifyValid(t, b, 4)
+}
+
+// testAmendments: an amendment changes the event's mutable fields, appends
+// one record to the hash-chained trail, and leaves the chain as it was.
+func testAmendments(t *testing.T, b Backend) {
+	s := open(t, b)
+	ingest(t, s, events(t, "x", "m1", "m2"), chainlog.IngestResult{Inserted: 2})
+	orig, err := s.Event(t.Context(), "m1")
+	if err != nil {
+		t.Fatalf("Event(m1): %v", err)
+	}
+	cost, model := 0.25, "m-2"
+	p1 := chainlog.Patch{Set: []string{chainlog.FieldCostUSD}, Values: chainlog.Mutable{CostUSD: &cost}}
+	p2 := chainlog.Patch{Set: []string{chainlog.FieldData, chainlog.FieldModel}, Values: chainlog.Mutable{Data: []byte(`{"redone":1}`), Model: &model}}
+	var recs []chainlog.Amendment
+	for i, p := range []chainlog.Patch{p1, p2} {
+		rec, err := b.Amend(t.Context(), s, "m1", p, fmt.Sprintf("reason %d", i), "storetest")
+		if err != nil {
+			t.Fatalf("amend %d of m1: %v", i, err)
+		}
+		recs = append(recs, rec)
+	}
+
+	got, err := s.Event(t.Context(), "m1")
+	if err != nil {
+		t.Fatalf("Event(m1): %v", err)
+	}
+	if got.CostUSD == nil || *got.CostUSD != cost || string(got.Data) != `{"redone":1}` || !ptrEq(got.Model, &model) {
+		t.Errorf("amended event = cost %v data %s model %v", got.CostUSD, got.Data, got.Model)
+	}
+	if got.Hash != orig.Hash || got.Seq != orig.Seq || got.PayloadDigest != orig.PayloadDigest {
+		t.Errorf("amending moved the chain stamp: %+v, was %+v", got, orig)
+	}
+	trail, err := s.Amendments(t.Context(), "m1")
+	if err != nil {
+		t.Fatalf("Amendments(m1): %v", err)
+	}
+	if len(trail) != 2 {
+		t.Fatalf("trail of m1 = %+v, want 2 records", trail)
+	}
+	for i, a := range trail {
+		if a.Seq != int64(i+1) || a.EventID != "m1" || a.Hash != recs[i].Hash || a.Reason != fmt.Sprintf("reason %d", i) || a.Actor != "storetest" {
+			t.Errorf("record %d = %+v, want seq %d as returned: %+v", i, a, i+1, recs[i])
+		}
+		if want := chainlog.AmendmentHash(a.PrevHash, &a); a.Hash != want {
+			t.Errorf("record %d: hash %s, want %s", i, a.Hash, want)
+		}
+	}
+	if trail[0].PrevHash != chainlog.GenesisHash || trail[1].PrevHash != trail[0].Hash {
+		t.Errorf("trail not linked: %+v", trail)
+	}
+	if trail[0].DigestBefore != orig.PayloadDigest || trail[0].DigestAfter != trail[1].DigestBefore {
+		t.Errorf("trail digests do not follow the payload: %+v, ingest digest %s", trail, orig.PayloadDigest)
+	}
+	m := got.Mutable()
+	if want := chainlog.PayloadDigest(&m); trail[1].DigestAfter != want {
+		t.Errorf("last digest_after %s, want the payload's digest %s", trail[1].DigestAfter, want)
+	}
+	if h, err := s.AmendmentHead(t.Context()); err != nil || h == nil || h.Seq != 2 || h.Hash != trail[1].Hash {
+		t.Errorf("AmendmentHead = %+v, %v; want seq 2 hash %s", h, err, trail[1].Hash)
+	}
+	if other, err := s.Amendments(t.Context(), "m2"); err != nil || len(other) != 0 {
+		t.Errorf("Amendments(m2) = %+v, %v; want none", other, err)
+	}
+	verifyValid(t, b, 2)
+}
+
+// testReadOnly: a store opened read-only reads what the writer committed,
+// refuses every write, and changes nothing.
+func testReadOnly(t *testing.T, b Backend) {
+	w := open(t, b)
+	ingest(t, w, events(t, "x", "r1", "r2"), chainlog.IngestResult{Inserted: 2})
+	want := export(t, w, "")
+	r := openRO(t, b)
+
+	if res, err := r.Ingest(t.Context(), events(t, "x", "r3")); err == nil {
+		t.Errorf("Ingest on a read-only store = %+v, want an error", res)
+	}
+	signer, _ := chainlogtest.NewKey(t, "chainlog.example/ro")
+	if cp, err := r.Checkpoint(t.Context(), signer, nil); err == nil {
+		t.Errorf("Checkpoint on a read-only store = %q, want an error", cp)
+	}
+	cost := 1.0
+	p := chainlog.Patch{Set: []string{chainlog.FieldCostUSD}, Values: chainlog.Mutable{CostUSD: &cost}}
+	if rec, err := b.Amend(t.Context(), r, "r1", p, "ro", "storetest"); err == nil {
+		t.Errorf("amend on a read-only store = %+v, want an error", rec)
+	}
+
+	for name, s := range map[string]chainlog.Store{"read-only": r, "writer": w} {
+		got := export(t, s, "")
+		if !slices.EqualFunc(got, want, func(a, b chainlog.StoredEvent) bool {
+			return a.ID == b.ID && a.Hash == b.Hash && string(a.Data) == string(b.Data) && ptrEq(a.CostUSD, b.CostUSD)
+		}) {
+			t.Errorf("%s store after refused writes: %v, want %v", name, ids(got), ids(want))
+		}
+		wantHeads(t, heads(t, s, ""), want)
+		if a, err := s.Amendments(t.Context(), "r1"); err != nil || len(a) != 0 {
+			t.Errorf("%s store: Amendments(r1) = %+v, %v; want none", name, a, err)
+		}
+		if cp, err := s.LatestCheckpoint(t.Context()); err != nil || cp != nil {
+			t.Errorf("%s store: LatestCheckpoint = %q, %v; want none", name, cp, err)
+		}
+	}
+	verifyValid(t, b, 2)
+}
+
+func ptrEq[T comparable](a, b *T) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}
+
+// testNotFound: an unknown id is ErrNotFound where one event is asked for,
+// and an empty list where a list is.
+func testNotFound(t *testing.T, b Backend) {
+	s := open(t, b)
+	ingest(t, s, events(t, "x", "f1"), chainlog.IngestResult{Inserted: 1})
+	n, _ := storedTree(t, s)
+	if e, err := s.Event(t.Context(), "nope"); !errors.Is(err, chainlog.ErrNotFound) {
+		t.Errorf("Event(nope) = %+v, %v; want ErrNotFound", e, err)
+	}
+	if _, _, _, err := s.ProveEvent(t.Context(), "nope", n); !errors.Is(err, chainlog.ErrNotFound) {
+		t.Errorf("ProveEvent(nope) = %v, want ErrNotFound", err)
+	}
+	cost := 1.0
+	p := chainlog.Patch{Set: []string{chainlog.FieldCostUSD}, Values: chainlog.Mutable{CostUSD: &cost}}
+	if _, err := b.Amend(t.Context(), s, "nope", p, "r", "storetest"); !errors.Is(err, chainlog.ErrNotFound) {
+		t.Errorf("amend nope = %v, want ErrNotFound", err)
+	}
+	if a, err := s.Amendments(t.Context(), "nope"); err != nil || len(a) != 0 {
+		t.Errorf("Amendments(nope) = %+v, %v; want none", a, err)
+	}
+	if h := heads(t, s, "nope"); len(h) != 0 {
+		t.Errorf("Heads(nope) = %+v, want none", h)
+	}
+	if rows := export(t, s, "nope"); len(rows) != 0 {
+		t.Errorf("Export(nope) = %v, want none", ids(rows))
+	}
+	if e, err := s.Event(t.Context(), "f1"); err != nil || e.ID != "f1" {
+		t.Errorf("Event(f1) = %+v, %v", e, err)
+	}
+	verifyValid(t, b, 1)
+}

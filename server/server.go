@@ -31,7 +31,6 @@ import (
 	"sync/atomic"
 
 	"chainlog"
-	"chainlog/sqlite"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -40,7 +39,7 @@ import (
 // read-only on its own connection, so that reads never wait for the writer.
 type Reader interface {
 	chainlog.RangeSource
-	Events(ctx context.Context, q sqlite.Query) ([]chainlog.StoredEvent, int64, error)
+	Events(ctx context.Context, q chainlog.EventFilter) ([]chainlog.StoredEvent, int64, error)
 }
 
 // Config configures the HTTP handlers.
@@ -358,7 +357,7 @@ func eventError(i int, err error) EventError {
 
 func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
-	q := sqlite.Query{NodeID: v.Get("node_id"), SessionID: v.Get("session_id"), AgentID: v.Get("agent_id"),
+	q := chainlog.EventFilter{NodeID: v.Get("node_id"), SessionID: v.Get("session_id"), AgentID: v.Get("agent_id"),
 		EventType: v.Get("event_type"), Since: v.Get("since"), Until: v.Get("until"), Limit: 100}
 	for name, dst := range map[string]*int64{"after": &q.After} {
 		if raw := v.Get(name); raw != "" {
@@ -372,8 +371,8 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if raw := v.Get("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > sqlite.MaxQueryLimit {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: want 1 to %d", sqlite.MaxQueryLimit))
+		if err != nil || n < 1 || n > chainlog.MaxQueryLimit {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: want 1 to %d", chainlog.MaxQueryLimit))
 			return
 		}
 		q.Limit = n

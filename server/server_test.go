@@ -173,7 +173,7 @@ func TestPostEventsAtomic(t *testing.T) {
 			if got := storedIDs(t, d.path); !slices.Equal(got, []string{"before"}) {
 				t.Errorf("stored ids = %q; want only the earlier event", got)
 			}
-			evs, next, err := d.ro.Events(t.Context(), sqlite.Query{})
+			evs, next, err := d.ro.Events(t.Context(), chainlog.EventFilter{})
 			if err != nil || len(evs) != 1 || next != 0 {
 				t.Errorf("Reader.Events = %d events, next %d, %v; want the 1 earlier event", len(evs), next, err)
 			}

@@ -313,10 +313,6 @@ func buildTree(conn *sqlite.Conn) error {
 // migration.
 const migrationSegment = 4096
 
-// ErrNoLeaf is returned when an event has no leaf in the tree (it is
-// pre-chain) or lies beyond the requested tree size.
-var ErrNoLeaf = errors.New("event is not in the tree")
-
 // TreeHead returns the stored tree's size and root.
 func (s *Store) TreeHead(ctx context.Context) (TreeHead, error) {
 	var th TreeHead
@@ -350,7 +346,7 @@ func (s *Store) ProveEvent(ctx context.Context, id string, size int64) (chainlog
 	var idx int64 = -1
 	var proof tlog.RecordProof
 	if !s.hasTree {
-		return pe, 0, nil, ErrNoLeaf
+		return pe, 0, nil, chainlog.ErrNotInTree
 	}
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
 		rid, ok, err := s.rowidOf(conn, id)
@@ -382,7 +378,7 @@ func (s *Store) ProveEvent(ctx context.Context, id string, size int64) (chainlog
 		case idx == -1:
 			return chainlog.ErrNotFound
 		case idx < 0 || idx >= size:
-			return ErrNoLeaf
+			return chainlog.ErrNotInTree
 		}
 		th, err := readTreeHead(conn)
 		if err != nil {

@@ -406,6 +406,32 @@ func TestWriterClosed(t *testing.T) {
 	}
 }
 
+// TestCommitRefusedByStore checks the status of commits the store
+// refuses with one of its domain errors: the table in errors.go, not 500
+// for all.
+func TestCommitRefusedByStore(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{
+		{fmt.Errorf("%w: node %q", chainlog.ErrConflict, "node-a"), http.StatusConflict},
+		{fmt.Errorf("ingest: %w", chainlog.ErrReadOnly), http.StatusServiceUnavailable},
+		{errInjected, http.StatusInternalServerError},
+	} {
+		var fake *fakeIngester
+		d := newDaemon(t, daemonConfig{Wrap: func(st server.Ingester) server.Ingester { fake = newFake(st, false); return fake }})
+		fake.failOn(1, tt.err)
+		b := wantError(t, d.post(t, ev("a")), tt.want)
+		if !strings.Contains(b.Error, tt.err.Error()) {
+			t.Errorf("%v: error = %q; want the commit's error", tt.err, b.Error)
+		}
+		if got := storedIDs(t, d.path); len(got) != 0 {
+			t.Errorf("%v: stored ids = %q; want none", tt.err, got)
+		}
+	}
+}
+
 // TestCommitFailure holds one commit while five requests queue behind it,
 // then fails the commit that merges them: each of the five gets 500, none
 // is stored, and the writer goes on.

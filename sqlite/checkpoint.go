@@ -16,7 +16,8 @@ import (
 // known before: the copy kept in the store, and published, the last one
 // published outside the store (nil if unknown). Before signing, the store
 // proves from its hashes that its tree extends both; it never signs two
-// inconsistent checkpoints. The new
+// inconsistent checkpoints, and fails with a *chainlog.InconsistencyError
+// (chainlog.ErrInconsistent) naming both sides instead. The new
 // checkpoint is kept in the store; the caller publishes it. When the stored
 // checkpoint is current but published is older (a publish failed), it
 // returns the stored one for the caller to publish again. It returns nil

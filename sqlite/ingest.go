@@ -49,7 +49,7 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]
 	var res []chainlog.IngestResult
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
 		// Never write to files that are no longer the store (see
-		// ErrFilesReplaced), and check again before a commit is
+		// chainlog.ErrFilesReplaced), and check again before a commit is
 		// acknowledged.
 		if err := s.files.check(); err != nil {
 			return err

@@ -340,7 +340,9 @@ func (s *Store) StoredRoot(ctx context.Context, size int64) (tlog.Hash, error) {
 }
 
 // ProveEvent returns the event with id as a proof bundle's event, its leaf
-// index, and its inclusion proof in the tree of the given size.
+// index, and its inclusion proof in the tree of the given size. An unknown
+// id is chainlog.ErrNotFound; an event with no leaf in that tree is
+// chainlog.ErrNotInTree.
 func (s *Store) ProveEvent(ctx context.Context, id string, size int64) (chainlog.ProvenEvent, int64, tlog.RecordProof, error) {
 	var pe chainlog.ProvenEvent
 	var idx int64 = -1

@@ -23,7 +23,6 @@ package chainlog
 import (
 	"context"
 	"encoding/json"
-	"errors"
 )
 
 // Defaults applied to identity fields that are missing, null or empty.
@@ -120,10 +119,3 @@ type ChainSource interface {
 	// The *AmendmentScan is only valid during the call.
 	ScanAmendments(ctx context.Context, fn func(*AmendmentScan) error) error
 }
-
-// ErrNotFound is returned when a requested event does not exist.
-var ErrNotFound = errors.New("not found")
-
-// ErrConflict is returned when a chain head moved under a writer: another
-// writer committed to the same node since the head was read.
-var ErrConflict = errors.New("chain head moved concurrently")

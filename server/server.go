@@ -31,7 +31,6 @@ import (
 	"sync/atomic"
 
 	"chainlog"
-	"chainlog/sqlite"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -40,7 +39,7 @@ import (
 // read-only on its own connection, so that reads never wait for the writer.
 type Reader interface {
 	chainlog.RangeSource
-	Events(ctx context.Context, q sqlite.Query) ([]chainlog.StoredEvent, int64, error)
+	Events(ctx context.Context, q chainlog.EventFilter) ([]chainlog.StoredEvent, int64, error)
 }
 
 // Config configures the HTTP handlers.
@@ -115,7 +114,7 @@ func (s *Server) Stopping() { s.stopping.Store(true) }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Token != "" && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="chainlog"`)
-		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		fail(w, errUnauthorized)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -143,45 +142,51 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	// answer: a client that has its answer may send again at once.
 	release := sync.OnceFunc(func() { s.inflight.give(held); s.reclaim.after(held) })
 	defer release()
-	var tooBig *http.MaxBytesError
-	var encoding unsupportedEncoding
-	switch {
-	case errors.Is(err, errBudget):
-		s.budgetSpent(w, r)
-		return
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", s.cfg.MaxBodyBytes))
-		return
-	case errors.As(err, &encoding):
-		writeError(w, http.StatusUnsupportedMediaType, err.Error())
-		return
-	case err != nil:
-		s.cfg.Logger.Info("request body unreadable", "err", err, "remote", r.RemoteAddr)
-		writeError(w, http.StatusBadRequest, err.Error())
+	if err != nil {
+		s.bodyRefused(w, r, err)
 		return
 	}
 	events, bad := s.decodeBody(r, body)
 	switch {
 	case len(bad) > 0:
 		s.cfg.Metrics.reject(len(events) + len(bad))
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid events; nothing was stored", "errors": bad})
+		code, _ := status(errInvalidEvents)
+		writeJSON(w, code, map[string]any{"error": errInvalidEvents.Error(), "errors": bad})
 		return
 	case len(events) == 0:
-		writeError(w, http.StatusBadRequest, "no events in the body")
+		fail(w, invalid("no events in the body"))
 		return
 	}
 	res, err := s.cfg.Writer.Submit(r.Context(), events)
 	release()
 	switch {
 	case errors.Is(err, ErrQueueFull), errors.Is(err, ErrClosed):
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, err.Error()+"; retry later")
+		writeFailure(w, err, err.Error()+"; retry later")
 	case errors.Is(err, ErrHalted):
-		writeError(w, http.StatusServiceUnavailable, err.Error()+"; the request is not acknowledged")
+		writeFailure(w, err, err.Error()+"; the request is not acknowledged")
 	case err != nil:
-		writeError(w, http.StatusInternalServerError, "commit failed: "+err.Error())
+		writeFailure(w, err, "commit failed: "+err.Error())
 	default:
 		writeJSON(w, http.StatusOK, map[string]int{"accepted": res.Inserted, "duplicates": res.Duplicates})
+	}
+}
+
+// errInvalidEvents answers a request with invalid events, listed beside it.
+var errInvalidEvents = invalid("invalid events; nothing was stored")
+
+// bodyRefused answers a request whose body readBody refused.
+func (s *Server) bodyRefused(w http.ResponseWriter, r *http.Request, err error) {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.Is(err, errBudget):
+		s.budgetSpent(w, r)
+	case errors.As(err, &tooBig):
+		writeFailure(w, err, fmt.Sprintf("body is larger than %d bytes", s.cfg.MaxBodyBytes))
+	default:
+		if as[badRequest](err) {
+			s.cfg.Logger.Info("request body unreadable", "err", err, "remote", r.RemoteAddr)
+		}
+		fail(w, err)
 	}
 }
 
@@ -220,7 +225,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, 
 	if gz {
 		zr, err := gzip.NewReader(rd)
 		if err != nil {
-			return nil, 0, fmt.Errorf("gzip body: %w", err)
+			return nil, 0, badRequest{fmt.Errorf("gzip body: %w", err)}
 		}
 		defer zr.Close()
 		// The limit applies to the decompressed bytes too: a gzip bomb
@@ -236,11 +241,12 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, 
 	if br != nil {
 		held = br.held
 	}
-	if err != nil && gz && !errors.Is(err, errBudget) {
-		var tooBig *http.MaxBytesError
-		if !errors.As(err, &tooBig) {
+	// What is not a limit is the body's fault: it is unreadable.
+	if err != nil && !errors.Is(err, errBudget) && !as[*http.MaxBytesError](err) {
+		if gz {
 			err = fmt.Errorf("gzip body: %w", err)
 		}
+		err = badRequest{err}
 	}
 	return body, held, err
 }
@@ -358,13 +364,13 @@ func eventError(i int, err error) EventError {
 
 func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
-	q := sqlite.Query{NodeID: v.Get("node_id"), SessionID: v.Get("session_id"), AgentID: v.Get("agent_id"),
+	q := chainlog.EventFilter{NodeID: v.Get("node_id"), SessionID: v.Get("session_id"), AgentID: v.Get("agent_id"),
 		EventType: v.Get("event_type"), Since: v.Get("since"), Until: v.Get("until"), Limit: 100}
 	for name, dst := range map[string]*int64{"after": &q.After} {
 		if raw := v.Get(name); raw != "" {
 			n, err := strconv.ParseInt(raw, 10, 64)
 			if err != nil || n < 0 {
-				writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: want a cursor from a previous page", name))
+				fail(w, invalid(fmt.Sprintf("%s: want a cursor from a previous page", name)))
 				return
 			}
 			*dst = n
@@ -372,8 +378,8 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if raw := v.Get("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > sqlite.MaxQueryLimit {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: want 1 to %d", sqlite.MaxQueryLimit))
+		if err != nil || n < 1 || n > chainlog.MaxQueryLimit {
+			fail(w, invalid(fmt.Sprintf("limit: want 1 to %d", chainlog.MaxQueryLimit)))
 			return
 		}
 		q.Limit = n
@@ -389,7 +395,7 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	q.MaxBytes = s.cfg.PageBytes
 	events, next, err := s.cfg.Reader.Events(r.Context(), q)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		fail(w, internal{err})
 		return
 	}
 	var size int64
@@ -409,8 +415,7 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 // budgetSpent answers 503 when the in-flight budget is spent.
 func (s *Server) budgetSpent(w http.ResponseWriter, r *http.Request) {
 	s.cfg.Logger.Debug("request refused: the in-flight byte budget is spent", "limit", s.cfg.MaxInflightBytes, "remote", r.RemoteAddr)
-	w.Header().Set("Retry-After", "1")
-	writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%v (%d); retry later", errBudget, s.cfg.MaxInflightBytes))
+	writeFailure(w, errBudget, fmt.Sprintf("%v (%d); retry later", errBudget, s.cfg.MaxInflightBytes))
 }
 
 // writeEventsPage writes {"events":[...],"next":...} one event at a time,
@@ -448,19 +453,18 @@ func (s *Server) getIntegrity(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, err := verify(r.Context())
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		fail(w, internal{err})
 		return
 	}
 	if node := r.URL.Query().Get("node_id"); node != "" {
 		rep = rep.Scope(node)
 		if rep.Status == chainlog.StatusEmpty {
 			// A mistyped node_id must not look like an empty, valid chain.
-			var nsn *chainlog.NoSuchNodeError
-			if err := chainlog.CheckNode(r.Context(), s.cfg.Reader, node); errors.As(err, &nsn) {
-				writeError(w, http.StatusNotFound, err.Error())
+			if err := chainlog.CheckNode(r.Context(), s.cfg.Reader, node); as[*chainlog.NoSuchNodeError](err) {
+				fail(w, err)
 				return
 			} else if err != nil {
-				writeError(w, http.StatusInternalServerError, err.Error())
+				fail(w, internal{err})
 				return
 			}
 		}
@@ -484,11 +488,13 @@ func (s *Server) Verify(ctx context.Context) (*chainlog.Report, error) {
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if s.stopping.Load() {
-		writeError(w, http.StatusServiceUnavailable, "shutting down")
+		code, _ := status(ErrClosed) // no Retry-After: the daemon goes away
+		writeError(w, code, "shutting down")
 		return
 	}
 	if err := s.cfg.Writer.Halted(); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unhealthy", "error": err.Error(),
+		code, _ := status(err)
+		writeJSON(w, code, map[string]any{"status": "unhealthy", "error": err.Error(),
 			"queued_events": s.cfg.Writer.Queued()})
 		return
 	}

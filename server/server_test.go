@@ -173,7 +173,7 @@ func TestPostEventsAtomic(t *testing.T) {
 			if got := storedIDs(t, d.path); !slices.Equal(got, []string{"before"}) {
 				t.Errorf("stored ids = %q; want only the earlier event", got)
 			}
-			evs, next, err := d.ro.Events(t.Context(), sqlite.Query{})
+			evs, next, err := d.ro.Events(t.Context(), chainlog.EventFilter{})
 			if err != nil || len(evs) != 1 || next != 0 {
 				t.Errorf("Reader.Events = %d events, next %d, %v; want the 1 earlier event", len(evs), next, err)
 			}
@@ -403,6 +403,32 @@ func TestWriterClosed(t *testing.T) {
 	}
 	if got := storedIDs(t, d.path); !slices.Equal(got, []string{"a"}) {
 		t.Errorf("stored ids = %q; want [a]", got)
+	}
+}
+
+// TestCommitRefusedByStore checks the status of commits the store
+// refuses with one of its domain errors: the table in errors.go, not 500
+// for all.
+func TestCommitRefusedByStore(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{
+		{fmt.Errorf("%w: node %q", chainlog.ErrConflict, "node-a"), http.StatusConflict},
+		{fmt.Errorf("ingest: %w", chainlog.ErrReadOnly), http.StatusServiceUnavailable},
+		{errInjected, http.StatusInternalServerError},
+	} {
+		var fake *fakeIngester
+		d := newDaemon(t, daemonConfig{Wrap: func(st server.Ingester) server.Ingester { fake = newFake(st, false); return fake }})
+		fake.failOn(1, tt.err)
+		b := wantError(t, d.post(t, ev("a")), tt.want)
+		if !strings.Contains(b.Error, tt.err.Error()) {
+			t.Errorf("%v: error = %q; want the commit's error", tt.err, b.Error)
+		}
+		if got := storedIDs(t, d.path); len(got) != 0 {
+			t.Errorf("%v: stored ids = %q; want none", tt.err, got)
+		}
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"chainlog"
-	"chainlog/sqlite"
 )
 
 // Ingester commits groups of events in one transaction; *sqlite.Store is
@@ -210,7 +209,7 @@ func (w *Writer) commit(ctx context.Context, batch []*job, n int) {
 	}
 	start := time.Now()
 	res, err := w.store.IngestGroups(ctx, groups)
-	if errors.Is(err, sqlite.ErrFilesReplaced) {
+	if errors.Is(err, chainlog.ErrFilesReplaced) {
 		w.Halt(err)
 		err = w.halted()
 	}

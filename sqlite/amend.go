@@ -60,7 +60,7 @@ func (s *Store) Amend(ctx context.Context, req AmendRequest) (chainlog.Amendment
 // ErrWALNotTruncated: the change is committed, and must not be made again.
 func (s *Store) AmendBatch(ctx context.Context, reqs []AmendRequest) ([]chainlog.Amendment, error) {
 	if s.readOnly {
-		return nil, errors.New("amend: store is open read-only")
+		return nil, fmt.Errorf("amend: %w", chainlog.ErrReadOnly)
 	}
 	for i := range reqs {
 		if err := reqs[i].check(); err != nil {

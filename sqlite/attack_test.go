@@ -213,7 +213,7 @@ func checkpointErr(t *testing.T, path string, signer note.Signer, published []by
 func wantInconsistent(t *testing.T, path string, signer note.Signer, published []byte) {
 	t.Helper()
 	signed, err := checkpointErr(t, path, signer, published)
-	if !errors.Is(err, sqlite.ErrInconsistent) {
+	if !errors.Is(err, chainlog.ErrInconsistent) {
 		t.Errorf("Checkpoint = %q, %v; want ErrInconsistent", signed, err)
 	}
 }
@@ -388,10 +388,21 @@ func TestAttackTruncateTailOneNode(t *testing.T) {
 	// checkpoint comes from outside or from its own copy.
 	wantInconsistent(t, f.path, f.signer, f.last())
 	wantInconsistent(t, f.path, f.signer, nil)
+	// The refusal carries its evidence: the store's tree and the
+	// checkpoint it does not extend.
+	_, err := checkpointErr(t, f.path, f.signer, f.last())
+	var ie *chainlog.InconsistencyError
+	if !errors.As(err, &ie) {
+		t.Fatalf("Checkpoint = %v; want an *InconsistencyError", err)
+	}
+	if want := f.open(t, f.last()); ie.Size != ft.size || ie.Root != ft.root || ie.Checkpoint.Size != want.Size || ie.Checkpoint.Root != want.Root {
+		t.Errorf("evidence: tree %d %v, checkpoint %d %v; want tree %d %v, checkpoint %d %v",
+			ie.Size, ie.Root, ie.Checkpoint.Size, ie.Checkpoint.Root, ft.size, ft.root, want.Size, want.Root)
+	}
 	// ... even once it has grown past the checkpoint's size again.
 	st := openStore(t, f.path, sqlite.Options{})
 	ingest(t, st, mkEvents(t, "node-c", 10, 14)...)
-	if signed, err := st.Checkpoint(t.Context(), f.signer, f.last()); !errors.Is(err, sqlite.ErrInconsistent) {
+	if signed, err := st.Checkpoint(t.Context(), f.signer, f.last()); !errors.Is(err, chainlog.ErrInconsistent) {
 		t.Errorf("Checkpoint after regrowing = %q, %v; want ErrInconsistent", signed, err)
 	}
 	closeStore(t, st)
@@ -480,7 +491,7 @@ func TestAttackRollback(t *testing.T) {
 	wantInconsistent(t, old, f.signer, f.last())
 	st = openStore(t, old, sqlite.Options{})
 	ingest(t, st, mkEvents(t, "node-d", 0, 10)...)
-	if signed, err := st.Checkpoint(t.Context(), f.signer, f.last()); !errors.Is(err, sqlite.ErrInconsistent) {
+	if signed, err := st.Checkpoint(t.Context(), f.signer, f.last()); !errors.Is(err, chainlog.ErrInconsistent) {
 		t.Errorf("Checkpoint of the regrown old copy = %q, %v; want ErrInconsistent", signed, err)
 	}
 	closeStore(t, st)
@@ -568,7 +579,7 @@ func TestAttackRecomputeWithForgedKey(t *testing.T) {
 	wantInconsistent(t, f.path, f.signer, f.last())
 	st := openStore(t, f.path, sqlite.Options{})
 	ingest(t, st, mkEvents(t, "node-a", 7, 9)...)
-	if signed, err := st.Checkpoint(t.Context(), f.signer, f.last()); !errors.Is(err, sqlite.ErrInconsistent) {
+	if signed, err := st.Checkpoint(t.Context(), f.signer, f.last()); !errors.Is(err, chainlog.ErrInconsistent) {
 		t.Errorf("Checkpoint of the grown forged store = %q, %v; want ErrInconsistent", signed, err)
 	}
 	closeStore(t, st)
@@ -638,7 +649,7 @@ func TestAttackCheckpointFromAnotherKey(t *testing.T) {
 	}
 	// The store refuses a signer of another name.
 	_, err = checkpointErr(t, f.path, named, f.last())
-	if err == nil || errors.Is(err, sqlite.ErrInconsistent) {
+	if err == nil || errors.Is(err, chainlog.ErrInconsistent) {
 		t.Errorf("Checkpoint with a key for another log = %v; want an origin error", err)
 	}
 }
@@ -658,7 +669,7 @@ func TestAttackTwoInconsistentCheckpoints(t *testing.T) {
 		t.Fatalf("Checkpoint of the fork = %q, %v", forkNote, err)
 	}
 	// Given the published checkpoint of the real tree, it refuses.
-	if signed, err := st.Checkpoint(t.Context(), f.signer, f.last()); !errors.Is(err, sqlite.ErrInconsistent) {
+	if signed, err := st.Checkpoint(t.Context(), f.signer, f.last()); !errors.Is(err, chainlog.ErrInconsistent) {
 		t.Errorf("Checkpoint of the fork given the real checkpoint = %q, %v; want ErrInconsistent", signed, err)
 	}
 	closeStore(t, st)
@@ -797,7 +808,7 @@ func TestAttackEraseAmendment(t *testing.T) {
 	// And the store refuses to sign past the erased trail.
 	st = openStore(t, f.path, sqlite.Options{})
 	defer closeStore(t, st)
-	if _, err := st.Checkpoint(t.Context(), f.signer, f.last()); !errors.Is(err, sqlite.ErrInconsistent) {
+	if _, err := st.Checkpoint(t.Context(), f.signer, f.last()); !errors.Is(err, chainlog.ErrInconsistent) {
 		t.Errorf("Checkpoint after the trail was erased: %v; want ErrInconsistent", err)
 	}
 }

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"chainlog"
@@ -34,7 +33,7 @@ const BackfillActor = "chainlog backfill-costs"
 func (s *Store) BackfillCosts(ctx context.Context, prices *pricing.Table) (BackfillResult, error) {
 	var res BackfillResult
 	if s.readOnly {
-		return res, errors.New("backfill costs: store is open read-only")
+		return res, fmt.Errorf("backfill costs: %w", chainlog.ErrReadOnly)
 	}
 	reason := fmt.Sprintf("cost backfill from the model price table as of %s (%s)", prices.AsOf, prices.Source)
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"chainlog"
@@ -13,23 +12,19 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 )
 
-// ErrInconsistent is returned when the store's tree does not extend a
-// checkpoint it signed before: the store was truncated, rolled back or
-// rewritten, and signing its tree would make two inconsistent checkpoints.
-var ErrInconsistent = errors.New("the store's tree is not consistent with its last checkpoint")
-
 // Checkpoint signs the current tree head with signer. Two checkpoints are
 // known before: the copy kept in the store, and published, the last one
 // published outside the store (nil if unknown). Before signing, the store
 // proves from its hashes that its tree extends both; it never signs two
-// inconsistent checkpoints. The new
+// inconsistent checkpoints, and fails with a *chainlog.InconsistencyError
+// (chainlog.ErrInconsistent) naming both sides instead. The new
 // checkpoint is kept in the store; the caller publishes it. When the stored
 // checkpoint is current but published is older (a publish failed), it
 // returns the stored one for the caller to publish again. It returns nil
 // when there is nothing new.
 func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []byte) ([]byte, error) {
 	if s.readOnly {
-		return nil, errors.New("checkpoint: store is open read-only")
+		return nil, fmt.Errorf("checkpoint: %w", chainlog.ErrReadOnly)
 	}
 	var signed []byte
 	err := s.withConn(ctx, func(conn *sqlite.Conn) (err error) {
@@ -65,7 +60,7 @@ func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []
 			if last.Origin != signer.Name() {
 				return fmt.Errorf("the signing key is for %q, the store's checkpoints are for %q", signer.Name(), last.Origin)
 			}
-			if err := checkTrailExtends(conn, ah, last); err != nil {
+			if err := checkTrailExtends(conn, th, ah, last); err != nil {
 				return err
 			}
 			if last.Size == th.Size && last.Root == th.Root && sameTrail(last, ah) {
@@ -75,7 +70,7 @@ func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []
 			if last.Size == th.Size && last.Root == th.Root {
 				continue // only the trail grew
 			}
-			if err := checkExtends(conn, th, last); err != nil {
+			if err := checkExtends(conn, th, ah, last); err != nil {
 				return err
 			}
 		}
@@ -100,15 +95,21 @@ func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []
 	return signed, nil
 }
 
+// inconsistent is the evidence that the store's tree th, or its trail ah,
+// does not extend the checkpoint c: an *chainlog.InconsistencyError.
+func inconsistent(th TreeHead, ah chainlog.Head, c chainlog.Checkpoint, format string, args ...any) error {
+	return &chainlog.InconsistencyError{Size: th.Size, Root: th.Root, Trail: ah, Checkpoint: c, Reason: fmt.Sprintf(format, args...)}
+}
+
 // checkExtends proves from the stored hashes that the tree th extends c.
-func checkExtends(conn *sqlite.Conn, th TreeHead, c chainlog.Checkpoint) error {
+func checkExtends(conn *sqlite.Conn, th TreeHead, ah chainlog.Head, c chainlog.Checkpoint) error {
 	switch {
 	case th.Size < c.Size:
-		return fmt.Errorf("%w: the tree has %d leaves, the last checkpoint %d (truncated or rolled back)", ErrInconsistent, th.Size, c.Size)
+		return inconsistent(th, ah, c, "the tree has %d leaves, the last checkpoint %d (truncated or rolled back)", th.Size, c.Size)
 	case c.Size == 0:
 		return nil
 	case th.Size == c.Size:
-		return fmt.Errorf("%w: same size %d, different root", ErrInconsistent, c.Size)
+		return inconsistent(th, ah, c, "same size %d, different root", c.Size)
 	}
 	r := &storedReader{conn: conn}
 	oldRoot, err := tlog.TreeHash(c.Size, r)
@@ -120,7 +121,7 @@ func checkExtends(conn *sqlite.Conn, th TreeHead, c chainlog.Checkpoint) error {
 		return err
 	}
 	if oldRoot != c.Root || tlog.CheckTree(proof, th.Size, th.Root, c.Size, c.Root) != nil {
-		return fmt.Errorf("%w: the tree at size %d no longer has the checkpoint's root", ErrInconsistent, c.Size)
+		return inconsistent(th, ah, c, "the tree at size %d no longer has the checkpoint's root", c.Size)
 	}
 	return nil
 }
@@ -171,20 +172,20 @@ func sameTrail(c chainlog.Checkpoint, ah chainlog.Head) bool {
 
 // checkTrailExtends checks that the amendment trail still holds the record
 // c recorded as its head: records are only ever appended.
-func checkTrailExtends(conn *sqlite.Conn, ah chainlog.Head, c chainlog.Checkpoint) error {
+func checkTrailExtends(conn *sqlite.Conn, th TreeHead, ah chainlog.Head, c chainlog.Checkpoint) error {
 	seq, hash, ok, err := c.Amendments()
 	if err != nil || !ok {
 		return err
 	}
 	if ah.Seq < seq {
-		return fmt.Errorf("%w: the amendment trail has %d records, the last checkpoint %d", ErrInconsistent, ah.Seq, seq)
+		return inconsistent(th, ah, c, "the amendment trail has %d records, the last checkpoint %d", ah.Seq, seq)
 	}
 	got, found, err := amendmentHashAt(conn, seq)
 	if err != nil {
 		return err
 	}
 	if !found || got != hash {
-		return fmt.Errorf("%w: amendment %d no longer has the checkpoint's hash", ErrInconsistent, seq)
+		return inconsistent(th, ah, c, "amendment %d no longer has the checkpoint's hash", seq)
 	}
 	return nil
 }

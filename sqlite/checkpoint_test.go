@@ -174,8 +174,8 @@ func TestProveEveryEvent(t *testing.T) {
 		for leaf, id := range s.ids {
 			ev, idx, proof, err := st.ProveEvent(t.Context(), id, size)
 			if int64(leaf) >= size {
-				if !errors.Is(err, sqlite.ErrNoLeaf) {
-					t.Errorf("ProveEvent(%s, %d), leaf %d: %v; want ErrNoLeaf", id, size, leaf, err)
+				if !errors.Is(err, chainlog.ErrNotInTree) {
+					t.Errorf("ProveEvent(%s, %d), leaf %d: %v; want ErrNotInTree", id, size, leaf, err)
 				}
 				continue
 			}
@@ -271,8 +271,8 @@ func TestProvePreChainEvent(t *testing.T) {
 		t.Fatalf("checkpoint = %+v, %v; want size 3 (pre-chain rows are not leaves)", c, err)
 	}
 	for i := range 3 {
-		if _, _, _, err := st.ProveEvent(t.Context(), fmt.Sprintf("node-a/%d", i), c.Size); !errors.Is(err, sqlite.ErrNoLeaf) {
-			t.Errorf("ProveEvent(pre-chain node-a/%d) = %v; want ErrNoLeaf", i, err)
+		if _, _, _, err := st.ProveEvent(t.Context(), fmt.Sprintf("node-a/%d", i), c.Size); !errors.Is(err, chainlog.ErrNotInTree) {
+			t.Errorf("ProveEvent(pre-chain node-a/%d) = %v; want ErrNotInTree", i, err)
 		}
 	}
 	for i := 3; i < 6; i++ {
@@ -290,8 +290,8 @@ func TestProvePreChainEvent(t *testing.T) {
 	closeStore(t, st)
 	// Read-only, the same.
 	ro := openRO(t, path)
-	if _, _, _, err := ro.ProveEvent(t.Context(), "node-a/0", c.Size); !errors.Is(err, sqlite.ErrNoLeaf) {
-		t.Errorf("read-only ProveEvent(pre-chain) = %v; want ErrNoLeaf", err)
+	if _, _, _, err := ro.ProveEvent(t.Context(), "node-a/0", c.Size); !errors.Is(err, chainlog.ErrNotInTree) {
+		t.Errorf("read-only ProveEvent(pre-chain) = %v; want ErrNotInTree", err)
 	}
 	if _, _, _, err := ro.ProveEvent(t.Context(), "nope", c.Size); !errors.Is(err, chainlog.ErrNotFound) {
 		t.Errorf("read-only ProveEvent(unknown id) = %v; want ErrNotFound", err)
@@ -372,8 +372,8 @@ func TestMigratedStoreTree(t *testing.T) {
 	if own, err := ro.LatestCheckpoint(t.Context()); err != nil || own != nil {
 		t.Errorf("v2 LatestCheckpoint = %q, %v; want nil", own, err)
 	}
-	if _, _, _, err := ro.ProveEvent(t.Context(), "x", 1); !errors.Is(err, sqlite.ErrNoLeaf) {
-		t.Errorf("v2 ProveEvent = %v; want ErrNoLeaf", err)
+	if _, _, _, err := ro.ProveEvent(t.Context(), "x", 1); !errors.Is(err, chainlog.ErrNotInTree) {
+		t.Errorf("v2 ProveEvent = %v; want ErrNotInTree", err)
 	}
 	rep, err := chainlog.VerifyTree(t.Context(), ro, "", nil)
 	if err != nil || rep.Status != chainlog.StatusEmpty || rep.Leaves != 0 {
@@ -447,8 +447,8 @@ func TestMigratedStoreTree(t *testing.T) {
 		}
 	}
 	for _, id := range preChain {
-		if _, _, _, err := st.ProveEvent(t.Context(), id, v2Stamped); !errors.Is(err, sqlite.ErrNoLeaf) {
-			t.Errorf("pre-chain %s: ProveEvent = %v; want ErrNoLeaf", id, err)
+		if _, _, _, err := st.ProveEvent(t.Context(), id, v2Stamped); !errors.Is(err, chainlog.ErrNotInTree) {
+			t.Errorf("pre-chain %s: ProveEvent = %v; want ErrNotInTree", id, err)
 		}
 	}
 	// New events extend the migrated tree.

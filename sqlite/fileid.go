@@ -8,17 +8,11 @@ import (
 	"os"
 	"sync"
 
+	"chainlog"
+
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 )
-
-// ErrFilesReplaced is returned by a writer once the store's database file,
-// or its -wal or -shm file, was deleted or replaced while it was open. Its
-// connection still writes to the file it opened, which no longer is the
-// store at its path: a commit there is lost when the process ends, and
-// other processes no longer see it. Nothing is written after that; the
-// store must be closed and opened again.
-var ErrFilesReplaced = errors.New("the store's files were deleted or replaced while it was open")
 
 // fileWatch remembers which files a writer opened: the database file, and
 // the -wal and -shm files once they exist (SQLite creates them at the
@@ -58,14 +52,14 @@ func (w *fileWatch) check() error {
 		case errors.Is(err, fs.ErrNotExist) && w.ids[i] == nil:
 			continue // not created yet
 		case errors.Is(err, fs.ErrNotExist):
-			w.failed = fmt.Errorf("%w: %s was deleted", ErrFilesReplaced, name)
+			w.failed = fmt.Errorf("%w: %s was deleted", chainlog.ErrFilesReplaced, name)
 		case err != nil:
 			return fmt.Errorf("check the store's files: %w", err)
 		case w.ids[i] == nil:
 			w.ids[i] = fi
 			continue
 		case !os.SameFile(w.ids[i], fi):
-			w.failed = fmt.Errorf("%w: %s is another file than the one opened (it was replaced)", ErrFilesReplaced, name)
+			w.failed = fmt.Errorf("%w: %s is another file than the one opened (it was replaced)", chainlog.ErrFilesReplaced, name)
 		default:
 			continue
 		}
@@ -75,7 +69,7 @@ func (w *fileWatch) check() error {
 }
 
 // CheckFiles reports whether the store's files are still the ones a writer
-// opened: an error wrapping ErrFilesReplaced once one was deleted or
+// opened: an error wrapping chainlog.ErrFilesReplaced once one was deleted or
 // replaced. Ingest checks before it writes and before it returns; a
 // daemon's health check calls it between commits. It does not wait for
 // the writer's connection. A read-only store has nothing to check.
@@ -92,7 +86,7 @@ func (s *Store) CheckFiles() error {
 // files were deleted or replaced.
 func (s *Store) CheckpointWAL(ctx context.Context) error {
 	if s.readOnly {
-		return errors.New("checkpoint the WAL: store is open read-only")
+		return fmt.Errorf("checkpoint the WAL: %w", chainlog.ErrReadOnly)
 	}
 	if err := s.files.check(); err != nil {
 		return err

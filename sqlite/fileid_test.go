@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"chainlog"
 	"chainlog/sqlite"
 )
 
@@ -60,14 +61,14 @@ func TestIngestRefusesReplacedFiles(t *testing.T) {
 			tc.do(t, path)
 			for i := range 2 {
 				res, err := st.Ingest(t.Context(), mkEvents(t, "n1", 3+i, 4+i))
-				if !errors.Is(err, sqlite.ErrFilesReplaced) {
+				if !errors.Is(err, chainlog.ErrFilesReplaced) {
 					t.Fatalf("Ingest #%d after the files changed = %+v, %v; want ErrFilesReplaced", i+1, res, err)
 				}
 				if !strings.Contains(err.Error(), tc.want) {
 					t.Errorf("error %q does not say %q", err, tc.want)
 				}
 			}
-			if err := st.CheckFiles(); !errors.Is(err, sqlite.ErrFilesReplaced) {
+			if err := st.CheckFiles(); !errors.Is(err, chainlog.ErrFilesReplaced) {
 				t.Errorf("CheckFiles after: %v; want ErrFilesReplaced", err)
 			}
 		})
@@ -125,7 +126,7 @@ func TestCheckpointWAL(t *testing.T) {
 	if err := os.Remove(path + "-wal"); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.CheckpointWAL(t.Context()); !errors.Is(err, sqlite.ErrFilesReplaced) {
+	if err := st.CheckpointWAL(t.Context()); !errors.Is(err, chainlog.ErrFilesReplaced) {
 		t.Errorf("CheckpointWAL after the -wal was deleted: %v; want ErrFilesReplaced", err)
 	}
 }

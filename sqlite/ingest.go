@@ -44,12 +44,12 @@ func (s *Store) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.I
 // transaction, in order, and each gets its own counts.
 func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]chainlog.IngestResult, error) {
 	if s.readOnly {
-		return nil, errors.New("ingest: store is open read-only")
+		return nil, fmt.Errorf("ingest: %w", chainlog.ErrReadOnly)
 	}
 	var res []chainlog.IngestResult
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
 		// Never write to files that are no longer the store (see
-		// ErrFilesReplaced), and check again before a commit is
+		// chainlog.ErrFilesReplaced), and check again before a commit is
 		// acknowledged.
 		if err := s.files.check(); err != nil {
 			return err

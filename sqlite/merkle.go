@@ -302,10 +302,6 @@ func buildTree(conn *sqlite.Conn) error {
 // migration.
 const migrationSegment = 4096
 
-// ErrNoLeaf is returned when an event has no leaf in the tree (it is
-// pre-chain) or lies beyond the requested tree size.
-var ErrNoLeaf = errors.New("event is not in the tree")
-
 // TreeHead returns the stored tree's size and root.
 func (s *Store) TreeHead(ctx context.Context) (TreeHead, error) {
 	var th TreeHead
@@ -333,13 +329,15 @@ func (s *Store) StoredRoot(ctx context.Context, size int64) (tlog.Hash, error) {
 }
 
 // ProveEvent returns the event with id as a proof bundle's event, its leaf
-// index, and its inclusion proof in the tree of the given size.
+// index, and its inclusion proof in the tree of the given size. An unknown
+// id is chainlog.ErrNotFound; an event with no leaf in that tree is
+// chainlog.ErrNotInTree.
 func (s *Store) ProveEvent(ctx context.Context, id string, size int64) (chainlog.ProvenEvent, int64, tlog.RecordProof, error) {
 	var pe chainlog.ProvenEvent
 	var idx int64 = -1
 	var proof tlog.RecordProof
 	if !s.hasTree {
-		return pe, 0, nil, ErrNoLeaf
+		return pe, 0, nil, chainlog.ErrNotInTree
 	}
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
 		rid, ok, err := s.rowidOf(conn, id)
@@ -371,7 +369,7 @@ func (s *Store) ProveEvent(ctx context.Context, id string, size int64) (chainlog
 		case idx == -1:
 			return chainlog.ErrNotFound
 		case idx < 0 || idx >= size:
-			return ErrNoLeaf
+			return chainlog.ErrNotInTree
 		}
 		th, err := readTreeHead(conn)
 		if err != nil {

@@ -9,29 +9,12 @@ import (
 	"zombiezen.com/go/sqlite"
 )
 
-// Query selects stored events. Empty fields do not filter. Since and Until
-// compare ts as text (inclusive since, exclusive until), which orders
-// RFC 3339 timestamps of one format chronologically.
-type Query struct {
-	NodeID, SessionID, AgentID, EventType string
-	Since, Until                          string
-	After                                 int64 // keyset cursor: return rows after this one
-	Limit                                 int
-	// MaxBytes, when above zero, also ends a page once its events hold
-	// that many bytes (their data and text columns); a page holds at least
-	// one event.
-	MaxBytes int64
-}
-
-// MaxQueryLimit bounds one page of Events.
-const MaxQueryLimit = 1000
-
 // Events returns one page of events matching q in commit order, and the
 // cursor of the next page (0 when this is the last page).
-func (s *Store) Events(ctx context.Context, q Query) ([]chainlog.StoredEvent, int64, error) {
+func (s *Store) Events(ctx context.Context, q chainlog.EventFilter) ([]chainlog.StoredEvent, int64, error) {
 	limit := q.Limit
-	if limit <= 0 || limit > MaxQueryLimit {
-		limit = MaxQueryLimit
+	if limit <= 0 || limit > chainlog.MaxQueryLimit {
+		limit = chainlog.MaxQueryLimit
 	}
 	var where []string
 	var args []string

@@ -180,11 +180,24 @@ func TestReadOnlyStoreRefusesWrites(t *testing.T) {
 	})
 	sum := fileSHA(t, path)
 	st := openRO(t, path)
-	if _, err := st.Ingest(t.Context(), []chainlog.Event{mkEvent(t, "node-a", 1)}); err == nil || !strings.Contains(err.Error(), "read-only") {
-		t.Errorf("Ingest on a read-only store: error = %v; want a read-only error", err)
-	}
-	if _, err := st.BackfillCosts(t.Context(), pricing.Default()); err == nil || !strings.Contains(err.Error(), "read-only") {
-		t.Errorf("BackfillCosts on a read-only store: error = %v; want a read-only error", err)
+	signer, _ := newKey(t, testOrigin)
+	// Every write is refused with ErrReadOnly, whatever it is.
+	for _, w := range []struct {
+		name  string
+		write func() error
+	}{
+		{"Ingest", func() error { _, err := st.Ingest(t.Context(), []chainlog.Event{mkEvent(t, "node-a", 1)}); return err }},
+		{"BackfillCosts", func() error { _, err := st.BackfillCosts(t.Context(), pricing.Default()); return err }},
+		{"Amend", func() error {
+			_, err := st.Amend(t.Context(), sqlite.AmendRequest{EventID: "u1", Reason: "r", Patch: chainlog.Patch{Set: []string{chainlog.FieldModel}, Values: chainlog.Mutable{Model: ptr("m")}}})
+			return err
+		}},
+		{"Checkpoint", func() error { _, err := st.Checkpoint(t.Context(), signer, nil); return err }},
+		{"CheckpointWAL", func() error { return st.CheckpointWAL(t.Context()) }},
+	} {
+		if err := w.write(); !errors.Is(err, chainlog.ErrReadOnly) {
+			t.Errorf("%s on a read-only store: error = %v; want ErrReadOnly", w.name, err)
+		}
 	}
 	closeStore(t, st)
 	if fileSHA(t, path) != sum {

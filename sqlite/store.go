@@ -117,20 +117,20 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	opts.setIDIndexDefaults()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, &chainlog.OpenError{Err: err}
 	}
 	// No sqlite.OpenWAL: it would switch the journal mode inside OpenConn,
 	// before checkDatabase can report a non-SQLite file as ErrNotStore;
 	// initWritable sets WAL mode after that check.
 	conn, err := sqlite.OpenConn(path, sqlite.OpenReadWrite, sqlite.OpenCreate)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, &chainlog.OpenError{Path: path, Err: err}
 	}
 	s := &Store{path: path, opts: opts, conn: conn, hasChain: true, hasPayload: true, hasAmendments: true, hasTree: true, hasIDIndex: true}
 	s.tail.recheckEvery = opts.IDRecheckEvery
 	if err := s.initWritable(ctx); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, &chainlog.OpenError{Path: path, Err: err}
 	}
 	s.files = newFileWatch(path)
 	return s, nil
@@ -199,11 +199,11 @@ func (s *Store) initWritable(ctx context.Context) error {
 // chains are read as migration 2 would number them (see ChainsUnnumbered).
 func OpenReadOnly(ctx context.Context, path string, opts ...ReadOption) (*Store, error) {
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, &chainlog.OpenError{Err: err}
 	}
 	conn, err := openReadOnly(path)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, &chainlog.OpenError{Path: path, Err: err}
 	}
 	s := &Store{path: path, readOnly: true, conn: conn}
 	for _, o := range opts {
@@ -216,7 +216,7 @@ func OpenReadOnly(ctx context.Context, path string, opts ...ReadOption) (*Store,
 	conn.SetInterrupt(nil)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, &chainlog.OpenError{Path: path, Err: err}
 	}
 	return s, nil
 }

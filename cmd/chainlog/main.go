@@ -12,9 +12,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 
+	"chainlog"
 	"chainlog/sqlite"
 )
 
@@ -199,10 +199,17 @@ func positive(name string, v int64, shown string) error {
 // fail prints err for command name and returns exitError.
 func fail(e *env, name string, err error) int {
 	fmt.Fprintf(e.stderr, "chainlog %s: %v\n", name, err)
-	if errors.Is(err, os.ErrNotExist) && strings.Contains(err.Error(), "open store") {
+	if missingStore(err) {
 		fmt.Fprintln(e.stderr, "hint: give the store with --store PATH or CHAINLOG_STORE")
 	}
 	return exitError
+}
+
+// missingStore reports whether err is a store that could not be opened
+// because its file does not exist.
+func missingStore(err error) bool {
+	var oe *chainlog.OpenError
+	return errors.As(err, &oe) && errors.Is(oe.Err, os.ErrNotExist)
 }
 
 // openExisting opens an existing store for writing. Commands that change
@@ -210,7 +217,7 @@ func fail(e *env, name string, err error) int {
 // new, empty store.
 func openExisting(ctx context.Context, path string, opts sqlite.Options) (*sqlite.Store, error) {
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, &chainlog.OpenError{Err: err}
 	}
 	// A file that is not a chainlog store (another application's SQLite
 	// database, an empty file) is refused too: opening it for writing would

@@ -47,7 +47,7 @@ func runProve(ctx context.Context, e *env, args []string) int {
 	switch {
 	case errors.Is(err, chainlog.ErrNotFound):
 		return fail(e, "prove", fmt.Errorf("no event with id %q", *id))
-	case errors.Is(err, sqlite.ErrNoLeaf):
+	case errors.Is(err, chainlog.ErrNotInTree):
 		return fail(e, "prove", fmt.Errorf("event %q is not in the tree of checkpoint size %d (pre-chain, or newer than the checkpoint)", *id, cp.Size))
 	case err != nil:
 		return fail(e, "prove", err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"chainlog"
+	"chainlog/internal/chainlogtest"
 	"chainlog/pricing"
 	"chainlog/sqlite"
 )
@@ -180,7 +181,7 @@ func TestReadOnlyStoreRefusesWrites(t *testing.T) {
 	})
 	sum := fileSHA(t, path)
 	st := openRO(t, path)
-	signer, _ := newKey(t, testOrigin)
+	signer, _ := chainlogtest.NewKey(t, testOrigin)
 	// Every write is refused with ErrReadOnly, whatever it is.
 	for _, w := range []struct {
 		name  string

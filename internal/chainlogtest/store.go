@@ -3,7 +3,6 @@ package chainlogtest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -16,8 +15,6 @@ import (
 // The methods below make Source a chainlog.Store, kept in memory, so that
 // it passes the conformance suite (chainlog/storetest) as every backend
 // must. It has one writer: it is not safe for concurrent writes.
-
-var errReadOnly = errors.New("store is open read-only")
 
 func (s *Source) hashReader() tlog.HashReader {
 	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
@@ -188,17 +185,17 @@ type ReadOnly struct{ *Source }
 
 // Ingest refuses.
 func (r *ReadOnly) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.IngestResult, error) {
-	return chainlog.IngestResult{}, fmt.Errorf("ingest: %w", errReadOnly)
+	return chainlog.IngestResult{}, fmt.Errorf("ingest: %w", chainlog.ErrReadOnly)
 }
 
 // AmendPatch refuses.
 func (r *ReadOnly) AmendPatch(id string, p chainlog.Patch, reason, actor string) (chainlog.Amendment, error) {
-	return chainlog.Amendment{}, fmt.Errorf("amend: %w", errReadOnly)
+	return chainlog.Amendment{}, fmt.Errorf("amend: %w", chainlog.ErrReadOnly)
 }
 
 // Checkpoint refuses.
 func (r *ReadOnly) Checkpoint(ctx context.Context, signer note.Signer, published []byte) ([]byte, error) {
-	return nil, fmt.Errorf("checkpoint: %w", errReadOnly)
+	return nil, fmt.Errorf("checkpoint: %w", chainlog.ErrReadOnly)
 }
 
 var (

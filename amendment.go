@@ -74,20 +74,6 @@ func AmendmentHash(prevHash string, a *Amendment) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Reasons an amendment trail or a payload fails verification.
-const (
-	ReasonPayloadChanged     = "payload changed outside the amendment trail"
-	ReasonAmendHash          = "amendment hash does not match the recomputed hash: the record was edited or forged"
-	ReasonAmendPrev          = "amendment prev_hash does not link to the previous record: a record was deleted, reordered or forged"
-	ReasonAmendSeq           = "amendment seq skips or repeats: a record was deleted, reordered or forged"
-	ReasonAmendBefore        = "amendment digest_before does not match the event's previous payload digest"
-	ReasonAmendNoEvent       = "amendment names an event that does not exist"
-	ReasonAmendHeadMismatch  = "amendment head disagrees with the last record: records were deleted from the end or the head was rewritten"
-	ReasonAmendHeadMissing   = "amendment head is missing while records exist"
-	ReasonAmendHeadOrphan    = "amendment head points at records that do not exist"
-	ReasonPayloadUnsealedRow = "payload digest is NULL on a row stamped with one"
-)
-
 // AmendmentScan is one record as the verifier reads it, with what the store
 // says the event's payload digest was just before it: the previous
 // amendment's DigestAfter for the same event, else the event's ingest digest

@@ -21,7 +21,6 @@
 package chainlog
 
 import (
-	"context"
 	"encoding/json"
 )
 
@@ -93,29 +92,4 @@ type IngestResult struct {
 func (r *IngestResult) Add(o IngestResult) {
 	r.Inserted += o.Inserted
 	r.Duplicates += o.Duplicates
-}
-
-// ChainSource is what the verifier reads. Implementations stream rows; they
-// must not buffer the whole store.
-type ChainSource interface {
-	// Heads returns the recorded chain heads, ordered by node_id. With a
-	// non-empty nodeID it returns at most that node's head.
-	Heads(ctx context.Context, nodeID string) ([]Head, error)
-
-	// ScanChains calls fn for every row of the events table (restricted to
-	// nodeID when it is not empty), ordered by node_id, then chain_seq with
-	// NULLs first, then commit order. Each row carries its identity, chain
-	// and mutable columns, its ingest payload digest and the latest
-	// amendment's digest. The *StoredEvent passed to fn is only valid during
-	// the call. An error returned by fn stops the scan and is returned.
-	ScanChains(ctx context.Context, nodeID string, fn func(*StoredEvent) error) error
-
-	// AmendmentHead returns the amendment trail's recorded head, or nil
-	// when none is recorded.
-	AmendmentHead(ctx context.Context) (*Head, error)
-
-	// ScanAmendments calls fn for every amendment record in seq order, each
-	// with the digest its event had just before it by the store's account.
-	// The *AmendmentScan is only valid during the call.
-	ScanAmendments(ctx context.Context, fn func(*AmendmentScan) error) error
 }

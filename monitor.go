@@ -6,32 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-
-	"golang.org/x/mod/sumdb/tlog"
 )
-
-// RangeSource is what a Monitor reads: short scans of new rows, bounded by
-// heads read first, so that rows committed meanwhile wait for the next
-// round and no read transaction is held for long.
-type RangeSource interface {
-	Heads(ctx context.Context, nodeID string) ([]Head, error)
-	// Nodes lists every node_id that has rows, in byte order.
-	Nodes(ctx context.Context) ([]string, error)
-	// CountPreChain counts nodeID's rows without chain columns.
-	CountPreChain(ctx context.Context, nodeID string) (int64, error)
-	// ScanChainRange calls fn for nodeID's stamped rows with
-	// afterSeq < chain_seq <= uptoSeq, in chain_seq order. With afterSeq
-	// < 0 (a walk from genesis) it first calls fn for the node's rows whose
-	// chain_seq is NULL, in commit order, as ScanChains orders them: the
-	// pre-chain rows, and rows given a chain hash without a seq.
-	ScanChainRange(ctx context.Context, nodeID string, afterSeq, uptoSeq int64, fn func(*StoredEvent) error) error
-	AmendmentHead(ctx context.Context) (*Head, error)
-	ScanAmendmentRange(ctx context.Context, afterSeq, uptoSeq int64, fn func(*AmendmentScan) error) error
-	StoredTree(ctx context.Context) (size int64, root tlog.Hash, err error)
-	// ScanLeafRange calls fn for the leaves with afterLeaf < index <
-	// uptoLeaf, in commit order.
-	ScanLeafRange(ctx context.Context, afterLeaf, uptoLeaf int64, fn func(index int64, l *Leaf) error) error
-}
 
 // Monitor verifies a store that keeps growing: each Check reads only what
 // was committed since the last one, so its cost is proportional to the new

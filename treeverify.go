@@ -12,29 +12,6 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// TreeSource is what the tree verifier reads.
-type TreeSource interface {
-	// ScanLeaves calls fn for every leaf in leaf order, recomputed from
-	// the events' columns (not from stored tree hashes).
-	ScanLeaves(ctx context.Context, fn func(index int64, l *Leaf) error) error
-	// StoredTree returns the stored tree head: its size and root.
-	StoredTree(ctx context.Context) (size int64, root tlog.Hash, err error)
-	// AmendmentHashAt returns the hash of amendment record seq; found is
-	// false when there is none.
-	AmendmentHashAt(ctx context.Context, seq int64) (hash string, found bool, err error)
-}
-
-// Reasons a tree or a checkpoint fails verification.
-const (
-	ReasonLeafMissing      = "leaf missing: stamped events were deleted or renumbered"
-	ReasonTreeHeadMismatch = "the stored tree head does not match the events: the tree or the events were rewritten"
-	ReasonTruncated        = "the store has fewer events than the checkpoint: the tail was truncated or the store was rolled back"
-	ReasonRootMismatch     = "the store's tree at the checkpoint's size does not have the checkpoint's root: history was rewritten, rolled back to another copy, or events were deleted"
-	ReasonEquivocation     = "two checkpoints of the same size have different roots"
-	ReasonWrongOrigin      = "the checkpoint names another log"
-	ReasonTrailRewritten   = "the amendment trail does not hold the record the checkpoint recorded: amendments were deleted, edited or rewritten"
-)
-
 // TrailTree names the Merkle tree in a Break.
 const TrailTree = "tree"
 
@@ -239,25 +216,6 @@ func treeHeadBreak(b *TreeBuilder, size int64, root tlog.Hash) *Break {
 		Detail:   fmt.Sprintf("the events make a tree of %d leaves, the stored head says %d", b.Size(), size),
 		Expected: base64.StdEncoding.EncodeToString(got[:]), Found: base64.StdEncoding.EncodeToString(root[:])}
 }
-
-// StoredHashSource is implemented by a source that keeps the tree's own
-// hashes, in tlog's stored order, for appends and proofs. The tree
-// verifier then compares them with the hashes it recomputes from the
-// events: a stored hash that differs would make the next append, or a
-// proof, wrong, while the tree head still looked right.
-type StoredHashSource interface {
-	// ReadStoredHashes returns the stored hashes at indexes; a hash that
-	// is not stored is an error wrapping ErrNotFound.
-	ReadStoredHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error)
-	// ScanStoredHashes calls fn with the first n stored hashes, in order,
-	// a chunk at a time; first is the index of hs[0]. Fewer than n hashes
-	// stored is an error wrapping ErrNotFound.
-	ScanStoredHashes(ctx context.Context, n int64, fn func(first int64, hs []tlog.Hash) error) error
-}
-
-// ReasonStoredHash is the reason for a stored tree hash that differs from
-// the one recomputed from the events.
-const ReasonStoredHash = "a stored tree hash does not match the tree recomputed from the events: the stored tree was rewritten"
 
 // compareStoredHashes compares the source's stored hashes with b's: the
 // frontier, hash by hash, and, when b kept block digests, every stored

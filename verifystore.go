@@ -3,7 +3,6 @@ package chainlog
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"runtime"
@@ -110,29 +109,6 @@ func (r *CommitRow) lastDigest() string {
 	}
 	return r.PayloadDigest
 }
-
-// CommitOrderSource is what VerifyStore reads: a ChainSource and a
-// TreeSource that can also stream the whole events table in commit order.
-type CommitOrderSource interface {
-	ChainSource
-	TreeSource
-	// ScanCommitOrder reads every row of the events table, all nodes, in
-	// commit (rowid) order, batch after batch: it fills rows from the
-	// start of buf (at most len(buf) of them) and passes the filled rows
-	// to fn, which returns the batch to fill next. A batch belongs to fn
-	// from the call until fn returns it, for this or a later fill; the
-	// source overwrites every field of a row it fills, reusing the row's
-	// Data and Buf, so that the strings of a row fn gave back may change.
-	// fn is called from one goroutine, in order. An error
-	// returned by fn stops the scan and is returned. ErrNoCommitOrder says
-	// that the store cannot be read this way; VerifyStore then walks it as
-	// Verify and VerifyTree do.
-	ScanCommitOrder(ctx context.Context, buf []CommitRow, fn func(filled []CommitRow) (next []CommitRow, err error)) error
-}
-
-// ErrNoCommitOrder is returned by ScanCommitOrder when the store's schema
-// does not allow one commit-order pass.
-var ErrNoCommitOrder = errors.New("the store cannot be read in one commit-order pass")
 
 // VerifyStore verifies the store as Verify and VerifyTree together do,
 // and more: every chain (or only nodeID's), every payload, the amendment
@@ -324,26 +300,6 @@ func newPass(scope, origin string, cps []SourcedCheckpoint, keepsTree bool) *pas
 		idSeed: maphash.MakeSeed()}
 }
 
-// TreeKeeper is implemented by a source whose schema keeps the Merkle
-// tree. In such a store every stamped row is a leaf: the tree is written
-// in the transaction that stamps the row, and the migration that added
-// the tree made a leaf of every row stamped before it. A stamped row that
-// is not a leaf is one that no checkpoint will ever cover.
-type TreeKeeper interface {
-	KeepsTree() bool
-}
-
-// IDChecker is implemented by a source that can tell whether an event id
-// is stored on more than one row. Ids are unique by the store's own rule
-// (an event delivered twice is stored once), which an id index enforces
-// at ingest; the verifier checks the rows themselves, since the index can
-// lose rows.
-type IDChecker interface {
-	// DuplicateID returns an id stored on more than one row, with how
-	// many rows hold it; "" when every id is unique.
-	DuplicateID(ctx context.Context) (id string, rows int64, err error)
-}
-
 // checkIDs adds a duplicate id, if src can look for one and finds it, to
 // the report as a fault of the store.
 func checkIDs(ctx context.Context, src CommitOrderSource, rep *Report) error {
@@ -361,16 +317,6 @@ func checkIDs(ctx context.Context, src CommitOrderSource, rep *Report) error {
 	}
 	return nil
 }
-
-// Reasons the store as a whole is invalid.
-const (
-	ReasonDuplicateID   = "an event id is stored on more than one row: the id index lost rows, or a row was copied"
-	ReasonStorageClass  = "a column holds a value of a type chainlog never writes: the row was written outside chainlog"
-	ReasonInvalidText   = "an identity field is not valid UTF-8: different stored bytes would give the same chain hash"
-	ReasonNotLeaf       = "a stamped row is not a leaf of the Merkle tree: it was inserted outside chainlog, and no checkpoint covers it"
-	ReasonUnchainedRow  = "a row without chain columns comes after the store's chains began: pre-chain rows are only those written before integrity was on"
-	ReasonUnstampedLeaf = "a row without chain columns is a leaf of the Merkle tree: its chain columns were erased"
-)
 
 // storeFault records the first fault in the store as a whole, at row r.
 func (p *pass) storeFault(r *CommitRow, reason, detail, expected, found string) {
@@ -559,30 +505,6 @@ func (p *pass) rowBreaks() []*Break {
 	}
 	slices.SortFunc(out, func(a, b *Break) int { return strings.Compare(a.NodeID, b.NodeID) })
 	return out
-}
-
-// keepBreaks makes sure that each break in bs stands in the report: a node
-// the walk found intact, but on which the commit-order pass found a row
-// broken in itself, is invalid with that row as its break. The walk reads
-// rows in node order, which the store's indexes decide; the pass reads the
-// table itself. A break one of them found never ends as VALID.
-func (r *Report) keepBreaks(bs []*Break) {
-	for _, b := range bs {
-		i := slices.IndexFunc(r.Nodes, func(n NodeReport) bool { return n.NodeID == b.NodeID })
-		if i < 0 {
-			r.Nodes = append(r.Nodes, NodeReport{NodeID: b.NodeID})
-			i = len(r.Nodes) - 1
-		}
-		n := &r.Nodes[i]
-		if n.Break != nil {
-			continue
-		}
-		n.Break, n.Status = b, StatusInvalid
-		if r.BrokenAt == nil || r.BrokenAt.Trail != "" {
-			r.BrokenAt = b
-		}
-	}
-	r.settle()
 }
 
 // passNode follows one node's chain in commit order. Its NodeVerifier is

@@ -1,7 +1,7 @@
 // Package daemon runs chainlog's ingest daemon: it opens the store, runs
 // the writer and the HTTP server, verifies in the background, signs and
 // publishes checkpoints, and shuts down in order. The chainlog command's
-// serve only parses its flags into a Config and calls Run.
+// serve only parses its flags into a Config and calls New and Run.
 package daemon
 
 import (
@@ -102,22 +102,32 @@ func (c *Config) check() error {
 	return nil
 }
 
+// Daemon is a configured daemon; Run runs it.
+type Daemon struct {
+	cfg Config
+}
+
+// New checks cfg and fills in its defaults (Logger, Now). It opens
+// nothing: Run does.
+func New(cfg Config) (*Daemon, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Daemon{cfg: cfg}, nil
+}
+
 // Run runs the daemon until ctx ends, then shuts down in order: stop
 // accepting, let in-flight requests get their answers, commit everything
 // queued, sign a last checkpoint, close the store. It returns nil after a
 // shutdown that ctx asked for.
-func Run(ctx context.Context, cfg Config) error {
-	if err := cfg.check(); err != nil {
-		return err
-	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
-	}
+func (d *Daemon) Run(ctx context.Context) error {
+	cfg, logger, now := d.cfg, d.cfg.Logger, d.cfg.Now
 	st, err := sqlite.Open(ctx, cfg.Store, sqlite.Options{Logger: logger, Init: cfg.Init})
 	if err != nil {
 		return err

@@ -94,7 +94,11 @@ func start(t *testing.T, cfg Config) *running {
 	cfg.Ready = func(a net.Addr) { ready <- a }
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	go func() { r.done <- Run(ctx, cfg) }()
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.done <- d.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -329,9 +333,9 @@ func TestRunSlowPublisherNeverDelaysAcks(t *testing.T) {
 	}
 }
 
-// TestRunRefusesBadConfig: a configuration Run cannot work with is refused
-// with the field's name, before the store is created.
-func TestRunRefusesBadConfig(t *testing.T) {
+// TestNewRefusesBadConfig: a configuration the daemon cannot work with is
+// refused with the field's name, and the store is not created.
+func TestNewRefusesBadConfig(t *testing.T) {
 	for _, tc := range []struct {
 		field string
 		edit  func(*Config)
@@ -352,9 +356,9 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		t.Run(tc.field, func(t *testing.T) {
 			cfg := testConfig(t)
 			tc.edit(&cfg)
-			err := Run(context.Background(), cfg)
+			d, err := New(cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.field) {
-				t.Fatalf("Run = %v; want an error naming %s", err, tc.field)
+				t.Fatalf("New = %v, %v; want an error naming %s", d, err, tc.field)
 			}
 			if cfg.Store != "" {
 				if _, err := os.Stat(cfg.Store); !errors.Is(err, os.ErrNotExist) {

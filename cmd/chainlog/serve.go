@@ -116,7 +116,11 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	if err := c.cp.setup(path); err != nil {
 		return fail(e, "serve", err)
 	}
-	if err := serve(ctx, &c, path, logger); err != nil {
+	d, err := daemon.New(c.daemonConfig(path, logger))
+	if err == nil {
+		err = d.Run(ctx)
+	}
+	if err != nil {
 		return fail(e, "serve", err)
 	}
 	return exitOK
@@ -197,11 +201,6 @@ func checkListen(addr, token string, insecure bool) error {
 		return nil
 	}
 	return fmt.Errorf("--listen %q is not a loopback address: set --token (or CHAINLOG_TOKEN), or --insecure to listen without one", addr)
-}
-
-// serve runs the daemon on the store at path until ctx ends.
-func serve(ctx context.Context, c *serveConfig, path string, logger *slog.Logger) error {
-	return daemon.Run(ctx, c.daemonConfig(path, logger))
 }
 
 // daemonConfig is the daemon's configuration from the flags, once check

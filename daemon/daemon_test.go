@@ -25,6 +25,8 @@ import (
 	"chainlog/sqlite"
 
 	"golang.org/x/mod/sumdb/note"
+	zsqlite "zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
 )
 
 // testConfig is a valid configuration on a new store in a temporary
@@ -416,6 +418,75 @@ func TestVerifySchedule(t *testing.T) {
 		now = t0.Add(step.at)
 		if got := vs.whole(); got != step.whole {
 			t.Errorf("step %d at +%v: whole = %v; want %v", i, step.at, got, step.whole)
+		}
+	}
+}
+
+// metric returns the value of an unlabelled metric on the daemon's
+// /metrics, or "" when it is not there.
+func (r *running) metric(t *testing.T, name string) string {
+	t.Helper()
+	resp, err := http.Get(r.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// TestRunWholeVerificationFollowsTheClock: the background verification
+// checks new rows every verify interval, and the whole store only once
+// the injected clock passed the full interval. A row altered after the
+// incremental check read it is found by the whole-store one.
+func TestRunWholeVerificationFollowsTheClock(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.VerifyInterval = 5 * time.Millisecond
+	var clock atomic.Int64
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cfg.Now = func() time.Time { return t0.Add(time.Duration(clock.Load())) }
+	d := start(t, cfg)
+	if code, body := d.post(t, "x1", "x2", "x3"); code != http.StatusOK {
+		t.Fatalf("POST: %d %s", code, body)
+	}
+	const checked, valid = "chainlog_last_verification_checked_events", "chainlog_last_verification_valid"
+	waitFor(t, "the incremental check to cover the 3 events", func() bool { return d.metric(t, checked) == "3" })
+
+	conn, err := zsqlite.OpenConn(cfg.Store, zsqlite.OpenReadWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetBusyTimeout(10 * time.Second)
+	if err := sqlitex.ExecuteTransient(conn, `UPDATE events SET agent_id = 'mallory' WHERE id = 'x1'`, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The incremental checks go on reading new rows only.
+	time.Sleep(100 * time.Millisecond)
+	if v := d.metric(t, valid); v != "1" || strings.Contains(d.log.String(), "INVALID") {
+		t.Fatalf("before the full interval passed: valid = %q; want 1, and nothing INVALID in the log\n%s", v, d.log)
+	}
+	clock.Add(int64(cfg.FullVerifyInterval))
+	waitFor(t, "the whole-store verification to find the store INVALID", func() bool { return d.metric(t, valid) == "0" })
+	if !strings.Contains(d.log.String(), "verification found the store INVALID") {
+		t.Errorf("the log does not say the store is INVALID:\n%s", d.log)
+	}
+}
+
+// waitFor polls cond for up to 20 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
 }

@@ -174,7 +174,7 @@ func checkpointSizes(t *testing.T, file string, v note.Verifier) []int64 {
 
 // TestRunShutdownOrder: the injected clock drives the checkpoint rate
 // limit. With the clock still, only the first commit is checkpointed; once
-// it moved by the interval, the next commit is too; and the checkpoint
+// it moved by the interval, one more is; and the checkpoint
 // signed at shutdown, after the queue was committed, covers every
 // acknowledged event. The store verifies VALID afterwards.
 func TestRunShutdownOrder(t *testing.T) {
@@ -197,8 +197,12 @@ func TestRunShutdownOrder(t *testing.T) {
 	if err := d.stop(t); err != nil {
 		t.Fatalf("Run: %v\n%s", err, d.log)
 	}
-	if got := checkpointSizes(t, cfg.CheckpointFile, v); !slices.Equal(got, []int64{2, 5, 6}) {
-		t.Errorf("checkpoint sizes %v; want [2 5 6]: the first commit's, the one after the clock moved, the final one", got)
+	// The writer acknowledges a commit before it runs the checkpoint
+	// after it, so the clock may move before b1's checkpoint is tried:
+	// the second checkpoint is then b1's (3) rather than c1 and c2's (5).
+	got := checkpointSizes(t, cfg.CheckpointFile, v)
+	if !slices.Equal(got, []int64{2, 5, 6}) && !slices.Equal(got, []int64{2, 3, 6}) {
+		t.Errorf("checkpoint sizes %v; want [2 5 6] (or [2 3 6]): the first commit's, one after the clock moved, the final one", got)
 	}
 	log := d.log.String()
 	order := []string{"chainlog serving", "shutting down", "stopped"}

@@ -6,13 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"time"
 
 	"chainlog/publish"
 	"chainlog/sqlite"
@@ -184,35 +181,6 @@ func (c *checkpointFlags) setup(storePath string) error {
 		c.publishers = append(c.publishers, publish.HTTP{URL: c.url})
 	}
 	return nil
-}
-
-// startAsync moves the command and URL destinations onto their own
-// goroutines (publish.Async), so that signing a checkpoint waits only for
-// the checkpoint file. The returned function stops them, waiting up to
-// wait for the last checkpoint to be published.
-func (c *checkpointFlags) startAsync(timeout time.Duration, logger *slog.Logger, metrics *publish.Metrics) (stop func(wait time.Duration)) {
-	var async []*publish.Async
-	for i, p := range c.publishers {
-		var name string
-		switch p.(type) {
-		case publish.Command:
-			name = "command"
-		case publish.HTTP:
-			name = "url"
-		default:
-			continue
-		}
-		a := publish.NewAsync(p, publish.AsyncConfig{Name: name, Timeout: timeout, Logger: logger, Metrics: metrics})
-		c.publishers[i] = a
-		async = append(async, a)
-	}
-	return func(wait time.Duration) {
-		var wg sync.WaitGroup
-		for _, a := range async {
-			wg.Go(func() { a.Close(wait) })
-		}
-		wg.Wait()
-	}
 }
 
 // run signs and publishes a checkpoint of the store's current tree.

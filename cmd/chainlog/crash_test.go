@@ -17,7 +17,7 @@ import (
 // and so do the checkpoints signed across the crashes.
 func TestCrashRecovery(t *testing.T) {
 	start := time.Now()
-	bin := buildServeBinary(t)
+	bin := chainlogBinary(t)
 	dir := t.TempDir()
 	store := filepath.Join(dir, "crash.db")
 	skey, vkey := makeSignerKey(t, bin, dir)

@@ -1,33 +1,31 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"flag"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"chainlog"
+	"chainlog/daemon"
 	"chainlog/publish"
 
 	"golang.org/x/mod/sumdb/note"
 )
 
-// TestServeSlowPublishersNeverDelayAcks runs the daemon in process with a
-// checkpoint command that sleeps and a checkpoint URL that never answers:
-// commits are acknowledged while both are still stuck, and shutdown does
-// not wait for them beyond its bound.
-func TestServeSlowPublishersNeverDelayAcks(t *testing.T) {
+// TestServeDaemonConfig: serve's flags, environment and signer key become
+// the daemon's configuration. The checkpoint file is written in line; the
+// command and the URL are handed to the daemon to publish on their own
+// goroutines, and only when there is a signer key.
+func TestServeDaemonConfig(t *testing.T) {
 	dir := t.TempDir()
 	store := filepath.Join(dir, "s.db")
-	skey, vkey, err := note.GenerateKey(rand.Reader, "chainlog/test/s")
+	skey, _, err := note.GenerateKey(rand.Reader, "chainlog/test/s")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,115 +33,62 @@ func TestServeSlowPublishersNeverDelayAcks(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte(skey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	entered := make(chan struct{}, 64)
-	release := make(chan struct{})
-	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		entered <- struct{}{}
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer hang.Close()
-	defer close(release)
-	started, finished := filepath.Join(dir, "started"), filepath.Join(dir, "finished")
-
-	e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard,
-		getenv: func(string) string { return "" }, isTerminal: func(io.Writer) bool { return false }}
-	var c serveConfig
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	c.register(fs, e)
-	addr := "127.0.0.1:" + freePort(t)
-	if err := fs.Parse([]string{"--listen", addr, "--node-id", "n1", "--signer-key", keyFile,
-		"--checkpoint-interval", "1ms", "--checkpoint-timeout", "10m",
-		"--checkpoint-command", "touch '" + started + "'; sleep 120; touch '" + finished + "'",
-		"--checkpoint-url", hang.URL}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.check(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cp.setup(store); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- serve(ctx, &c, store, slog.New(slog.DiscardHandler)) }()
-
-	p := newPoster("http://"+addr, "")
-	defer p.close()
-	post := func(ids ...string) {
+	logger := slog.New(slog.DiscardHandler)
+	parse := func(t *testing.T, vars map[string]string, args ...string) daemon.Config {
 		t.Helper()
-		var lines []string
-		for i, id := range ids {
-			lines = append(lines, testEvent(id, "", i))
+		e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard,
+			getenv: func(k string) string { return vars[k] }, isTerminal: func(io.Writer) bool { return false }}
+		var c serveConfig
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		c.register(fs, e)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
 		}
-		// The poster's client gives up after 20 s; the command sleeps 120 s
-		// and the URL never answers, so an acknowledgement that waited for
-		// either fails here.
-		var a postAnswer
-		var err error
-		for range 100 {
-			if a, err = p.post(ctx, lines, false); err == nil || !strings.Contains(err.Error(), "connection refused") {
-				break
-			}
-			time.Sleep(50 * time.Millisecond) // the daemon is still starting
+		if err := applyEnv(fs, e); err != nil {
+			t.Fatal(err)
 		}
-		if err != nil || a.status != http.StatusOK || a.accepted != len(ids) {
-			t.Fatalf("POST %v: %+v, %v; want 200 with %d accepted", ids, a, err, len(ids))
+		if err := c.check(); err != nil {
+			t.Fatal(err)
 		}
-	}
-	post("a1", "a2")
-	// The first checkpoint reaches both destinations, which hang on it.
-	select {
-	case <-entered:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the checkpoint URL was not reached within 20s")
-	}
-	waitFor(t, "the checkpoint command to start", func() bool { _, err := os.Stat(started); return err == nil })
-	for i, batch := range [][]string{{"b1"}, {"c1", "c2", "c3"}, {"d1"}} {
-		post(batch...)
-		if _, err := os.Stat(finished); err == nil {
-			t.Fatalf("batch %d: the checkpoint command finished; want the acknowledgement to come while it sleeps", i)
+		if err := c.cp.setup(store); err != nil {
+			t.Fatal(err)
 		}
-	}
-	select {
-	case <-release:
-		t.Fatal("released")
-	default: // the URL has still not answered
+		return c.daemonConfig(store, logger)
 	}
 
-	cancel()
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Fatalf("serve: %v", err)
+	t.Run("every flag", func(t *testing.T) {
+		got := parse(t, map[string]string{"CHAINLOG_CHECKPOINT_URL": "http://127.0.0.1:9/cp", "CHAINLOG_READ_TIMEOUT": "7s"},
+			"--listen", "127.0.0.1:8999", "--node-id", "n1", "--token", "tok", "--signer-key", keyFile,
+			"--init", "--max-body-bytes", "100", "--max-inflight-bytes", "200", "--queue-events", "300",
+			"--batch-events", "40", "--verify-interval", "2m", "--full-verify-interval", "3h",
+			"--checkpoint-interval", "5ms", "--checkpoint-timeout", "6s", "--checkpoint-command", "cat >/dev/null")
+		if got.Signer == nil || got.Signer.Name() != "chainlog/test/s" {
+			t.Fatalf("Signer = %v; want the key's", got.Signer)
 		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("serve did not stop while its checkpoint destinations hang")
-	}
-	// Every checkpoint reached the file: the last covers all 7 events.
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	last, err := (publish.File{Path: store + ".checkpoints"}).Last()
-	if err != nil || last == nil {
-		t.Fatalf("last checkpoint: %q, %v", last, err)
-	}
-	cp, err := chainlog.OpenCheckpoint(last, v)
-	if err != nil || cp.Size != 7 {
-		t.Errorf("the last checkpoint = %+v, %v; want size 7", cp, err)
-	}
-}
+		if got.Logger != logger {
+			t.Error("the logger was not passed on")
+		}
+		got.Signer, got.Logger = nil, nil
+		want := daemon.Config{
+			Store: store, Init: true, Listen: "127.0.0.1:8999", NodeID: "n1", Token: "tok",
+			MaxBodyBytes: 100, MaxInflightBytes: 200, QueueEvents: 300, BatchEvents: 40,
+			VerifyInterval: 2 * time.Minute, FullVerifyInterval: 3 * time.Hour,
+			CheckpointInterval: 5 * time.Millisecond, PublishTimeout: 6 * time.Second, ReadTimeout: 7 * time.Second,
+			CheckpointFile: store + ".checkpoints",
+			Publish: []publish.Publisher{
+				publish.Command{Argv: []string{"/bin/sh", "-c", "cat >/dev/null"}},
+				publish.HTTP{URL: "http://127.0.0.1:9/cp"},
+			},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("config\n got %+v\nwant %+v", got, want)
+		}
+	})
 
-// waitFor polls cond for up to 20 seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	t.Run("no signer key", func(t *testing.T) {
+		got := parse(t, map[string]string{"HOME": dir}, "--checkpoint-command", "cat >/dev/null")
+		if got.Signer != nil || got.CheckpointFile != "" || len(got.Publish) != 0 {
+			t.Errorf("without a signer key: Signer %v, CheckpointFile %q, Publish %v; want none", got.Signer, got.CheckpointFile, got.Publish)
 		}
-	}
+	})
 }

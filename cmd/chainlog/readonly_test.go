@@ -22,19 +22,10 @@ const nobody = 65534
 
 // TestReadOnlyStore: verify-integrity (and export) read a store whose file
 // and directory have no write permission, and leave it byte for byte as it
-// was. The CLI is built and run as a separate process so that, under root,
+// was. The CLI runs as a separate process so that, under root,
 // it can run as an unprivileged user.
 func TestReadOnlyStore(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool to build the chainlog binary")
-	}
-	binDir := sharedTempDir(t)
-	bin := filepath.Join(binDir, "chainlog")
-	build := exec.Command(goTool, "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := sharedBinary(t)
 
 	t.Run("closed WAL store", func(t *testing.T) {
 		dir := sharedTempDir(t)
@@ -204,6 +195,21 @@ func TestReadOnlyStore(t *testing.T) {
 	})
 }
 
+// sharedBinary copies the chainlog command TestMain installs into a
+// directory the unprivileged user can read, and returns the copy's path.
+func sharedBinary(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(chainlogBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(sharedTempDir(t), "chainlog")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
 // sharedTempDir returns a new temporary directory that the unprivileged
 // user can traverse and read when the tests run as root.
 func sharedTempDir(t *testing.T) string {
@@ -264,7 +270,8 @@ func runBinary(t *testing.T, bin string, args ...string) binaryResult {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = "/"
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}
+	// GORACE: a -race binary would otherwise sleep 1s at exit.
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent", "GORACE=atexit_sleep_ms=10"}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if os.Geteuid() == 0 {

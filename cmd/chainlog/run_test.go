@@ -7,7 +7,6 @@ import (
 	"flag"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -442,14 +441,7 @@ func TestAmendJSONRecord(t *testing.T) {
 // on a store whose file and directory the user cannot write, and leaves
 // them byte for byte as they were; amend and redact fail cleanly there.
 func TestHistoryReadOnlyStore(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool to build the chainlog binary")
-	}
-	bin := filepath.Join(sharedTempDir(t), "chainlog")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := sharedBinary(t)
 	dir := sharedTempDir(t)
 	store := filepath.Join(dir, "s.db")
 	ingest(t, store, vectorsFile)

@@ -7,17 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"chainlog"
+	"chainlog/daemon"
 	"chainlog/publish"
-	"chainlog/server"
-	"chainlog/sqlite"
 )
 
 // serveConfig is the daemon's configuration. Every flag has an environment
@@ -120,7 +116,11 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	if err := c.cp.setup(path); err != nil {
 		return fail(e, "serve", err)
 	}
-	if err := serve(ctx, &c, path, logger); err != nil {
+	d, err := daemon.New(c.daemonConfig(path, logger))
+	if err == nil {
+		err = d.Run(ctx)
+	}
+	if err != nil {
 		return fail(e, "serve", err)
 	}
 	return exitOK
@@ -203,153 +203,26 @@ func checkListen(addr, token string, insecure bool) error {
 	return fmt.Errorf("--listen %q is not a loopback address: set --token (or CHAINLOG_TOKEN), or --insecure to listen without one", addr)
 }
 
-// serve runs the daemon until ctx ends, then shuts down in order: stop
-// accepting, let in-flight requests get their answers, commit everything
-// queued, sign a last checkpoint, close the store.
-func serve(ctx context.Context, c *serveConfig, path string, logger *slog.Logger) error {
-	st, err := sqlite.Open(ctx, path, sqlite.Options{Logger: logger, Init: c.init})
-	if err != nil {
-		return err
+// daemonConfig is the daemon's configuration from the flags, once check
+// and the checkpoint setup have run.
+func (c *serveConfig) daemonConfig(path string, logger *slog.Logger) daemon.Config {
+	cfg := daemon.Config{
+		Store: path, Init: c.init, Listen: c.listen, NodeID: c.nodeID, Token: c.token,
+		MaxBodyBytes: c.maxBody, MaxInflightBytes: c.maxInflight,
+		QueueEvents: c.queueEvents, BatchEvents: c.batchEvents,
+		VerifyInterval: c.verifyEvery, FullVerifyInterval: c.fullEvery,
+		CheckpointInterval: c.checkpointRate, PublishTimeout: c.publishWait, ReadTimeout: c.readTimeout,
+		Logger: logger,
 	}
-	defer st.Close()
-	ro, err := sqlite.OpenReadOnly(ctx, path)
-	if err != nil {
-		return err
-	}
-	defer ro.Close()
-	metrics := server.NewMetrics()
-	// The command and URL destinations publish on their own goroutines: a
-	// slow or dead one never holds back a commit or an acknowledgement.
-	stopPublishing := c.cp.startAsync(c.publishWait, logger, publish.NewMetrics(metrics.Registry))
-	defer stopPublishing(0) // on an early return; after a shutdown, a no-op
-	// The writer outlives ctx: what was queued is committed on shutdown.
-	writeCtx := context.WithoutCancel(ctx)
-	var w *server.Writer
-	cps := &rateLimited{every: c.checkpointRate, run: func(ctx context.Context) error {
-		// The WAL's frames go to the database file, and a checkpoint
-		// that keeps failing (WAL, signing or publishing) stops the
-		// writer acknowledging.
-		err := errors.Join(st.CheckpointWAL(ctx), c.cp.run(ctx, st))
-		if ctx.Err() == nil { // one cut short by shutdown is no failure
-			w.CheckpointResult(err)
-		}
-		return err
-	}}
-	w = server.NewWriter(st, server.WriterConfig{
-		MaxBatch: c.batchEvents, Capacity: c.queueEvents, Logger: logger, Metrics: metrics,
-		After: func(ctx context.Context) {
-			if err := cps.maybe(ctx); err != nil {
-				logger.Error("checkpoint failed", "err", err)
-			}
-		},
-	})
-	go w.Run(writeCtx)
-	srv := server.New(server.Config{Writer: w, Reader: ro, Monitor: chainlog.NewMonitor(), Metrics: metrics,
-		Logger: logger, Token: c.token, MaxBodyBytes: c.maxBody, MaxInflightBytes: c.maxInflight, NodeID: c.nodeID})
-	hs := &http.Server{Addr: c.listen, Handler: srv, ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: c.readTimeout, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	ln, err := net.Listen("tcp", c.listen)
-	if err != nil {
-		w.Close()
-		return err
-	}
-	logger.Info("chainlog serving", "addr", ln.Addr().String(), "store", path, "node_id", c.nodeID,
-		"auth", c.token != "", "checkpoints", c.cp.signer != nil)
-	var bg sync.WaitGroup
-	bgCtx, stopBg := context.WithCancel(ctx)
-	bg.Add(2)
-	go func() { defer bg.Done(); verifyLoop(bgCtx, srv, c, logger) }()
-	go func() { defer bg.Done(); cps.tick(bgCtx, logger) }()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down: finishing requests and committing the queue")
-	srv.Stopping()
-	stopBg()
-	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if serr := hs.Shutdown(shutCtx); serr != nil {
-		logger.Error("http shutdown", "err", serr)
-	}
-	w.Close()
-	bg.Wait()
-	if cerr := c.cp.run(writeCtx, st); cerr != nil {
-		logger.Error("final checkpoint failed", "err", cerr)
-	}
-	// The last checkpoint gets a bounded time to reach each destination.
-	stopPublishing(min(c.publishWait, publishShutdownWait))
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	logger.Info("stopped")
-	return err
-}
-
-// publishShutdownWait bounds how long a stopping daemon waits for the last
-// checkpoint to reach the command and URL destinations.
-const publishShutdownWait = 5 * time.Second
-
-// verifyLoop verifies new rows every verifyEvery and the whole store every
-// fullEvery.
-func verifyLoop(ctx context.Context, srv *server.Server, c *serveConfig, logger *slog.Logger) {
-	tick := time.NewTicker(c.verifyEvery)
-	defer tick.Stop()
-	lastFull := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		verify := srv.Verify
-		if time.Since(lastFull) >= c.fullEvery {
-			verify = srv.VerifyFull
-			lastFull = time.Now()
-		}
-		if _, err := verify(ctx); err != nil && ctx.Err() == nil {
-			logger.Error("background verification failed", "err", err)
-		}
-	}
-}
-
-// rateLimited runs a function at most once per interval; a call inside the
-// interval is skipped, and a ticker catches up with the last commits.
-type rateLimited struct {
-	every time.Duration
-	run   func(ctx context.Context) error
-	mu    sync.Mutex
-	last  time.Time
-}
-
-func (r *rateLimited) maybe(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if time.Since(r.last) < r.every {
-		return nil
-	}
-	r.last = time.Now()
-	return r.run(ctx)
-}
-
-// tick calls maybe every interval until ctx ends, so that the last commits
-// of a burst get their checkpoint without waiting for the next commit.
-func (r *rateLimited) tick(ctx context.Context, logger *slog.Logger) {
-	t := time.NewTicker(r.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			// A checkpoint interrupted by shutdown is no failure: the
-			// final one is signed after the queue is committed.
-			if err := r.maybe(ctx); err != nil && ctx.Err() == nil {
-				logger.Error("checkpoint failed", "err", err)
+	if c.cp.signer != nil {
+		cfg.Signer, cfg.CheckpointFile = c.cp.signer, c.cp.file
+		// The file is written before each commit goes on; the command and
+		// the URL, if any, publish on their own goroutines.
+		for _, p := range c.cp.publishers {
+			if _, ok := p.(publish.File); !ok {
+				cfg.Publish = append(cfg.Publish, p)
 			}
 		}
 	}
+	return cfg
 }

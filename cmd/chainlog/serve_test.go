@@ -1,9 +1,9 @@
 package main
 
-// Process-level tests of "chainlog serve": the chainlog binary is built
-// with "go build" (with -race when the tests run under -race, so that the
-// daemon's own goroutines are checked too) and run as a subprocess on
-// loopback addresses only. Every wait is bounded in time and every loop in
+// Process-level tests of "chainlog serve": the chainlog command that
+// TestMain installs (this test binary, with -race when the tests run under
+// -race, so that the daemon's own goroutines are checked too) runs as a
+// subprocess on loopback addresses only. Every wait is bounded in time and every loop in
 // count.
 
 import (
@@ -22,7 +22,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -37,36 +36,15 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 )
 
-// raceEnabled reports whether this test binary was built with -race.
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" && s.Value == "true" {
-			return true
-		}
-	}
-	return false
-}
-
-// buildServeBinary builds the chainlog command into a temporary directory.
-func buildServeBinary(t *testing.T) string {
+// chainlogBinary is the chainlog command that TestMain installs in $PATH:
+// a copy of this test binary, which acts as chainlog under that name. It is
+// built with -race when the tests are, so that the daemon's own goroutines
+// are checked too.
+func chainlogBinary(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
+	bin, err := exec.LookPath("chainlog")
 	if err != nil {
-		t.Skip("no go tool to build the chainlog binary")
-	}
-	bin := filepath.Join(t.TempDir(), "chainlog")
-	args := []string{"build", "-o", bin}
-	if raceEnabled() {
-		args = append(args, "-race")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, goTool, append(args, ".")...).CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatalf("no chainlog command in $PATH (TestMain installs one): %v", err)
 	}
 	return bin
 }
@@ -115,8 +93,8 @@ func (l *daemonLog) String() string {
 	return l.buf.String()
 }
 
-// daemon is a running "chainlog serve" process.
-type daemon struct {
+// serveProc is a running "chainlog serve" process.
+type serveProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	url    string // http://127.0.0.1:PORT
@@ -130,7 +108,7 @@ type daemon struct {
 
 // startDaemon runs "chainlog serve args..." and returns once it answers
 // /healthz (with token, when not empty).
-func startDaemon(t *testing.T, bin string, env []string, token string, args ...string) *daemon {
+func startDaemon(t *testing.T, bin string, env []string, token string, args ...string) *serveProc {
 	t.Helper()
 	d := startDaemonNoWait(t, bin, env, args...)
 	d.token = token
@@ -157,9 +135,9 @@ func startDaemon(t *testing.T, bin string, env []string, token string, args ...s
 }
 
 // startDaemonNoWait starts the process without waiting for it to listen.
-func startDaemonNoWait(t *testing.T, bin string, env []string, args ...string) *daemon {
+func startDaemonNoWait(t *testing.T, bin string, env []string, args ...string) *serveProc {
 	t.Helper()
-	d := &daemon{t: t, log: &daemonLog{addr: make(chan string, 1)}, exited: make(chan struct{})}
+	d := &serveProc{t: t, log: &daemonLog{addr: make(chan string, 1)}, exited: make(chan struct{})}
 	d.cmd = exec.Command(bin, append([]string{"serve"}, args...)...)
 	d.cmd.Env = env
 	d.cmd.Stderr = d.log
@@ -185,7 +163,7 @@ func startDaemonNoWait(t *testing.T, bin string, env []string, args ...string) *
 	return d
 }
 
-func (d *daemon) waitHealthy() {
+func (d *serveProc) waitHealthy() {
 	d.t.Helper()
 	client := &http.Client{Timeout: 2 * time.Second}
 	defer client.CloseIdleConnections()
@@ -216,7 +194,7 @@ func (d *daemon) waitHealthy() {
 
 // wait waits for the process to exit and returns its exit code (-1 when
 // killed by a signal).
-func (d *daemon) wait(timeout time.Duration) int {
+func (d *serveProc) wait(timeout time.Duration) int {
 	d.t.Helper()
 	select {
 	case <-d.exited:
@@ -237,7 +215,7 @@ func (d *daemon) wait(timeout time.Duration) int {
 }
 
 // stop sends SIGTERM and requires a clean exit.
-func (d *daemon) stop() {
+func (d *serveProc) stop() {
 	d.t.Helper()
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		d.t.Fatal(err)
@@ -249,7 +227,7 @@ func (d *daemon) stop() {
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
-func (d *daemon) kill() {
+func (d *serveProc) kill() {
 	d.t.Helper()
 	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		d.t.Fatal(err)
@@ -261,7 +239,7 @@ func (d *daemon) kill() {
 }
 
 // checkLog fails on a panic or a data race report.
-func (d *daemon) checkLog() {
+func (d *serveProc) checkLog() {
 	d.t.Helper()
 	log := d.log.String()
 	for _, bad := range []string{"panic: ", "WARNING: DATA RACE", "fatal error: ", "level=ERROR", `"level":"ERROR"`} {
@@ -622,7 +600,7 @@ func writerLoop(p *poster, l *ledger, stop <-chan struct{}, prefix string, maxRe
 // is writing sees one consistent snapshot: it never reports a false
 // INVALID, and the daemon keeps acknowledging while it runs.
 func TestServeVerifyWhileWriting(t *testing.T) {
-	bin := buildServeBinary(t)
+	bin := chainlogBinary(t)
 	dir := t.TempDir()
 	store := filepath.Join(dir, "live.db")
 	skey, vkey := makeSignerKey(t, bin, dir)
@@ -731,7 +709,7 @@ func TestServeVerifyWhileWriting(t *testing.T) {
 // requests in flight after committing them, signs a last checkpoint and
 // exits 0.
 func TestShutdownGraceful(t *testing.T) {
-	bin := buildServeBinary(t)
+	bin := chainlogBinary(t)
 	dir := t.TempDir()
 	store := filepath.Join(dir, "shut.db")
 	skey, vkey := makeSignerKey(t, bin, dir)
@@ -951,7 +929,7 @@ func getStatus(t *testing.T, url, token string) int {
 // TestServeFlagsAndEnv: the listen check, CHAINLOG_* variables, flags over
 // variables, and the log format. (serve.txtar covers the usage errors.)
 func TestServeFlagsAndEnv(t *testing.T) {
-	bin := buildServeBinary(t)
+	bin := chainlogBinary(t)
 	dir := t.TempDir()
 	env := serveEnv(t)
 
@@ -1143,7 +1121,7 @@ func startCountingProxy(t *testing.T, target string) (string, *statusCounter) {
 // running daemon, with a token when the daemon wants one, and retries the
 // 503s of a full queue until every event is stored exactly once.
 func TestServeIngestServer(t *testing.T) {
-	bin := buildServeBinary(t)
+	bin := chainlogBinary(t)
 	dir := t.TempDir()
 	env := serveEnv(t)
 
@@ -1312,7 +1290,7 @@ func TestServeIngestServer(t *testing.T) {
 }
 
 // queued returns the daemon's queued_events from /healthz.
-func (d *daemon) queued(t *testing.T) int {
+func (d *serveProc) queued(t *testing.T) int {
 	t.Helper()
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := c.Get(d.url + "/healthz")

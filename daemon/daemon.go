@@ -1,0 +1,358 @@
+// Package daemon runs chainlog's ingest daemon: it opens the store, runs
+// the writer and the HTTP server, verifies in the background, signs and
+// publishes checkpoints, and shuts down in order. The chainlog command's
+// serve only parses its flags into a Config and calls New and Run.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"chainlog"
+	"chainlog/publish"
+	"chainlog/server"
+	"chainlog/sqlite"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Config is everything the daemon needs; serve's flags give each field.
+type Config struct {
+	Store  string // the SQLite store's path
+	Init   bool   // add chainlog's tables to a database with other tables
+	Listen string // the address to listen on, host:port
+	NodeID string // node_id for events that have none
+	Token  string // required bearer token; empty means none
+
+	MaxBodyBytes     int64 // larger request bodies get 413
+	MaxInflightBytes int64 // request body bytes held at once, all requests together
+	QueueEvents      int64 // events waiting to be committed, at most
+	BatchEvents      int   // events merged into one commit, at most
+
+	VerifyInterval     time.Duration // how often to verify the new rows
+	FullVerifyInterval time.Duration // how often to verify the whole store from genesis
+	CheckpointInterval time.Duration // sign a checkpoint at most this often
+	PublishTimeout     time.Duration // one attempt to publish to one of Publish
+	ReadTimeout        time.Duration // to read a whole request, body included
+
+	// Signer signs checkpoints; nil means no checkpoints.
+	Signer note.Signer
+	// CheckpointFile is the append-only checkpoint file: every checkpoint
+	// is written to it before the next commit, and the last one in it is
+	// the one a new checkpoint must be consistent with.
+	CheckpointFile string
+	// Publish are further destinations. Each publishes on its own
+	// goroutine (publish.Async), so a slow or dead one never holds back a
+	// commit or an acknowledgement.
+	Publish []publish.Publisher
+
+	Logger *slog.Logger     // default: discard
+	Now    func() time.Time // the clock; default time.Now
+	// Ready, if set, is called once the daemon listens, with its address.
+	Ready func(addr net.Addr)
+}
+
+// PublishShutdownWait bounds how long a stopping daemon waits for the last
+// checkpoint to reach the Publish destinations.
+const PublishShutdownWait = 5 * time.Second
+
+// shutdownWait bounds how long in-flight requests get to finish.
+const shutdownWait = 30 * time.Second
+
+// check refuses a configuration Run cannot work with, naming the field.
+func (c *Config) check() error {
+	if c.Store == "" {
+		return errors.New("daemon config: Store is empty")
+	}
+	if c.Listen == "" {
+		return errors.New("daemon config: Listen is empty")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"VerifyInterval", c.VerifyInterval}, {"FullVerifyInterval", c.FullVerifyInterval},
+		{"CheckpointInterval", c.CheckpointInterval}, {"PublishTimeout", c.PublishTimeout},
+		{"ReadTimeout", c.ReadTimeout},
+	} {
+		if d.v <= 0 {
+			return fmt.Errorf("daemon config: %s %v is not positive", d.name, d.v)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{
+		{"MaxBodyBytes", c.MaxBodyBytes}, {"MaxInflightBytes", c.MaxInflightBytes},
+		{"QueueEvents", c.QueueEvents}, {"BatchEvents", int64(c.BatchEvents)},
+	} {
+		if n.v <= 0 {
+			return fmt.Errorf("daemon config: %s %d is not positive", n.name, n.v)
+		}
+	}
+	if c.Signer != nil && c.CheckpointFile == "" {
+		return errors.New("daemon config: a Signer without a CheckpointFile")
+	}
+	return nil
+}
+
+// Daemon is a configured daemon; Run runs it.
+type Daemon struct {
+	cfg Config
+}
+
+// New checks cfg and fills in its defaults (Logger, Now). It opens
+// nothing: Run does.
+func New(cfg Config) (*Daemon, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Daemon{cfg: cfg}, nil
+}
+
+// Run runs the daemon until ctx ends, then shuts down in order: stop
+// accepting, let in-flight requests get their answers, commit everything
+// queued, sign a last checkpoint, close the store. It returns nil after a
+// shutdown that ctx asked for.
+func (d *Daemon) Run(ctx context.Context) error {
+	cfg, logger, now := d.cfg, d.cfg.Logger, d.cfg.Now
+	st, err := sqlite.Open(ctx, cfg.Store, sqlite.Options{Logger: logger, Init: cfg.Init})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ro, err := sqlite.OpenReadOnly(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer ro.Close()
+	metrics := server.NewMetrics()
+	cp := newCheckpointer(cfg, logger, publish.NewMetrics(metrics.Registry))
+	defer cp.stop(0) // on an early return; after a shutdown, a no-op
+	// The writer outlives ctx: what was queued is committed on shutdown.
+	writeCtx := context.WithoutCancel(ctx)
+	var w *server.Writer
+	cps := &rateLimited{every: cfg.CheckpointInterval, now: now, run: func(ctx context.Context) error {
+		// The WAL's frames go to the database file, and a checkpoint that
+		// keeps failing (WAL, signing or publishing) stops the writer
+		// acknowledging.
+		err := errors.Join(st.CheckpointWAL(ctx), cp.run(ctx, st))
+		if ctx.Err() == nil { // one cut short by shutdown is no failure
+			w.CheckpointResult(err)
+		}
+		return err
+	}}
+	w = server.NewWriter(st, server.WriterConfig{
+		MaxBatch: cfg.BatchEvents, Capacity: cfg.QueueEvents, Logger: logger, Metrics: metrics,
+		After: func(ctx context.Context) {
+			if err := cps.maybe(ctx); err != nil {
+				logger.Error("checkpoint failed", "err", err)
+			}
+		},
+	})
+	go w.Run(writeCtx)
+	srv := server.New(server.Config{Writer: w, Reader: ro, Monitor: chainlog.NewMonitor(), Metrics: metrics,
+		Logger: logger, Token: cfg.Token, MaxBodyBytes: cfg.MaxBodyBytes, MaxInflightBytes: cfg.MaxInflightBytes,
+		NodeID: cfg.NodeID})
+	hs := &http.Server{Addr: cfg.Listen, Handler: srv, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: cfg.ReadTimeout, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		w.Close()
+		return err
+	}
+	logger.Info("chainlog serving", "addr", ln.Addr().String(), "store", cfg.Store, "node_id", cfg.NodeID,
+		"auth", cfg.Token != "", "checkpoints", cfg.Signer != nil)
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr())
+	}
+	var bg sync.WaitGroup
+	bgCtx, stopBg := context.WithCancel(ctx)
+	vs := &verifySchedule{full: cfg.FullVerifyInterval, now: now, last: now()}
+	bg.Go(func() { verifyLoop(bgCtx, srv, cfg.VerifyInterval, vs, logger) })
+	bg.Go(func() { cps.tick(bgCtx, logger) })
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing requests and committing the queue")
+	srv.Stopping()
+	stopBg()
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownWait)
+	defer cancel()
+	if serr := hs.Shutdown(shutCtx); serr != nil {
+		logger.Error("http shutdown", "err", serr)
+	}
+	w.Close()
+	bg.Wait()
+	if cerr := cp.run(writeCtx, st); cerr != nil {
+		logger.Error("final checkpoint failed", "err", cerr)
+	}
+	// The last checkpoint gets a bounded time to reach each destination.
+	cp.stop(min(cfg.PublishTimeout, PublishShutdownWait))
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	logger.Info("stopped")
+	return err
+}
+
+// verifySchedule says whether a background verification is a whole-store
+// one: the first at least every full interval since the last.
+type verifySchedule struct {
+	full time.Duration
+	now  func() time.Time
+	last time.Time
+}
+
+func (v *verifySchedule) whole() bool {
+	if t := v.now(); t.Sub(v.last) >= v.full {
+		v.last = t
+		return true
+	}
+	return false
+}
+
+// verifyLoop verifies new rows every interval and the whole store when vs
+// says so.
+func verifyLoop(ctx context.Context, srv *server.Server, every time.Duration, vs *verifySchedule, logger *slog.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		verify := srv.Verify
+		if vs.whole() {
+			verify = srv.VerifyFull
+		}
+		if _, err := verify(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("background verification failed", "err", err)
+		}
+	}
+}
+
+// rateLimited runs a function at most once per interval; a call inside the
+// interval is skipped, and a ticker catches up with the last commits.
+type rateLimited struct {
+	every time.Duration
+	now   func() time.Time
+	run   func(ctx context.Context) error
+	mu    sync.Mutex
+	last  time.Time
+}
+
+func (r *rateLimited) maybe(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := r.now()
+	if t.Sub(r.last) < r.every {
+		return nil
+	}
+	r.last = t
+	return r.run(ctx)
+}
+
+// tick calls maybe every interval until ctx ends, so that the last commits
+// of a burst get their checkpoint without waiting for the next commit.
+func (r *rateLimited) tick(ctx context.Context, logger *slog.Logger) {
+	t := time.NewTicker(r.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			// A checkpoint interrupted by shutdown is no failure: the
+			// final one is signed after the queue is committed.
+			if err := r.maybe(ctx); err != nil && ctx.Err() == nil {
+				logger.Error("checkpoint failed", "err", err)
+			}
+		}
+	}
+}
+
+// checkpointer signs checkpoints of the store's tree and publishes them:
+// to the checkpoint file before it returns, to the other destinations on
+// their own goroutines.
+type checkpointer struct {
+	signer note.Signer
+	file   publish.File
+	async  []*publish.Async
+	once   sync.Once
+}
+
+func newCheckpointer(cfg Config, logger *slog.Logger, metrics *publish.Metrics) *checkpointer {
+	c := &checkpointer{signer: cfg.Signer, file: publish.File{Path: cfg.CheckpointFile}}
+	if c.signer == nil {
+		return c
+	}
+	for _, p := range cfg.Publish {
+		var name string
+		switch p.(type) {
+		case publish.Command:
+			name = "command"
+		case publish.HTTP:
+			name = "url"
+		default:
+			name = p.String()
+		}
+		c.async = append(c.async, publish.NewAsync(p, publish.AsyncConfig{
+			Name: name, Timeout: cfg.PublishTimeout, Logger: logger, Metrics: metrics}))
+	}
+	return c
+}
+
+// run signs and publishes a checkpoint of the store's current tree, if it
+// grew since the last one.
+func (c *checkpointer) run(ctx context.Context, st *sqlite.Store) error {
+	if c.signer == nil {
+		return nil
+	}
+	last, err := c.file.Last()
+	if err != nil {
+		return err
+	}
+	signed, err := st.Checkpoint(ctx, c.signer, last)
+	if err != nil || signed == nil {
+		return err
+	}
+	if err := c.file.Publish(ctx, signed); err != nil {
+		return err
+	}
+	for _, a := range c.async {
+		if err := a.Publish(ctx, signed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stop stops the other destinations, waiting up to wait for the last
+// checkpoint to be published. Only its first call does anything.
+func (c *checkpointer) stop(wait time.Duration) {
+	c.once.Do(func() {
+		var wg sync.WaitGroup
+		for _, a := range c.async {
+			wg.Go(func() { a.Close(wait) })
+		}
+		wg.Wait()
+	})
+}

@@ -79,21 +79,19 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 
 func open(t *testing.T, b Backend) chainlog.Store {
 	t.Helper()
-	s := b.Open(t)
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return s
+	return closedAtEnd(t, b.Open(t), "Close")
 }
 
 func openRO(t *testing.T, b Backend) chainlog.Store {
 	t.Helper()
-	s := b.OpenReadOnly(t)
+	return closedAtEnd(t, b.OpenReadOnly(t), "Close (read-only)")
+}
+
+// closedAtEnd closes s when the test ends, and fails the test if that fails.
+func closedAtEnd(t *testing.T, s chainlog.Store, what string) chainlog.Store {
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
-			t.Errorf("Close (read-only): %v", err)
+			t.Errorf("%s: %v", what, err)
 		}
 	})
 	return s

@@ -93,20 +93,20 @@ type AmendmentReport struct {
 	Break    *Break `json:"broken_at"`
 }
 
-// AmendmentVerifier walks the amendment trail in seq order.
-type AmendmentVerifier struct {
+// amendmentVerifier walks the amendment trail in seq order.
+type amendmentVerifier struct {
 	report   AmendmentReport
 	lastSeq  int64
 	lastHash string
 }
 
 // NewAmendmentVerifier returns a verifier positioned at genesis.
-func NewAmendmentVerifier() *AmendmentVerifier {
-	return &AmendmentVerifier{lastHash: GenesisHash}
+func newAmendmentVerifier() *amendmentVerifier {
+	return &amendmentVerifier{lastHash: GenesisHash}
 }
 
 // Add checks the next record.
-func (v *AmendmentVerifier) Add(a *AmendmentScan) {
+func (v *amendmentVerifier) Add(a *AmendmentScan) {
 	v.report.Checked++
 	if v.report.Break != nil {
 		return
@@ -118,7 +118,7 @@ func (v *AmendmentVerifier) Add(a *AmendmentScan) {
 	v.lastSeq, v.lastHash = a.Seq, a.Hash
 }
 
-func (v *AmendmentVerifier) check(a *AmendmentScan) *Break {
+func (v *amendmentVerifier) check(a *AmendmentScan) *Break {
 	brk := func(reason, expected, found string) *Break {
 		return &Break{Trail: TrailAmendments, Seq: a.Seq, EventID: a.EventID, Reason: reason, Expected: expected, Found: found}
 	}
@@ -141,7 +141,7 @@ func (v *AmendmentVerifier) check(a *AmendmentScan) *Break {
 }
 
 // Finish compares the trail with its recorded head (nil when none).
-func (v *AmendmentVerifier) Finish(head *Head) AmendmentReport {
+func (v *amendmentVerifier) Finish(head *Head) AmendmentReport {
 	r := &v.report
 	if head != nil {
 		r.HeadSeq, r.HeadHash = head.Seq, head.Hash

@@ -596,9 +596,9 @@ func TestVerifyAmendmentsTampering(t *testing.T) {
 			}
 
 			// The trail alone.
-			got, err := VerifyAmendments(context.Background(), tr.source())
+			got, err := verifyAmendments(context.Background(), tr.source())
 			if err != nil {
-				t.Fatalf("VerifyAmendments: got error %v, want nil", err)
+				t.Fatalf("verifyAmendments: got error %v, want nil", err)
 			}
 			if got.Status != tt.status || got.Checked != tt.checked {
 				t.Errorf("amendments: got status %q checked %d, want %q %d", got.Status, got.Checked, tt.status, tt.checked)
@@ -777,7 +777,7 @@ func TestVerifyAmendmentsWithRows(t *testing.T) {
 func TestAmendmentVerifierCountsAfterBreak(t *testing.T) {
 	tr := buildTrail()
 	tr.recs[1].Reason = "edited"
-	v := NewAmendmentVerifier()
+	v := newAmendmentVerifier()
 	for _, a := range scanView(tr.recs, tr.ingest) {
 		v.Add(&a)
 	}
@@ -797,18 +797,18 @@ func TestVerifyAmendmentsSourceError(t *testing.T) {
 	errDB := errors.New("database is locked")
 	for _, tt := range []struct {
 		name string
-		src  ChainSource
+		src  chainSource
 		msg  string
 	}{
 		{"head fails", &failingTrail{headErr: errDB}, "read amendment head"},
 		{"scan fails", &failingTrail{scanErr: errDB}, "scan amendments"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := VerifyAmendments(context.Background(), tt.src)
+			_, err := verifyAmendments(context.Background(), tt.src)
 			if err == nil || !strings.Contains(err.Error(), tt.msg) || !strings.Contains(err.Error(), errDB.Error()) {
-				t.Errorf("VerifyAmendments: got error %v, want one containing %q and %q", err, tt.msg, errDB)
+				t.Errorf("verifyAmendments: got error %v, want one containing %q and %q", err, tt.msg, errDB)
 			}
-			rep, err := Verify(context.Background(), tt.src, "")
+			rep, err := verifyChains(context.Background(), tt.src, "")
 			if err == nil || rep != nil {
 				t.Errorf("Verify: got report %v error %v, want nil and an error", rep, err)
 			}

@@ -17,7 +17,7 @@
 // This package holds the domain types, the canonical encoder, the NDJSON
 // event decoder and the pure verification core. It does no I/O of its own:
 // storage backends live in their own packages (sqlite/) and feed the
-// verifier through the [ChainSource] interface.
+// verifier through the [chainSource] interface.
 package chainlog
 
 import (

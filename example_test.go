@@ -5,41 +5,8 @@ import (
 	"fmt"
 
 	"chainlog"
+	"chainlog/internal/chainlogtest"
 )
-
-// sliceSource is a ChainSource over rows already in ScanChains order: by
-// node_id, then chain_seq.
-type sliceSource struct {
-	rows  []chainlog.StoredEvent
-	heads []chainlog.Head // by node_id
-}
-
-func (s *sliceSource) Heads(ctx context.Context, nodeID string) ([]chainlog.Head, error) {
-	var out []chainlog.Head
-	for _, h := range s.heads {
-		if nodeID == "" || h.NodeID == nodeID {
-			out = append(out, h)
-		}
-	}
-	return out, nil
-}
-
-func (s *sliceSource) ScanChains(ctx context.Context, nodeID string, fn func(*chainlog.StoredEvent) error) error {
-	for i := range s.rows {
-		if nodeID == "" || s.rows[i].NodeID == nodeID {
-			if err := fn(&s.rows[i]); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (s *sliceSource) AmendmentHead(ctx context.Context) (*chainlog.Head, error) { return nil, nil }
-
-func (s *sliceSource) ScanAmendments(ctx context.Context, fn func(*chainlog.AmendmentScan) error) error {
-	return nil
-}
 
 func ExampleChainHash() {
 	ev, err := chainlog.DecodeEvent([]byte(`{"id":"ev:00","node_id":"node-a","event_type":"tool_call","ts":"2026-01-01T00:00:00Z"}`), "")
@@ -53,28 +20,27 @@ func ExampleChainHash() {
 	// 31dbdd8ccc2359868524630c80387d35096ba90cc93784c4fcd6d81255e6d978
 }
 
-func ExampleVerify() {
-	// Stamp three events on node-a as a store does on ingest.
-	src := &sliceSource{}
-	prev := chainlog.GenesisHash
+func ExampleVerifyStore() {
+	// An in-memory store, as the tests use; a real one is sqlite.Open's.
+	st := chainlogtest.NewSource()
+	var events []chainlog.Event
 	for i, ts := range []string{"2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", "2026-01-01T00:00:02Z"} {
-		ev := chainlog.Event{ID: fmt.Sprintf("ev:%02d", i), NodeID: "node-a", EventType: "tool_call", TS: ts,
-			AgentType: chainlog.DefaultAgentType, AgentID: chainlog.DefaultAgentID}
-		hash := chainlog.ChainHash(prev, &ev)
-		src.rows = append(src.rows, chainlog.StoredEvent{Event: ev, Seq: int64(i + 1), PrevHash: prev, Hash: hash})
-		prev = hash
+		events = append(events, chainlog.Event{ID: fmt.Sprintf("ev:%02d", i), NodeID: "node-a", EventType: "tool_call", TS: ts,
+			AgentType: chainlog.DefaultAgentType, AgentID: chainlog.DefaultAgentID})
 	}
-	src.heads = []chainlog.Head{{NodeID: "node-a", Hash: prev, Seq: 3}}
+	if _, err := st.Ingest(context.Background(), events); err != nil {
+		panic(err)
+	}
 
-	rep, err := chainlog.Verify(context.Background(), src, "")
+	rep, err := chainlog.VerifyStore(context.Background(), st, chainlog.VerifyOptions{})
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println(rep.Status, rep.Checked, rep.Nodes[0].HeadSeq)
 
 	// Rewrite an identity field of the middle event.
-	src.rows[1].EventType = "file_read"
-	rep, err = chainlog.Verify(context.Background(), src, "")
+	st.Rows[1].EventType = "file_read"
+	rep, err = chainlog.VerifyStore(context.Background(), st, chainlog.VerifyOptions{})
 	if err != nil {
 		panic(err)
 	}

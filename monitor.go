@@ -16,8 +16,8 @@ import (
 // concurrent use; Checks run one at a time.
 type Monitor struct {
 	mu     sync.Mutex
-	nodes  map[string]*NodeVerifier
-	amend  *AmendmentVerifier
+	nodes  map[string]*nodeVerifier
+	amend  *amendmentVerifier
 	tree   TreeBuilder
 	treeBk *Break
 	last   *Report
@@ -38,8 +38,8 @@ func (m *Monitor) Reset() {
 }
 
 func (m *Monitor) reset() {
-	m.nodes = map[string]*NodeVerifier{}
-	m.amend = NewAmendmentVerifier()
+	m.nodes = map[string]*nodeVerifier{}
+	m.amend = newAmendmentVerifier()
 	m.tree = TreeBuilder{}
 	m.treeBk = nil
 }
@@ -117,7 +117,7 @@ func (m *Monitor) checkNode(ctx context.Context, src RangeSource, node string, h
 	if seen {
 		after = v.last.seq
 	} else {
-		v = NewNodeVerifier(node)
+		v = newNodeVerifier(node)
 	}
 	upto := int64(1<<63 - 1) // a node without a head: read everything
 	if head != nil {

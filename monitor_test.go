@@ -29,15 +29,10 @@ func fullVerify(t *testing.T, src *chainlogtest.Source) *chainlog.Report {
 	hooks := src.Hooks
 	src.Hooks = nil
 	defer func() { src.Hooks = hooks }()
-	rep, err := chainlog.Verify(t.Context(), src, "")
+	rep, err := chainlog.VerifyStore(t.Context(), src, chainlog.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tree, err := chainlog.VerifyTree(t.Context(), src, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep.AddTree(tree)
 	return rep
 }
 

@@ -7,13 +7,6 @@ import (
 	"strings"
 )
 
-// NodeLister is what CheckNode reads: the nodes with rows and the
-// recorded chain heads.
-type NodeLister interface {
-	Nodes(ctx context.Context) ([]string, error)
-	Heads(ctx context.Context, nodeID string) ([]Head, error)
-}
-
 // NoSuchNodeError is the error for a node_id that has neither rows nor a
 // chain head: a report scoped to it would be EMPTY, and a mistyped node
 // would look like a valid one.
@@ -47,8 +40,9 @@ func (e *NoSuchNodeError) Error() string {
 }
 
 // CheckNode returns a *NoSuchNodeError when nodeID has no rows and no
-// chain head in src, and nil when it has either.
-func CheckNode(ctx context.Context, src NodeLister, nodeID string) error {
+// chain head in src, and nil when it has either. It reads src's Heads and
+// Nodes.
+func CheckNode(ctx context.Context, src RangeSource, nodeID string) error {
 	heads, err := src.Heads(ctx, nodeID)
 	if err != nil {
 		return fmt.Errorf("read chain heads: %w", err)

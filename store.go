@@ -9,7 +9,7 @@ import (
 
 // Store is what every chainlog backend provides: the writer's side (Ingest,
 // Checkpoint), the reader's (Heads, Event, Export, Amendments, the tree and
-// its proofs) and the verifier's sources (CommitOrderSource). The package
+// its proofs) and the verifier's sources (Source). The package
 // chainlog/storetest is its conformance suite; every backend runs it.
 //
 // The contract, for every method:
@@ -34,7 +34,7 @@ import (
 // the payload they change), but its request type is the backend's own; the
 // suite takes it as a function.
 type Store interface {
-	CommitOrderSource
+	Source
 
 	// Ingest commits events in one transaction, in slice order, which is
 	// the chain order of each node: each stamped event's head moves in the

@@ -51,7 +51,7 @@ type SourcedCheckpoint struct {
 // pass, compares it with the stored tree head, and compares each checkpoint
 // with the tree at the checkpoint's size. origin, when not empty, is the
 // store's own origin; checkpoints naming another log fail.
-func VerifyTree(ctx context.Context, src TreeSource, origin string, cps []SourcedCheckpoint) (TreeReport, error) {
+func verifyTree(ctx context.Context, src treeSource, origin string, cps []SourcedCheckpoint) (TreeReport, error) {
 	t := newTreeVerifier(origin, cps)
 	err := src.ScanLeaves(ctx, func(index int64, l *Leaf) error {
 		if !t.add(index, LeafHash(l), l.NodeID, l.Seq) {
@@ -121,7 +121,7 @@ func (t *treeVerifier) add(index int64, h tlog.Hash, node string, seq int64) boo
 
 // finish closes the walk: the checkpoints beyond the tree, the stored tree
 // head, the trail heads the checkpoints record, and equivocation.
-func (t *treeVerifier) finish(ctx context.Context, src TreeSource) (TreeReport, error) {
+func (t *treeVerifier) finish(ctx context.Context, src treeSource) (TreeReport, error) {
 	rep := &t.rep
 	rep.Leaves = t.b.Size()
 	root := t.b.Root()
@@ -153,7 +153,7 @@ func (t *treeVerifier) finish(ctx context.Context, src TreeSource) (TreeReport, 
 
 // checkTrails compares the amendment trail head each checkpoint records
 // with the store's trail.
-func checkTrails(ctx context.Context, src TreeSource, cps []SourcedCheckpoint, rep *TreeReport) error {
+func checkTrails(ctx context.Context, src treeSource, cps []SourcedCheckpoint, rep *TreeReport) error {
 	for i, c := range cps {
 		if c.Invalid != "" || rep.Checkpoints[i].Status == StatusInvalid {
 			continue
@@ -188,7 +188,7 @@ func (cr *CheckpointReport) settle(want, got tlog.Hash, origin string) {
 	}
 }
 
-func compareStoredTree(ctx context.Context, src TreeSource, b *TreeBuilder, rep *TreeReport) error {
+func compareStoredTree(ctx context.Context, src treeSource, b *TreeBuilder, rep *TreeReport) error {
 	size, root, err := src.StoredTree(ctx)
 	if err != nil {
 		return fmt.Errorf("read stored tree: %w", err)
@@ -220,9 +220,9 @@ func treeHeadBreak(b *TreeBuilder, size int64, root tlog.Hash) *Break {
 // compareStoredHashes compares the source's stored hashes with b's: the
 // frontier, hash by hash, and, when b kept block digests, every stored
 // hash, block by block.
-func compareStoredHashes(ctx context.Context, src TreeSource, b *TreeBuilder, rep *TreeReport) error {
-	ss, ok := src.(StoredHashSource)
-	if !ok || b.Size() == 0 {
+func compareStoredHashes(ctx context.Context, src treeSource, b *TreeBuilder, rep *TreeReport) error {
+	ss, ok := src.(storedHashSource)
+	if !ok || !ss.KeepsTree() || b.Size() == 0 {
 		return nil
 	}
 	brk := func(detail string, want, got tlog.Hash) {

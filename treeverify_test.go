@@ -14,7 +14,7 @@ import (
 
 const treeOrigin = "chainlog/test-host/tree.db"
 
-// memTree is a TreeSource (and a ChainSource) over events in memory, in
+// memTree is a treeSource (and a chainSource) over events in memory, in
 // commit order. Its leaves are recomputed from the events; indexes, when
 // set, replaces the leaf indexes ScanLeaves reports; the stored tree head
 // is kept apart so that it can disagree with the events.
@@ -159,9 +159,9 @@ func sourced(source string, size int64, root tlog.Hash) SourcedCheckpoint {
 	return SourcedCheckpoint{Checkpoint: Checkpoint{Origin: treeOrigin, Size: size, Root: root}, Source: source}
 }
 
-func mustVerifyTree(t *testing.T, src TreeSource, origin string, cps []SourcedCheckpoint) TreeReport {
+func mustVerifyTree(t *testing.T, src treeSource, origin string, cps []SourcedCheckpoint) TreeReport {
 	t.Helper()
-	rep, err := VerifyTree(context.Background(), src, origin, cps)
+	rep, err := verifyTree(context.Background(), src, origin, cps)
 	if err != nil {
 		t.Fatalf("VerifyTree: %v", err)
 	}
@@ -527,12 +527,12 @@ func TestVerifyTreeSourceErrors(t *testing.T) {
 	boom := errors.New("disk on fire")
 	src := newMemTree(5)
 	src.scanErr = boom
-	if _, err := VerifyTree(context.Background(), src, "", nil); !errors.Is(err, boom) {
+	if _, err := verifyTree(context.Background(), src, "", nil); !errors.Is(err, boom) {
 		t.Errorf("scan error: got %v, want %v", err, boom)
 	}
 	src = newMemTree(5)
 	src.storedErr = boom
-	if _, err := VerifyTree(context.Background(), src, "", nil); !errors.Is(err, boom) {
+	if _, err := verifyTree(context.Background(), src, "", nil); !errors.Is(err, boom) {
 		t.Errorf("stored tree error: got %v, want %v", err, boom)
 	}
 }
@@ -541,7 +541,7 @@ func TestReportAddTree(t *testing.T) {
 	ctx := context.Background()
 	src := newMemTree(15)
 	roots := rootsOf(src.events)
-	rep, err := Verify(ctx, src, "")
+	rep, err := verifyChains(ctx, src, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -580,7 +580,7 @@ func TestReportAddTree(t *testing.T) {
 
 	// A chain broken first keeps its break.
 	src.events[4].TS = "2027-01-01T00:00:00Z"
-	chainBroken, err := Verify(ctx, src, "")
+	chainBroken, err := verifyChains(ctx, src, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,24 +6,24 @@ import (
 	"fmt"
 )
 
-// NodeVerifier walks one node's chain in chain_seq order and recomputes
+// nodeVerifier walks one node's chain in chain_seq order and recomputes
 // every hash. It keeps O(1) state: the previous row's seq and hashes.
-type NodeVerifier struct {
+type nodeVerifier struct {
 	report NodeReport
 	hasher Hasher
 	last   link // the last row accepted
 	sealed bool // a stamped row with a payload digest was seen
 }
 
-// NewNodeVerifier returns a verifier for nodeID's chain.
-func NewNodeVerifier(nodeID string) *NodeVerifier {
-	return &NodeVerifier{report: NodeReport{NodeID: nodeID}, last: link{hash: GenesisHash}}
+// newNodeVerifier returns a verifier for nodeID's chain.
+func newNodeVerifier(nodeID string) *nodeVerifier {
+	return &nodeVerifier{report: NodeReport{NodeID: nodeID}, last: link{hash: GenesisHash}}
 }
 
 // Add checks the next row of the chain. Rows must come in the order
-// ChainSource.ScanChains gives. After the first break, rows are counted but
+// chainSource.ScanChains gives. After the first break, rows are counted but
 // no longer checked.
-func (v *NodeVerifier) Add(e *StoredEvent) {
+func (v *nodeVerifier) Add(e *StoredEvent) {
 	if !e.Stamped() {
 		v.report.PreChain++
 		if v.report.Break == nil {
@@ -45,7 +45,7 @@ func (v *NodeVerifier) Add(e *StoredEvent) {
 
 // checkPayload compares the row's mutable fields with the last digest
 // recorded for them: the latest amendment's, else the ingest digest.
-func (v *NodeVerifier) checkPayload(e *StoredEvent) *Break {
+func (v *nodeVerifier) checkPayload(e *StoredEvent) *Break {
 	want := e.LastDigest
 	if want == "" {
 		want = e.PayloadDigest
@@ -75,13 +75,13 @@ func (v *NodeVerifier) checkPayload(e *StoredEvent) *Break {
 	return nil
 }
 
-func (v *NodeVerifier) check(e *StoredEvent) *Break {
+func (v *nodeVerifier) check(e *StoredEvent) *Break {
 	return nextLink(v.report.NodeID, v.last, e, nil, &v.hasher)
 }
 
 // Finish compares the walked chain with the recorded head (nil when the
 // store has none for this node) and returns the node's report.
-func (v *NodeVerifier) Finish(head *Head) NodeReport {
+func (v *nodeVerifier) Finish(head *Head) NodeReport {
 	r := &v.report
 	if head != nil {
 		r.HeadSeq, r.HeadHash = head.Seq, head.Hash
@@ -93,7 +93,7 @@ func (v *NodeVerifier) Finish(head *Head) NodeReport {
 	return *r
 }
 
-func (v *NodeVerifier) checkHead(head *Head) *Break {
+func (v *nodeVerifier) checkHead(head *Head) *Break {
 	node := v.report.NodeID
 	switch {
 	case head == nil && v.last.seq == 0:
@@ -113,17 +113,17 @@ func (v *NodeVerifier) checkHead(head *Head) *Break {
 	return nil
 }
 
-// Verify walks every chain in src (or only nodeID's when it is not empty)
+// verifyChains walks every chain in src (or only nodeID's when it is not empty)
 // and reports the first break of each node. It streams: memory grows with
 // the number of nodes, not of events. An error is returned only when src
 // cannot be read; tampering is reported in the Report.
-func Verify(ctx context.Context, src ChainSource, nodeID string) (*Report, error) {
+func verifyChains(ctx context.Context, src chainSource, nodeID string) (*Report, error) {
 	heads, err := src.Heads(ctx, nodeID)
 	if err != nil {
 		return nil, fmt.Errorf("read chain heads: %w", err)
 	}
 	w := &walker{heads: heads}
-	var cur *NodeVerifier
+	var cur *nodeVerifier
 	err = src.ScanChains(ctx, nodeID, func(e *StoredEvent) error {
 		if cur == nil || cur.report.NodeID != e.NodeID {
 			if cur != nil && e.NodeID < cur.report.NodeID {
@@ -132,7 +132,7 @@ func Verify(ctx context.Context, src ChainSource, nodeID string) (*Report, error
 			if cur != nil {
 				w.finish(cur)
 			}
-			cur = NewNodeVerifier(e.NodeID)
+			cur = newNodeVerifier(e.NodeID)
 		}
 		cur.Add(e)
 		return nil
@@ -145,21 +145,21 @@ func Verify(ctx context.Context, src ChainSource, nodeID string) (*Report, error
 	}
 	w.orphans("", true) // heads left without rows
 	rep := w.report(nodeID)
-	if rep.Amendments, err = VerifyAmendments(ctx, src); err != nil {
+	if rep.Amendments, err = verifyAmendments(ctx, src); err != nil {
 		return nil, err
 	}
 	rep.settle()
 	return rep, nil
 }
 
-// VerifyAmendments walks the amendment trail in seq order and checks every
+// verifyAmendments walks the amendment trail in seq order and checks every
 // record's hash, link and digest_before, and the trail's head.
-func VerifyAmendments(ctx context.Context, src ChainSource) (AmendmentReport, error) {
+func verifyAmendments(ctx context.Context, src chainSource) (AmendmentReport, error) {
 	head, err := src.AmendmentHead(ctx)
 	if err != nil {
 		return AmendmentReport{}, fmt.Errorf("read amendment head: %w", err)
 	}
-	v := NewAmendmentVerifier()
+	v := newAmendmentVerifier()
 	err = src.ScanAmendments(ctx, func(a *AmendmentScan) error {
 		v.Add(a)
 		return nil
@@ -181,14 +181,14 @@ type walker struct {
 // "all": a tampered row may carry node_id "".
 func (w *walker) orphans(node string, all bool) {
 	for len(w.heads) > 0 && (all || w.heads[0].NodeID < node) {
-		orphan := NewNodeVerifier(w.heads[0].NodeID)
+		orphan := newNodeVerifier(w.heads[0].NodeID)
 		w.nodes = append(w.nodes, orphan.Finish(&w.heads[0]))
 		w.heads = w.heads[1:]
 	}
 }
 
 // finish closes v's node with its head, if any.
-func (w *walker) finish(v *NodeVerifier) {
+func (w *walker) finish(v *nodeVerifier) {
 	w.orphans(v.report.NodeID, false)
 	var head *Head
 	if len(w.heads) > 0 && w.heads[0].NodeID == v.report.NodeID {

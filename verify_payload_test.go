@@ -479,7 +479,7 @@ func TestNodeVerifierPayloadAfterBreak(t *testing.T) {
 	rows := sealedChain("n", 5)
 	rows[1].Model = sp("x")
 	rows[3].PayloadDigest = ""
-	v := NewNodeVerifier("n")
+	v := newNodeVerifier("n")
 	for i := range rows {
 		v.Add(&rows[i])
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// memSource is an in-memory ChainSource. rows are in commit order; heads in
+// memSource is an in-memory chainSource. rows are in commit order; heads in
 // any order. It sorts as the interface contract says, and clobbers the row
 // it passed to fn after each call, so a verifier that keeps the pointer
 // fails.
@@ -192,9 +192,9 @@ func (s *memSource) deleteHead(node string) {
 	s.heads = kept
 }
 
-func mustVerify(tb testing.TB, src ChainSource, nodeID string) *Report {
+func mustVerify(tb testing.TB, src chainSource, nodeID string) *Report {
 	tb.Helper()
-	rep, err := Verify(context.Background(), src, nodeID)
+	rep, err := verifyChains(context.Background(), src, nodeID)
 	if err != nil {
 		tb.Fatalf("Verify(%q): got error %v, want nil", nodeID, err)
 	}
@@ -734,7 +734,7 @@ func TestVerifySourceErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep, err := Verify(context.Background(), tt.src, "")
+			rep, err := verifyChains(context.Background(), tt.src, "")
 			if err == nil {
 				t.Fatalf("Verify: got report %+v, want an error", rep)
 			}
@@ -754,7 +754,7 @@ func TestVerifySourceErrors(t *testing.T) {
 func TestNodeVerifierCountsAfterBreak(t *testing.T) {
 	rows := buildChain("n", 6)
 	rows[1].TS = "x"
-	v := NewNodeVerifier("n")
+	v := newNodeVerifier("n")
 	for i := range rows {
 		v.Add(&rows[i])
 	}

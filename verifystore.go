@@ -110,14 +110,29 @@ func (r *CommitRow) lastDigest() string {
 	return r.PayloadDigest
 }
 
-// VerifyStore verifies the store as Verify and VerifyTree together do,
-// and more: every chain (or only nodeID's), every payload, the amendment
-// trail, and the Merkle tree recomputed from the events and compared with
-// the stored head, the stored hashes and cps; and the store as a whole
-// (Report.Store): its own check (StoreChecker), every column's storage
-// class, identity fields that are valid UTF-8, every stamped row a leaf
-// (TreeKeeper), no row without a chain after the chains began, and unique
-// ids (IDChecker). Run it in one read transaction.
+// VerifyOptions say what VerifyStore covers.
+type VerifyOptions struct {
+	NodeID      string              // only this node's chain; "" for every node
+	Origin      string              // the store's origin: a checkpoint of another log fails
+	Checkpoints []SourcedCheckpoint // each compared with the tree at its size
+
+	// Walk skips the commit-order pass: the chains are walked node by
+	// node and the tree leaf by leaf, as for a store that cannot be read
+	// in commit order. The chains, the trail and the tree get the same
+	// report either way; the faults of the store that only the pass sees
+	// (a column's storage class, a stamped row that is not a leaf, a row
+	// without a chain after the chains began) are not looked for.
+	Walk bool
+}
+
+// VerifyStore verifies every chain (or only opts.NodeID's), every
+// payload, the amendment trail, and the Merkle tree recomputed from the
+// events and compared with the stored head, the stored hashes and the
+// checkpoints; and the store as a whole (Report.Store): its own check
+// (Source.CheckStore), every column's storage class, identity fields that
+// are valid UTF-8, every stamped row a leaf (Source.KeepsTree), no row
+// without a chain after the chains began, and unique ids
+// (Source.DuplicateID). Run it in one read transaction.
 //
 // It reads the events once, in commit order, which is also each node's
 // chain order in a store nobody tampered with: the rows are read on one
@@ -125,20 +140,17 @@ func (r *CommitRow) lastDigest() string {
 // tree is built in order on the calling goroutine. Memory is bounded by a
 // few batches of rows in flight and a run of id keys. When anything in a
 // chain is out of place (a break, a row out of chain order, an unexpected
-// storage class), the chains are walked again node by node with Verify, so
-// that a tampered store gets Verify's report, except that a row the pass
+// storage class), the chains are walked again node by node, so that a
+// tampered store gets the walk's report, except that a row the pass
 // found broken in itself is never reported valid; the tree from the one
-// pass is kept, since VerifyTree computes the same. When the pass itself
+// pass is kept, since the leaf walk computes the same. When the pass itself
 // fails, both exact walks run, with their own result or error.
-func VerifyStore(ctx context.Context, src CommitOrderSource, nodeID, origin string, cps []SourcedCheckpoint) (*Report, error) {
-	var storeBreak *Break
-	if c, ok := src.(StoreChecker); ok {
-		var err error
-		if storeBreak, err = c.CheckStore(ctx); err != nil {
-			return nil, fmt.Errorf("check store: %w", err)
-		}
+func VerifyStore(ctx context.Context, src Source, opts VerifyOptions) (*Report, error) {
+	storeBreak, err := src.CheckStore(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check store: %w", err)
 	}
-	rep, repeated, err := verifyStore(ctx, src, nodeID, origin, cps)
+	rep, repeated, err := verifyStore(ctx, src, opts)
 	if err != nil {
 		if storeBreak == nil || ctx.Err() != nil {
 			return nil, err
@@ -146,7 +158,7 @@ func VerifyStore(ctx context.Context, src CommitOrderSource, nodeID, origin stri
 		// The schema fault found first (a table or column missing) is
 		// why the store cannot be read: the store is INVALID, and the
 		// report says what is wrong with it.
-		rep = &Report{NodeID: nodeID, Nodes: []NodeReport{}}
+		rep = &Report{NodeID: opts.NodeID, Nodes: []NodeReport{}}
 		if rep.NodeID == "" {
 			rep.NodeID = ScopeAll
 		}
@@ -170,7 +182,12 @@ func VerifyStore(ctx context.Context, src CommitOrderSource, nodeID, origin stri
 // verifyStore also reports whether two rows' ids may be the same (their
 // keys in the pass repeat), which checkIDs then settles; when the pass
 // could not run, it is true.
-func verifyStore(ctx context.Context, src CommitOrderSource, nodeID, origin string, cps []SourcedCheckpoint) (*Report, bool, error) {
+func verifyStore(ctx context.Context, src Source, opts VerifyOptions) (*Report, bool, error) {
+	if opts.Walk {
+		rep, err := verifyExact(ctx, src, opts.NodeID, opts.Origin, opts.Checkpoints)
+		return rep, true, err
+	}
+	nodeID, origin, cps := opts.NodeID, opts.Origin, opts.Checkpoints
 	rep, tree, repeated, err := verifyOnePass(ctx, src, nodeID, origin, cps)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -184,12 +201,12 @@ func verifyStore(ctx context.Context, src CommitOrderSource, nodeID, origin stri
 }
 
 // verifyExact is the node-ordered walk and the separate leaf walk.
-func verifyExact(ctx context.Context, src CommitOrderSource, nodeID, origin string, cps []SourcedCheckpoint) (*Report, error) {
-	rep, err := Verify(ctx, src, nodeID)
+func verifyExact(ctx context.Context, src Source, nodeID, origin string, cps []SourcedCheckpoint) (*Report, error) {
+	rep, err := verifyChains(ctx, src, nodeID)
 	if err != nil {
 		return nil, err
 	}
-	tree, err := VerifyTree(ctx, src, origin, cps)
+	tree, err := verifyTree(ctx, src, origin, cps)
 	rep.AddTree(tree)
 	return rep, err
 }
@@ -201,7 +218,7 @@ func verifyExact(ctx context.Context, src CommitOrderSource, nodeID, origin stri
 // that walk: if the walk finds none (it reads in an order the store's
 // indexes may have been shaped to give), or cannot read the rows at all,
 // the pass's own report, with its breaks, is given instead.
-func verifyOnePass(ctx context.Context, src CommitOrderSource, nodeID, origin string, cps []SourcedCheckpoint) (*Report, TreeReport, bool, error) {
+func verifyOnePass(ctx context.Context, src Source, nodeID, origin string, cps []SourcedCheckpoint) (*Report, TreeReport, bool, error) {
 	rep, tree, p, err := onePass(ctx, src, nodeID, origin, cps)
 	if p != nil {
 		defer p.ids.close()
@@ -216,13 +233,12 @@ func verifyOnePass(ctx context.Context, src CommitOrderSource, nodeID, origin st
 	return rep, tree, repeated, nil
 }
 
-func onePass(ctx context.Context, src CommitOrderSource, nodeID, origin string, cps []SourcedCheckpoint) (*Report, TreeReport, *pass, error) {
+func onePass(ctx context.Context, src Source, nodeID, origin string, cps []SourcedCheckpoint) (*Report, TreeReport, *pass, error) {
 	heads, err := src.Heads(ctx, nodeID)
 	if err != nil {
 		return nil, TreeReport{}, nil, err
 	}
-	keeper, ok := src.(TreeKeeper)
-	p := newPass(nodeID, origin, cps, ok && keeper.KeepsTree())
+	p := newPass(nodeID, origin, cps, src.KeepsTree())
 	if err := p.run(ctx, src); err != nil {
 		return nil, TreeReport{}, p, err
 	}
@@ -231,12 +247,12 @@ func onePass(ctx context.Context, src CommitOrderSource, nodeID, origin string, 
 		return nil, TreeReport{}, p, err
 	}
 	rep := p.chainReport(heads)
-	if rep.Amendments, err = VerifyAmendments(ctx, src); err != nil {
+	if rep.Amendments, err = verifyAmendments(ctx, src); err != nil {
 		return nil, TreeReport{}, p, err
 	}
 	rep.settle()
 	if p.outOfPlace(rep) {
-		exact, err := Verify(ctx, src, nodeID)
+		exact, err := verifyChains(ctx, src, nodeID)
 		switch {
 		case err != nil && rep.BrokenAt == nil && p.store == nil:
 			return nil, TreeReport{}, p, err
@@ -302,12 +318,8 @@ func newPass(scope, origin string, cps []SourcedCheckpoint, keepsTree bool) *pas
 
 // checkIDs adds a duplicate id, if src can look for one and finds it, to
 // the report as a fault of the store.
-func checkIDs(ctx context.Context, src CommitOrderSource, rep *Report) error {
-	c, ok := src.(IDChecker)
-	if !ok {
-		return nil
-	}
-	id, n, err := c.DuplicateID(ctx)
+func checkIDs(ctx context.Context, src Source, rep *Report) error {
+	id, n, err := src.DuplicateID(ctx)
 	if err != nil {
 		return fmt.Errorf("check ids: %w", err)
 	}
@@ -352,7 +364,7 @@ func (p *pass) checkRow(r *CommitRow, s *rowSums) {
 // run reads the rows on one goroutine, hashes them on workers, and follows
 // chains and tree in commit order on the calling goroutine. Batches go
 // round: free, filled by the reader, hashed, followed, free again.
-func (p *pass) run(ctx context.Context, src CommitOrderSource) error {
+func (p *pass) run(ctx context.Context, src Source) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	free := make(chan *passBatch, passBatches)
@@ -441,7 +453,7 @@ func (p *pass) follow(b *passBatch) {
 		n := p.nodes[r.NodeID]
 		if n == nil {
 			id := strings.Clone(r.NodeID) // r's strings are the batch's
-			n = &passNode{v: NewNodeVerifier(id)}
+			n = &passNode{v: newNodeVerifier(id)}
 			p.nodes[id] = n
 		}
 		if !n.touched {
@@ -507,19 +519,19 @@ func (p *pass) rowBreaks() []*Break {
 	return out
 }
 
-// passNode follows one node's chain in commit order. Its NodeVerifier is
+// passNode follows one node's chain in commit order. Its nodeVerifier is
 // given the state a node-ordered walk reaches, as long as every row is
 // the next link of the chain. The first row that is not is given to the
-// NodeVerifier itself, which records the break with its evidence, and so
+// nodeVerifier itself, which records the break with its evidence, and so
 // are the rows after it, which it only counts.
 type passNode struct {
-	v        *NodeVerifier
+	v        *nodeVerifier
 	bad      bool
 	touched  bool   // by the batch being followed
 	rowBreak *Break // the first row broken in itself (see rowBreaks)
 }
 
-// add is NodeVerifier.Add with the hashes already checked: it takes a row
+// add is nodeVerifier.Add with the hashes already checked: it takes a row
 // only when Add would find nothing wrong with it, so that a node that
 // stays good has exactly the counts and state of a node-ordered walk.
 // Any other row goes to Add, which names what is wrong.

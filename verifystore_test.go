@@ -14,7 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// commitMem is a CommitOrderSource over a memSource: its rows, in commit
+// commitMem is a Source over a memSource: its rows, in commit
 // order, are also the leaves (those with a LeafIndex), and the stored tree
 // head is kept apart so that it can disagree with them.
 type commitMem struct {
@@ -128,6 +128,33 @@ func (s *commitMem) ScanLeaves(ctx context.Context, fn func(int64, *Leaf) error)
 	return nil
 }
 
+// The store checks: commitMem keeps no tree of its own beyond its head,
+// and its rows' ids are checked by the pass.
+
+func (s *commitMem) CheckStore(ctx context.Context) (*Break, error) { return nil, nil }
+func (s *commitMem) KeepsTree() bool                                { return false }
+
+func (s *commitMem) DuplicateID(ctx context.Context) (string, int64, error) {
+	n := map[string]int64{}
+	for i := range s.rows {
+		n[s.rows[i].ID]++
+	}
+	for i := range s.rows {
+		if c := n[s.rows[i].ID]; c > 1 {
+			return s.rows[i].ID, c, nil
+		}
+	}
+	return "", 0, nil
+}
+
+func (s *commitMem) ReadStoredHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	return nil, fmt.Errorf("no stored hashes: %w", ErrNotFound)
+}
+
+func (s *commitMem) ScanStoredHashes(ctx context.Context, n int64, fn func(int64, []tlog.Hash) error) error {
+	return fmt.Errorf("no stored hashes: %w", ErrNotFound)
+}
+
 func (s *commitMem) StoredTree(ctx context.Context) (int64, tlog.Hash, error) {
 	return s.storedSize, s.storedRoot, nil
 }
@@ -144,14 +171,14 @@ func (s *commitMem) AmendmentHashAt(ctx context.Context, seq int64) (string, boo
 func verifyBothWays(tb testing.TB, src *commitMem, nodeID string, cps []SourcedCheckpoint) (*Report, bool) {
 	tb.Helper()
 	ctx := context.Background()
-	exact, exactErr := Verify(ctx, src, nodeID)
+	exact, exactErr := verifyChains(ctx, src, nodeID)
 	if exactErr == nil {
 		var tree TreeReport
-		tree, exactErr = VerifyTree(ctx, src, treeOrigin, cps)
+		tree, exactErr = verifyTree(ctx, src, treeOrigin, cps)
 		exact.AddTree(tree)
 	}
 	scans := len(src.scanArg)
-	got, err := VerifyStore(ctx, src, nodeID, treeOrigin, cps)
+	got, err := VerifyStore(ctx, src, VerifyOptions{NodeID: nodeID, Origin: treeOrigin, Checkpoints: cps})
 	walked := len(src.scanArg) > scans
 	// VerifyStore also checks the store as a whole, which the walks do
 	// not: what it finds there is added to what they report. (The rows of
@@ -174,7 +201,7 @@ func verifyBothWays(tb testing.TB, src *commitMem, nodeID string, cps []SourcedC
 
 // checkOnePass is called by mustVerify: VerifyStore must report on src
 // what Verify (and VerifyTree) report.
-func checkOnePass(tb testing.TB, src ChainSource, nodeID string) {
+func checkOnePass(tb testing.TB, src chainSource, nodeID string) {
 	tb.Helper()
 	ms, ok := src.(*memSource)
 	if !ok || ms.unsorted || ms.scanErr != nil || ms.headsErr != nil {
@@ -389,7 +416,7 @@ func TestVerifyStoreCancelled(t *testing.T) {
 	s := newCommitMem(manyNodes(2000, "a", "b"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if rep, err := VerifyStore(ctx, s, "", "", nil); !errors.Is(err, context.Canceled) {
+	if rep, err := VerifyStore(ctx, s, VerifyOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("VerifyStore with a cancelled context: %+v, %v; want context.Canceled", rep, err)
 	}
 	// Cancelled while the rows flow: fn sees the cancellation.
@@ -397,7 +424,7 @@ func TestVerifyStoreCancelled(t *testing.T) {
 	s.commitErr, s.commitErrAt = nil, 0
 	calls := 0
 	src := &cancelAfter{commitMem: s, n: 2, cancel: cancel, calls: &calls}
-	if rep, err := VerifyStore(ctx, src, "", "", nil); !errors.Is(err, context.Canceled) {
+	if rep, err := VerifyStore(ctx, src, VerifyOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("VerifyStore cancelled midway: %+v, %v; want context.Canceled", rep, err)
 	}
 }

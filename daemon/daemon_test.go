@@ -222,7 +222,7 @@ func TestRunShutdownOrder(t *testing.T) {
 	defer ro.Close()
 	var rep *chainlog.Report
 	if err := ro.Snapshot(ctx, func() (err error) {
-		rep, err = chainlog.VerifyStore(ctx, ro, "", "", nil)
+		rep, err = chainlog.VerifyStore(ctx, ro, chainlog.VerifyOptions{})
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -377,7 +377,7 @@ func verifyPath(t *testing.T, path, nodeID string) *chainlog.Report {
 	var rep *chainlog.Report
 	err = st.Snapshot(t.Context(), func() error {
 		var err error
-		rep, err = chainlog.VerifyStore(t.Context(), st, nodeID, "", nil)
+		rep, err = chainlog.VerifyStore(t.Context(), st, chainlog.VerifyOptions{NodeID: nodeID})
 		return err
 	})
 	if err != nil {

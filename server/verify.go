@@ -12,7 +12,7 @@ import (
 // WholeSource is a Reader that can also be verified whole in one read
 // snapshot, as verify-integrity does: the SQLite store.
 type WholeSource interface {
-	chainlog.CommitOrderSource
+	chainlog.Source
 	Snapshot(ctx context.Context, fn func() error) error
 }
 
@@ -42,7 +42,7 @@ func (s *Server) VerifyFull(ctx context.Context) (*chainlog.Report, error) {
 	var rep *chainlog.Report
 	err := src.Snapshot(ctx, func() error {
 		var err error
-		rep, err = chainlog.VerifyStore(ctx, src, "", "", nil)
+		rep, err = chainlog.VerifyStore(ctx, src, chainlog.VerifyOptions{})
 		return err
 	})
 	if err != nil {

@@ -145,12 +145,12 @@ func verifyTree(t *testing.T, path string, cps []chainlog.SourcedCheckpoint) cha
 	t.Helper()
 	st := openRO(t, path)
 	defer st.Close()
-	rep, err := chainlog.VerifyTree(t.Context(), st, "", cps)
+	rep, err := chainlog.VerifyStore(t.Context(), st, chainlog.VerifyOptions{Checkpoints: cps, Walk: true})
 	if err != nil {
-		t.Fatalf("VerifyTree: %v", err)
+		t.Fatalf("VerifyStore: %v", err)
 	}
 	checkOnePass(t, path, "", cps)
-	return rep
+	return *rep.Tree
 }
 
 // wantTree verifies the store at path against cps and checks the report:

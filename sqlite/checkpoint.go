@@ -199,7 +199,7 @@ func amendmentHashAt(conn *sqlite.Conn, seq int64) (hash string, found bool, err
 }
 
 // AmendmentHashAt returns the hash of amendment record seq; found is false
-// when there is no such record. It implements chainlog.TreeSource.
+// when there is no such record. It implements chainlog.Source.
 func (s *Store) AmendmentHashAt(ctx context.Context, seq int64) (string, bool, error) {
 	if !s.hasAmendments {
 		return "", false, nil

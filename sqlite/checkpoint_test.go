@@ -375,9 +375,9 @@ func TestMigratedStoreTree(t *testing.T) {
 	if _, _, _, err := ro.ProveEvent(t.Context(), "x", 1); !errors.Is(err, chainlog.ErrNotInTree) {
 		t.Errorf("v2 ProveEvent = %v; want ErrNotInTree", err)
 	}
-	rep, err := chainlog.VerifyTree(t.Context(), ro, "", nil)
-	if err != nil || rep.Status != chainlog.StatusEmpty || rep.Leaves != 0 {
-		t.Errorf("v2 VerifyTree = %+v, %v; want empty", rep, err)
+	rep, err := chainlog.VerifyStore(t.Context(), ro, chainlog.VerifyOptions{Walk: true})
+	if err != nil || rep.Tree.Status != chainlog.StatusEmpty || rep.Tree.Leaves != 0 {
+		t.Errorf("v2 tree = %+v, %v; want empty", rep.Tree, err)
 	}
 	closeStore(t, ro)
 	// The stamped rows in commit order, as the migration must number them.

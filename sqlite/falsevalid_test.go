@@ -22,7 +22,7 @@ func verifyStorePath(t *testing.T, path, nodeID string, cps []chainlog.SourcedCh
 	var rep *chainlog.Report
 	err := st.Snapshot(t.Context(), func() error {
 		var err error
-		rep, err = chainlog.VerifyStore(t.Context(), st, nodeID, "", cps)
+		rep, err = chainlog.VerifyStore(t.Context(), st, chainlog.VerifyOptions{NodeID: nodeID, Checkpoints: cps})
 		return err
 	})
 	if err != nil {

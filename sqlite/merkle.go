@@ -407,7 +407,7 @@ func (s *Store) ProveConsistency(ctx context.Context, oldSize, newSize int64) (t
 
 // ScanLeaves streams every leaf in commit (rowid) order, which is leaf
 // order in an untampered store, recomputed from the events' columns. It
-// implements chainlog.TreeSource; the verifier checks the leaf numbers.
+// implements chainlog.Source; the verifier checks the leaf numbers.
 func (s *Store) ScanLeaves(ctx context.Context, fn func(index int64, l *chainlog.Leaf) error) error {
 	if !s.hasTree {
 		return nil
@@ -434,10 +434,7 @@ func (s *Store) ScanLeaves(ctx context.Context, fn func(index int64, l *chainlog
 	})
 }
 
-// Store implements chainlog.StoredHashSource.
-var _ chainlog.StoredHashSource = (*Store)(nil)
-
-// ReadStoredHashes implements chainlog.StoredHashSource.
+// ReadStoredHashes implements chainlog.Source.
 func (s *Store) ReadStoredHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
 	var out []tlog.Hash
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
@@ -450,7 +447,7 @@ func (s *Store) ReadStoredHashes(ctx context.Context, indexes []int64) ([]tlog.H
 	return out, err
 }
 
-// ScanStoredHashes implements chainlog.StoredHashSource: it reads the
+// ScanStoredHashes implements chainlog.Source: it reads the
 // segments in order, and fails with chainlog.ErrNotFound where they leave
 // a gap, overlap, or end before n hashes.
 func (s *Store) ScanStoredHashes(ctx context.Context, n int64, fn func(first int64, hs []tlog.Hash) error) error {
@@ -495,7 +492,7 @@ func (s *Store) ScanStoredHashes(ctx context.Context, n int64, fn func(first int
 	})
 }
 
-// StoredTree implements chainlog.TreeSource: the stored tree head.
+// StoredTree implements chainlog.Source: the stored tree head.
 func (s *Store) StoredTree(ctx context.Context) (int64, tlog.Hash, error) {
 	th, err := s.TreeHead(ctx)
 	return th.Size, th.Root, err

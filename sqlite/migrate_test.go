@@ -114,10 +114,11 @@ func TestMigrateClawMetryV0(t *testing.T) {
 	// 1. Read-only: everything is pre-chain, nothing is written.
 	sum := fileSHA(t, path)
 	st := openRO(t, path)
-	rep, err := chainlog.Verify(t.Context(), st, "")
+	rep, err := chainlog.VerifyStore(t.Context(), st, chainlog.VerifyOptions{Walk: true})
 	if err != nil {
-		t.Fatalf("Verify: %v", err)
+		t.Fatalf("VerifyStore: %v", err)
 	}
+	rep = chainsOf(rep)
 	oldRows := exportStore(t, st, "")
 	heads := headsOf(t, st)
 	closeStore(t, st)

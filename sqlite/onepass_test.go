@@ -23,8 +23,8 @@ func (c *chainScanCounter) ScanChains(ctx context.Context, nodeID string, fn fun
 }
 
 // verifyBothWays verifies the store at path read-only, each in its own
-// snapshot, as verify-integrity did before (Verify, then VerifyTree) and
-// as it does now (VerifyStore), and fails unless both give the same report
+// snapshot, walking the chains node by node and the leaves in leaf order
+// (VerifyOptions.Walk) and in one commit-order pass, and fails unless both give the same report
 // or the same error. It returns VerifyStore's report and error, and
 // whether it walked the chains node by node.
 func verifyBothWays(t *testing.T, path, nodeID string, cps []chainlog.SourcedCheckpoint) (*chainlog.Report, error, bool) {
@@ -35,23 +35,14 @@ func verifyBothWays(t *testing.T, path, nodeID string, cps []chainlog.SourcedChe
 	var exact *chainlog.Report
 	exactErr := st.Snapshot(ctx, func() error {
 		var err error
-		if exact, err = chainlog.Verify(ctx, st, nodeID); err != nil {
-			return err
-		}
-		tree, err := chainlog.VerifyTree(ctx, st, "", cps)
-		exact.AddTree(tree)
-		if err != nil {
-			return err
-		}
-		b, err := st.CheckStore(ctx)
-		exact.AddStoreBreak(b)
+		exact, err = chainlog.VerifyStore(ctx, st, chainlog.VerifyOptions{NodeID: nodeID, Checkpoints: cps, Walk: true})
 		return err
 	})
 	st.walks = 0
 	var got *chainlog.Report
 	err := st.Snapshot(ctx, func() error {
 		var err error
-		got, err = chainlog.VerifyStore(ctx, st, nodeID, "", cps)
+		got, err = chainlog.VerifyStore(ctx, st, chainlog.VerifyOptions{NodeID: nodeID, Checkpoints: cps})
 		return err
 	})
 	// VerifyStore also checks the store as a whole: what it finds there
@@ -66,11 +57,11 @@ func verifyBothWays(t *testing.T, path, nodeID string, cps []chainlog.SourcedChe
 	}
 	switch {
 	case (err == nil) != (exactErr == nil) || (err != nil && err.Error() != exactErr.Error()):
-		t.Fatalf("%s: VerifyStore(%q) error %v; Verify and VerifyTree: %v", path, nodeID, err, exactErr)
+		t.Fatalf("%s: VerifyStore(%q) error %v; the walk: %v", path, nodeID, err, exactErr)
 	case err == nil && !reflect.DeepEqual(got, exact):
 		g, _ := json.MarshalIndent(got, "", " ")
 		w, _ := json.MarshalIndent(exact, "", " ")
-		t.Fatalf("%s: VerifyStore(%q) report differs from Verify and VerifyTree:\ngot  %s\nwant %s", path, nodeID, g, w)
+		t.Fatalf("%s: VerifyStore(%q) report differs from the walk's:\ngot  %s\nwant %s", path, nodeID, g, w)
 	}
 	return got, err, st.walks > 0
 }

@@ -47,11 +47,11 @@ func TestOpenReadOnlyLeavesFileUnchanged(t *testing.T) {
 
 func mustVerify(t *testing.T, st *sqlite.Store, nodeID string) *chainlog.Report {
 	t.Helper()
-	rep, err := chainlog.Verify(t.Context(), st, nodeID)
+	rep, err := chainlog.VerifyStore(t.Context(), st, chainlog.VerifyOptions{NodeID: nodeID, Walk: true})
 	if err != nil {
-		t.Fatalf("Verify(%q): %v", nodeID, err)
+		t.Fatalf("VerifyStore(%q): %v", nodeID, err)
 	}
-	return rep
+	return chainsOf(rep)
 }
 
 func TestOpenReadOnlyMissingFile(t *testing.T) {

@@ -9,8 +9,12 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 )
 
-// Store implements chainlog.ChainSource.
-var _ chainlog.ChainSource = (*Store)(nil)
+// Store is a chainlog.Store, and so a chainlog.Source, and a
+// chainlog.RangeSource.
+var (
+	_ chainlog.Store       = (*Store)(nil)
+	_ chainlog.RangeSource = (*Store)(nil)
+)
 
 // Heads returns the recorded chain heads ordered by node_id, or only
 // nodeID's when it is not empty.

@@ -39,7 +39,7 @@ func verifyStore(t *testing.T, path string, opts ...sqlite.ReadOption) (*chainlo
 	var rep *chainlog.Report
 	err = st.Snapshot(t.Context(), func() error {
 		var err error
-		rep, err = chainlog.VerifyStore(t.Context(), st, "", "", nil)
+		rep, err = chainlog.VerifyStore(t.Context(), st, chainlog.VerifyOptions{})
 		return err
 	})
 	return rep, err

@@ -11,12 +11,6 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 )
 
-// Store implements chainlog.CommitOrderSource and chainlog.TreeKeeper.
-var (
-	_ chainlog.CommitOrderSource = (*Store)(nil)
-	_ chainlog.TreeKeeper        = (*Store)(nil)
-)
-
 // KeepsTree reports whether the store's schema keeps the Merkle tree
 // (schema version 4 and later): every stamped row is then a leaf.
 func (s *Store) KeepsTree() bool { return s.hasTree }
@@ -250,10 +244,7 @@ func typeName(t sqlite.ColumnType) string {
 	return "null"
 }
 
-// Store implements chainlog.IDChecker.
-var _ chainlog.IDChecker = (*Store)(nil)
-
-// DuplicateID implements chainlog.IDChecker. It groups the table's own
+// DuplicateID implements chainlog.Source. It groups the table's own
 // ids, not the id index, which it checks: SQLite sorts them in bounded
 // memory, spilling to temporary files.
 func (s *Store) DuplicateID(ctx context.Context) (id string, rows int64, err error) {

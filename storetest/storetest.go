@@ -204,7 +204,7 @@ func wantChains(t *testing.T, rows []chainlog.StoredEvent) {
 func verifyValid(t *testing.T, b Backend, checked int64) {
 	t.Helper()
 	s := openRO(t, b)
-	rep, err := chainlog.VerifyStore(t.Context(), s, "", "", nil)
+	rep, err := chainlog.VerifyStore(t.Context(), s, chainlog.VerifyOptions{})
 	if err != nil {
 		t.Fatalf("VerifyStore: %v", err)
 	}

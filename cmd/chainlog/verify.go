@@ -72,7 +72,7 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 	var rep *chainlog.Report
 	err = st.Snapshot(ctx, func() error {
 		var err error
-		rep, err = chainlog.VerifyStore(ctx, st, *nodeID, "", cps)
+		rep, err = chainlog.VerifyStore(ctx, st, chainlog.VerifyOptions{NodeID: *nodeID, Checkpoints: cps})
 		if err == nil && *nodeID != "" && rep.Status == chainlog.StatusEmpty {
 			// EMPTY for a node the store does not have is most likely a
 			// mistyped node_id: say so, and which nodes there are.

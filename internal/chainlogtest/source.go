@@ -334,6 +334,5 @@ func (s *Source) AmendmentHashAt(ctx context.Context, seq int64) (string, bool, 
 
 var (
 	_ chainlog.RangeSource = (*Source)(nil)
-	_ chainlog.ChainSource = (*Source)(nil)
-	_ chainlog.TreeSource  = (*Source)(nil)
+	_ chainlog.Source      = (*Source)(nil)
 )

@@ -82,10 +82,44 @@ func (s *Source) Amendments(ctx context.Context, eventID string) ([]chainlog.Ame
 	return out, nil
 }
 
-// ScanCommitOrder is not offered: VerifyStore walks a Source as Verify and
-// VerifyTree do.
+// ScanCommitOrder is not offered: the tree's leaves are kept apart from
+// the rows (so that tests can tamper with either), and VerifyStore walks
+// the chains node by node and the leaves in leaf order.
 func (s *Source) ScanCommitOrder(ctx context.Context, buf []chainlog.CommitRow, fn func([]chainlog.CommitRow) ([]chainlog.CommitRow, error)) error {
 	return chainlog.ErrNoCommitOrder
+}
+
+// CheckStore finds nothing: an in-memory store has no file or schema.
+func (s *Source) CheckStore(ctx context.Context) (*chainlog.Break, error) { return nil, nil }
+
+// KeepsTree is true: every stamped row is a leaf.
+func (s *Source) KeepsTree() bool { return true }
+
+// DuplicateID returns an id that more than one row holds.
+func (s *Source) DuplicateID(ctx context.Context) (string, int64, error) {
+	count := map[string]int64{}
+	for i := range s.Rows {
+		count[s.Rows[i].ID]++
+	}
+	for i := range s.Rows {
+		if n := count[s.Rows[i].ID]; n > 1 {
+			return s.Rows[i].ID, n, nil
+		}
+	}
+	return "", 0, nil
+}
+
+// ReadStoredHashes returns the tree's stored hashes at indexes.
+func (s *Source) ReadStoredHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	return s.hashReader().ReadHashes(indexes)
+}
+
+// ScanStoredHashes passes the first n stored hashes in one chunk.
+func (s *Source) ScanStoredHashes(ctx context.Context, n int64, fn func(int64, []tlog.Hash) error) error {
+	if n > int64(len(s.hashes)) {
+		return fmt.Errorf("stored hashes: %d of %d: %w", len(s.hashes), n, chainlog.ErrNotFound)
+	}
+	return fn(0, s.hashes[:n])
 }
 
 // ProveEvent proves the event with id in the tree of the given size.

@@ -136,7 +136,7 @@ func exportedSize(ev *chainlog.Event) int {
 	var cw countWriter
 	enc := json.NewEncoder(&cw)
 	enc.SetEscapeHTML(false) // as export encodes
-	if err := enc.Encode(chainlog.NewRecord(&st)); err != nil {
+	if err := enc.Encode(&st); err != nil {
 		return bound
 	}
 	return int(cw) - 1 // without the newline

@@ -211,7 +211,7 @@ func TestEventExportLimit(t *testing.T) {
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
 	enc.SetEscapeHTML(false)
-	if err := d.ro.Export(t.Context(), "", func(e *chainlog.StoredEvent) error { return enc.Encode(chainlog.NewRecord(e)) }); err != nil {
+	if err := d.ro.Export(t.Context(), "", func(e *chainlog.StoredEvent) error { return enc.Encode(e) }); err != nil {
 		t.Fatal(err)
 	}
 	line, _, _ := bytes.Cut(out.Bytes(), []byte("\n"))

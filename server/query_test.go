@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,8 +14,30 @@ import (
 
 // eventsPage is the body of GET /v1/events.
 type eventsPage struct {
-	Events []chainlog.Record `json:"events"`
-	Next   *string           `json:"next"`
+	Events []record `json:"events"`
+	Next   *string  `json:"next"`
+}
+
+// record is a stored event's JSON form, as a client reads it.
+type record struct {
+	ID            string          `json:"id"`
+	AgentType     string          `json:"agent_type"`
+	NodeID        string          `json:"node_id"`
+	AgentID       string          `json:"agent_id"`
+	SessionID     *string         `json:"session_id"`
+	WorkspaceID   *string         `json:"workspace_id"`
+	EventType     string          `json:"event_type"`
+	TS            string          `json:"ts"`
+	Data          json.RawMessage `json:"data"`
+	CostUSD       *float64        `json:"cost_usd"`
+	TokenCount    *int64          `json:"token_count"`
+	Model         *string         `json:"model"`
+	CreatedAt     string          `json:"created_at"`
+	ChainSeq      *int64          `json:"chain_seq"`
+	ChainPrevHash *string         `json:"chain_prev_hash"`
+	ChainHash     *string         `json:"chain_hash"`
+	PayloadDigest *string         `json:"payload_digest"`
+	LeafIndex     *int64          `json:"leaf_index"`
 }
 
 func getPage(t *testing.T, d *daemon, query string) eventsPage {
@@ -31,7 +54,7 @@ func getPage(t *testing.T, d *daemon, query string) eventsPage {
 	return p
 }
 
-func recordIDs(rs []chainlog.Record) []string {
+func recordIDs(rs []record) []string {
 	ids := make([]string, len(rs))
 	for i, r := range rs {
 		ids[i] = r.ID
@@ -150,9 +173,9 @@ func TestGetEventsRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := chainlog.NewRecord(stored)
-	if rec.ID != want.ID || *rec.ChainSeq != 3 || *rec.ChainHash != *want.ChainHash ||
-		*rec.ChainPrevHash != *want.ChainPrevHash || *rec.PayloadDigest != *want.PayloadDigest ||
+	want := stored
+	if rec.ID != want.ID || *rec.ChainSeq != 3 || *rec.ChainHash != want.Hash ||
+		*rec.ChainPrevHash != want.PrevHash || *rec.PayloadDigest != want.PayloadDigest ||
 		string(rec.Data) != `{"k":"n2/2"}` || *rec.CostUSD != 0.25 || *rec.TokenCount != 12 || *rec.Model != "m" ||
 		rec.CreatedAt != want.CreatedAt || rec.SessionID == nil || *rec.SessionID != "sess-2" || rec.WorkspaceID != nil ||
 		rec.AgentType != chainlog.DefaultAgentType {

@@ -431,7 +431,7 @@ func writeEventsPage(w http.ResponseWriter, events []chainlog.StoredEvent, next 
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		if err := enc.Encode(chainlog.NewRecord(&events[i])); err != nil {
+		if err := enc.Encode(&events[i]); err != nil {
 			return // the client is gone
 		}
 		events[i] = chainlog.StoredEvent{} // written: its memory can go

@@ -33,7 +33,7 @@ func runExport(ctx context.Context, e *env, args []string) int {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	err = st.Export(ctx, *nodeID, func(ev *chainlog.StoredEvent) error {
-		return enc.Encode(chainlog.NewRecord(ev))
+		return enc.Encode(ev)
 	})
 	if ferr := w.Flush(); err == nil {
 		err = ferr

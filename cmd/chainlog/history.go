@@ -13,8 +13,8 @@ import (
 
 // historyOut is the JSON form of `chainlog history`.
 type historyOut struct {
-	Event      chainlog.Record      `json:"event"`
-	Amendments []chainlog.Amendment `json:"amendments"`
+	Event      *chainlog.StoredEvent `json:"event"`
+	Amendments []chainlog.Amendment  `json:"amendments"`
 }
 
 func runHistory(ctx context.Context, e *env, args []string) int {
@@ -51,7 +51,7 @@ func runHistory(ctx context.Context, e *env, args []string) int {
 	if recs == nil {
 		recs = []chainlog.Amendment{}
 	}
-	out := historyOut{Event: chainlog.NewRecord(ev), Amendments: recs}
+	out := historyOut{Event: ev, Amendments: recs}
 	if *jsonOut {
 		writeJSON(e.stdout, out)
 		return exitOK
@@ -61,14 +61,22 @@ func runHistory(ctx context.Context, e *env, args []string) int {
 }
 
 func printHistory(w io.Writer, h *historyOut) {
-	ev := &h.Event
+	ev := h.Event
+	seq := ""
+	if ev.Seq != 0 {
+		seq = fmt.Sprint(ev.Seq)
+	}
+	data := "null"
+	if ev.Data != nil {
+		data = string(ev.Data)
+	}
 	fmt.Fprintf(w, "Event:     %s\n", ev.ID)
-	fmt.Fprintf(w, "Node:      %s (seq %s)\n", ev.NodeID, orDash(ptrString(ev.ChainSeq)))
+	fmt.Fprintf(w, "Node:      %s (seq %s)\n", ev.NodeID, orDash(seq))
 	fmt.Fprintf(w, "Type:      %s at %s\n", ev.EventType, ev.TS)
 	fmt.Fprintf(w, "Agent:     %s/%s\n", ev.AgentType, ev.AgentID)
 	fmt.Fprintf(w, "Stored:    %s\n", ev.CreatedAt)
-	fmt.Fprintf(w, "Digest:    %s (at ingest)\n", orDash(ptrString(ev.PayloadDigest)))
-	fmt.Fprintf(w, "Data:      %s\n", ev.Data)
+	fmt.Fprintf(w, "Digest:    %s (at ingest)\n", orDash(ev.PayloadDigest))
+	fmt.Fprintf(w, "Data:      %s\n", data)
 	fmt.Fprintf(w, "Cost:      %s USD, %s tokens, model %s\n",
 		orDash(ptrString(ev.CostUSD)), orDash(ptrString(ev.TokenCount)), orDash(ptrString(ev.Model)))
 	if len(h.Amendments) == 0 {

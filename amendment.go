@@ -7,9 +7,6 @@ import (
 	"strconv"
 )
 
-// TrailAmendments names the amendment trail in a Break.
-const TrailAmendments = "amendments"
-
 // Amendment kinds.
 const (
 	KindAmend  = "amend"  // an enrichment or correction of mutable fields

@@ -94,11 +94,11 @@ func FrontierIndexes(n int64) []int64 {
 	return idx
 }
 
-// StoredHashBlock is how many stored hashes one block digest covers.
-const StoredHashBlock = 4096
+// storedHashBlock is how many stored hashes one block digest covers.
+const storedHashBlock = 4096
 
 // blockDigests hashes a stream of stored hashes block by block: the
-// SHA-256 of each StoredHashBlock consecutive hashes. It keeps 32 bytes
+// SHA-256 of each storedHashBlock consecutive hashes. It keeps 32 bytes
 // per 4,096 hashes, and one block's bytes, so that the stored tree can be
 // compared with the recomputed one without keeping either.
 type blockDigests struct {
@@ -108,12 +108,12 @@ type blockDigests struct {
 }
 
 func newBlockDigests() *blockDigests {
-	return &blockDigests{buf: make([]byte, 0, StoredHashBlock*tlog.HashSize)}
+	return &blockDigests{buf: make([]byte, 0, storedHashBlock*tlog.HashSize)}
 }
 
 func (d *blockDigests) add(h tlog.Hash) {
 	d.buf = append(d.buf, h[:]...)
-	if d.n++; d.n%StoredHashBlock == 0 {
+	if d.n++; d.n%storedHashBlock == 0 {
 		d.done = append(d.done, sha256.Sum256(d.buf))
 		d.buf = d.buf[:0]
 	}
@@ -122,7 +122,7 @@ func (d *blockDigests) add(h tlog.Hash) {
 // blocks returns the digest of every block, the last one possibly partial.
 func (d *blockDigests) blocks() [][sha256.Size]byte {
 	out := d.done
-	if d.n%StoredHashBlock != 0 {
+	if d.n%storedHashBlock != 0 {
 		out = append(out[:len(out):len(out)], sha256.Sum256(d.buf))
 	}
 	return out

@@ -40,6 +40,7 @@ const (
 	ReasonEquivocation     = "two checkpoints of the same size have different roots"
 	ReasonWrongOrigin      = "the checkpoint names another log"
 	ReasonTrailRewritten   = "the amendment trail does not hold the record the checkpoint recorded: amendments were deleted, edited or rewritten"
+	ReasonStoredHash       = "a stored tree hash does not match the tree recomputed from the events: the stored tree was rewritten"
 )
 
 // Reasons the store as a whole is invalid.
@@ -51,7 +52,3 @@ const (
 	ReasonUnchainedRow  = "a row without chain columns comes after the store's chains began: pre-chain rows are only those written before integrity was on"
 	ReasonUnstampedLeaf = "a row without chain columns is a leaf of the Merkle tree: its chain columns were erased"
 )
-
-// ReasonStoredHash is the reason for a stored tree hash that differs from
-// the one recomputed from the events.
-const ReasonStoredHash = "a stored tree hash does not match the tree recomputed from the events: the stored tree was rewritten"

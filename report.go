@@ -102,12 +102,17 @@ func (r *Report) AddTree(t TreeReport) {
 	r.settle()
 }
 
-// ScopeAll is the Report.NodeID of a whole-store verification.
-const ScopeAll = "all"
-
-// TrailStore names the store as a whole in a Break: its schema, its ids,
-// and what must agree across chains and the tree.
-const TrailStore = "store"
+// The names a report gives: ScopeAll is the Report.NodeID of a
+// whole-store verification; Break.Trail names what broke when it is not a
+// node's chain: the amendment trail, the Merkle tree, or the store as a
+// whole (its schema, its ids, and what must agree across chains and the
+// tree).
+const (
+	ScopeAll        = "all"
+	TrailAmendments = "amendments"
+	TrailTree       = "tree"
+	TrailStore      = "store"
+)
 
 // AddStoreBreak records a fault in the store as a whole; the first one
 // recorded is kept.

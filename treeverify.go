@@ -12,9 +12,6 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// TrailTree names the Merkle tree in a Break.
-const TrailTree = "tree"
-
 // CheckpointReport is the result of comparing one checkpoint with the store.
 type CheckpointReport struct {
 	Source string `json:"source"` // where the checkpoint came from
@@ -264,8 +261,8 @@ func compareStoredHashes(ctx context.Context, src treeSource, b *TreeBuilder, re
 	}
 	for i, d := range got.blocks() {
 		if d != want[i] {
-			first := int64(i) * StoredHashBlock
-			last := min(first+StoredHashBlock, b.digests.n) - 1
+			first := int64(i) * storedHashBlock
+			last := min(first+storedHashBlock, b.digests.n) - 1
 			rep.Break = &Break{Trail: TrailTree, Seq: b.Size(), Reason: ReasonStoredHash,
 				Detail:   fmt.Sprintf("a stored hash with index %d to %d differs", first, last),
 				Expected: hex.EncodeToString(want[i][:]), Found: hex.EncodeToString(d[:])}

@@ -139,8 +139,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer ro.Close()
 	metrics := server.NewMetrics()
-	cp := newCheckpointer(cfg, logger, publish.NewMetrics(metrics.Registry))
-	defer cp.stop(0) // on an early return; after a shutdown, a no-op
+	cp := publish.NewCheckpointer(publish.CheckpointerConfig{Signer: cfg.Signer, File: cfg.CheckpointFile,
+		Publish: cfg.Publish, Async: true, Timeout: cfg.PublishTimeout, Logger: logger,
+		Metrics: publish.NewMetrics(metrics.Registry)})
+	defer cp.Close(0) // on an early return; after a shutdown, a no-op
 	// The writer outlives ctx: what was queued is committed on shutdown.
 	writeCtx := context.WithoutCancel(ctx)
 	var w *server.Writer
@@ -148,7 +150,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		// The WAL's frames go to the database file, and a checkpoint that
 		// keeps failing (WAL, signing or publishing) stops the writer
 		// acknowledging.
-		err := errors.Join(st.CheckpointWAL(ctx), cp.run(ctx, st))
+		err := errors.Join(st.CheckpointWAL(ctx), cp.Run(ctx, st))
 		if ctx.Err() == nil { // one cut short by shutdown is no failure
 			w.CheckpointResult(err)
 		}
@@ -200,11 +202,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	w.Close()
 	bg.Wait()
-	if cerr := cp.run(writeCtx, st); cerr != nil {
+	if cerr := cp.Run(writeCtx, st); cerr != nil {
 		logger.Error("final checkpoint failed", "err", cerr)
 	}
 	// The last checkpoint gets a bounded time to reach each destination.
-	cp.stop(min(cfg.PublishTimeout, PublishShutdownWait))
+	cp.Close(min(cfg.PublishTimeout, PublishShutdownWait))
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -287,72 +289,4 @@ func (r *rateLimited) tick(ctx context.Context, logger *slog.Logger) {
 			}
 		}
 	}
-}
-
-// checkpointer signs checkpoints of the store's tree and publishes them:
-// to the checkpoint file before it returns, to the other destinations on
-// their own goroutines.
-type checkpointer struct {
-	signer note.Signer
-	file   publish.File
-	async  []*publish.Async
-	once   sync.Once
-}
-
-func newCheckpointer(cfg Config, logger *slog.Logger, metrics *publish.Metrics) *checkpointer {
-	c := &checkpointer{signer: cfg.Signer, file: publish.File{Path: cfg.CheckpointFile}}
-	if c.signer == nil {
-		return c
-	}
-	for _, p := range cfg.Publish {
-		var name string
-		switch p.(type) {
-		case publish.Command:
-			name = "command"
-		case publish.HTTP:
-			name = "url"
-		default:
-			name = p.String()
-		}
-		c.async = append(c.async, publish.NewAsync(p, publish.AsyncConfig{
-			Name: name, Timeout: cfg.PublishTimeout, Logger: logger, Metrics: metrics}))
-	}
-	return c
-}
-
-// run signs and publishes a checkpoint of the store's current tree, if it
-// grew since the last one.
-func (c *checkpointer) run(ctx context.Context, st *sqlite.Store) error {
-	if c.signer == nil {
-		return nil
-	}
-	last, err := c.file.Last()
-	if err != nil {
-		return err
-	}
-	signed, err := st.Checkpoint(ctx, c.signer, last)
-	if err != nil || signed == nil {
-		return err
-	}
-	if err := c.file.Publish(ctx, signed); err != nil {
-		return err
-	}
-	for _, a := range c.async {
-		if err := a.Publish(ctx, signed); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// stop stops the other destinations, waiting up to wait for the last
-// checkpoint to be published. Only its first call does anything.
-func (c *checkpointer) stop(wait time.Duration) {
-	c.once.Do(func() {
-		var wg sync.WaitGroup
-		for _, a := range c.async {
-			wg.Go(func() { a.Close(wait) })
-		}
-		wg.Wait()
-	})
 }

@@ -116,7 +116,7 @@ type checkpointFlags struct {
 	url        string
 	signer     note.Signer
 	publishers []publish.Publisher
-	last       publish.File
+	cp         *publish.Checkpointer
 }
 
 func (c *checkpointFlags) register(fs *flag.FlagSet, e *env) {
@@ -172,36 +172,23 @@ func (c *checkpointFlags) setup(storePath string) error {
 	if c.file == "" {
 		c.file = storePath + ".checkpoints"
 	}
-	c.last = publish.File{Path: c.file}
-	c.publishers = []publish.Publisher{c.last}
 	if c.command != "" {
 		c.publishers = append(c.publishers, publish.Command{Argv: []string{"/bin/sh", "-c", c.command}})
 	}
 	if c.url != "" {
 		c.publishers = append(c.publishers, publish.HTTP{URL: c.url})
 	}
+	c.cp = publish.NewCheckpointer(publish.CheckpointerConfig{Signer: c.signer, File: c.file, Publish: c.publishers})
 	return nil
 }
 
-// run signs and publishes a checkpoint of the store's current tree.
+// run signs and publishes a checkpoint of the store's current tree, each
+// destination in turn: the command exits after it.
 func (c *checkpointFlags) run(ctx context.Context, st *sqlite.Store) error {
-	if c.signer == nil {
+	if c.cp == nil {
 		return nil
 	}
-	last, err := c.last.Last()
-	if err != nil {
-		return err
-	}
-	signed, err := st.Checkpoint(ctx, c.signer, last)
-	if err != nil || signed == nil {
-		return err
-	}
-	for _, p := range c.publishers {
-		if err := p.Publish(ctx, signed); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.cp.Run(ctx, st)
 }
 
 // loadVerifiers parses verifier keys given as the key text or as a file

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"chainlog/daemon"
-	"chainlog/publish"
 )
 
 // serveConfig is the daemon's configuration. Every flag has an environment
@@ -215,14 +214,9 @@ func (c *serveConfig) daemonConfig(path string, logger *slog.Logger) daemon.Conf
 		Logger: logger,
 	}
 	if c.cp.signer != nil {
-		cfg.Signer, cfg.CheckpointFile = c.cp.signer, c.cp.file
 		// The file is written before each commit goes on; the command and
 		// the URL, if any, publish on their own goroutines.
-		for _, p := range c.cp.publishers {
-			if _, ok := p.(publish.File); !ok {
-				cfg.Publish = append(cfg.Publish, p)
-			}
-		}
+		cfg.Signer, cfg.CheckpointFile, cfg.Publish = c.cp.signer, c.cp.file, c.cp.publishers
 	}
 	return cfg
 }

@@ -1,0 +1,116 @@
+package publish
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// A Signer is the store whose tree is signed: chainlog.Store's Checkpoint,
+// which signs the tree head after proving that it extends published.
+type Signer interface {
+	Checkpoint(ctx context.Context, signer note.Signer, published []byte) ([]byte, error)
+}
+
+// CheckpointerConfig configures a Checkpointer.
+type CheckpointerConfig struct {
+	Signer note.Signer // nil: no checkpoints
+	// File is the append-only checkpoint file. Every checkpoint is
+	// written to it before Run returns, and the last one in it is the one
+	// a new checkpoint must be consistent with.
+	File string
+	// Publish are further destinations.
+	Publish []Publisher
+	// Async publishes to each of Publish on its own goroutine (an Async),
+	// so that a slow or dead destination never holds back the caller: a
+	// daemon's commits and acknowledgements. Without it, Run publishes to
+	// each in turn and returns the first failure, as a command that exits
+	// after its checkpoint must.
+	Async bool
+	// For Async destinations: one attempt's timeout, logger and metrics.
+	Timeout time.Duration
+	Logger  *slog.Logger
+	Metrics *Metrics
+}
+
+// A Checkpointer signs checkpoints of a store's tree and publishes them.
+// It is the one path from a store's tree to its checkpoints: the daemon
+// and the commands that write (ingest, amend, backfill) use it alike.
+type Checkpointer struct {
+	cfg   CheckpointerConfig
+	file  File
+	async []*Async
+	once  sync.Once
+}
+
+// NewCheckpointer returns a Checkpointer; with Async, its destinations'
+// goroutines run until Close.
+func NewCheckpointer(cfg CheckpointerConfig) *Checkpointer {
+	c := &Checkpointer{cfg: cfg, file: File{Path: cfg.File}}
+	if cfg.Signer == nil || !cfg.Async {
+		return c
+	}
+	for _, p := range cfg.Publish {
+		var name string
+		switch p.(type) {
+		case Command:
+			name = "command"
+		case HTTP:
+			name = "url"
+		default:
+			name = p.String()
+		}
+		c.async = append(c.async, NewAsync(p, AsyncConfig{
+			Name: name, Timeout: cfg.Timeout, Logger: cfg.Logger, Metrics: cfg.Metrics}))
+	}
+	return c
+}
+
+// Run signs a checkpoint of st's current tree, if it grew since the last
+// one in the checkpoint file, and publishes it: to the file before it
+// returns, then to the other destinations.
+func (c *Checkpointer) Run(ctx context.Context, st Signer) error {
+	if c.cfg.Signer == nil {
+		return nil
+	}
+	last, err := c.file.Last()
+	if err != nil {
+		return err
+	}
+	signed, err := st.Checkpoint(ctx, c.cfg.Signer, last)
+	if err != nil || signed == nil {
+		return err
+	}
+	if err := c.file.Publish(ctx, signed); err != nil {
+		return err
+	}
+	if c.cfg.Async {
+		for _, a := range c.async {
+			if err := a.Publish(ctx, signed); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, p := range c.cfg.Publish {
+		if err := p.Publish(ctx, signed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close stops the Async destinations, waiting up to wait for the last
+// checkpoint to be published. Only its first call does anything.
+func (c *Checkpointer) Close(wait time.Duration) {
+	c.once.Do(func() {
+		var wg sync.WaitGroup
+		for _, a := range c.async {
+			wg.Go(func() { a.Close(wait) })
+		}
+		wg.Wait()
+	})
+}

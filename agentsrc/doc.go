@@ -9,7 +9,7 @@
 // both through OTLP and through a transcript all give the same id, so the
 // store drops the repeats as duplicates.
 //
-// Nothing here does I/O except [NewTranscript], which reads the file's
-// modification time only when a record has no time of its own and no
+// Nothing here does I/O but one: a [Transcript] reads its file's
+// modification time, once, when a record has no time of its own and no
 // earlier record has one either.
 package agentsrc

@@ -58,11 +58,6 @@ func getObj(o obj, path ...string) obj {
 	return m
 }
 
-func getArr(o obj, path ...string) []any {
-	a, _ := get(o, path...).([]any)
-	return a
-}
-
 // getNum reads a number sent as a JSON number or a decimal string; ok is
 // false when absent, malformed, negative or not finite.
 func getNum(o obj, path ...string) (float64, bool) {
@@ -102,16 +97,4 @@ func getBool(o obj, path ...string) (bool, bool) {
 		return b, err == nil
 	}
 	return false, false
-}
-
-// without returns a shallow copy of o without the named members.
-func without(o obj, keys ...string) obj {
-	out := make(obj, len(o))
-	for k, v := range o {
-		out[k] = v
-	}
-	for _, k := range keys {
-		delete(out, k)
-	}
-	return out
 }

@@ -115,7 +115,7 @@ func (t *Transcript) Line(line []byte, end int64) ([]chainlog.Event, error) {
 	t.line++
 	start := t.end
 	t.end = end
-	defer t.updateSafe(start)
+	defer t.updateSafe()
 	if len(bytes.TrimSpace(line)) == 0 {
 		return nil, nil
 	}
@@ -136,7 +136,7 @@ func (t *Transcript) Line(line []byte, end int64) ([]chainlog.Event, error) {
 
 // updateSafe moves Safe past the line just mapped, or holds it at the
 // start of the first line of a response still pending.
-func (t *Transcript) updateSafe(_ int64) {
+func (t *Transcript) updateSafe() {
 	if t.pending != nil {
 		t.safe = t.pending.start
 		return

@@ -42,7 +42,7 @@ var serviceAgents = map[string]string{
 
 // resourceInfo is what every record of one resource shares.
 type resourceInfo struct {
-	attrs     map[string]any
+	attrs     json.RawMessage // the attributes as JSON, encoded once
 	agentType string // from service.name: the agent, or the service's own name
 	node      string
 	tooDeep   bool
@@ -51,7 +51,7 @@ type resourceInfo struct {
 func (m *Mapper) resource(r pcommon.Resource) resourceInfo {
 	a := r.Attributes()
 	attrs, ok := mapAny(a, 0)
-	ri := resourceInfo{attrs: attrs, tooDeep: !ok, node: attrStr(a, "host.name")}
+	ri := resourceInfo{attrs: marshalData(attrs), tooDeep: !ok, node: attrStr(a, "host.name")}
 	if ri.node == "" && m != nil {
 		ri.node = m.NodeID
 	}
@@ -64,14 +64,16 @@ func (m *Mapper) resource(r pcommon.Resource) resourceInfo {
 	return ri
 }
 
-func scopeAny(s pcommon.InstrumentationScope) map[string]any {
+// scopeJSON is the scope's name, version and attributes, encoded once for
+// all its records. Attributes nested too deeply are left out.
+func scopeJSON(s pcommon.InstrumentationScope) json.RawMessage {
 	out := map[string]any{"name": s.Name(), "version": s.Version()}
 	if s.Attributes().Len() > 0 {
 		if a, ok := mapAny(s.Attributes(), 0); ok {
 			out["attributes"] = a
 		}
 	}
-	return out
+	return marshalData(out)
 }
 
 // rejects counts the records that cannot be stored and keeps the first
@@ -102,7 +104,7 @@ func (m *Mapper) Logs(ld plog.Logs) (events []chainlog.Event, rejected int64, re
 		sls := rl.ScopeLogs()
 		for j := range sls.Len() {
 			sl := sls.At(j)
-			scope := scopeAny(sl.Scope())
+			scope := scopeJSON(sl.Scope())
 			lrs := sl.LogRecords()
 			for k := range lrs.Len() {
 				ev, err := mapLog(&ri, scope, lrs.At(k), prices)
@@ -160,7 +162,7 @@ var naturalKeys = map[string]struct {
 	"user_prompt":   {kindPrompt, []string{"prompt.id", "prompt_id"}},
 }
 
-func mapLog(ri *resourceInfo, scope map[string]any, lr plog.LogRecord, prices *pricing.Table) (chainlog.Event, error) {
+func mapLog(ri *resourceInfo, scope json.RawMessage, lr plog.LogRecord, prices *pricing.Table) (chainlog.Event, error) {
 	if ri.tooDeep {
 		return chainlog.Event{}, errTooDeep{"resource attributes"}
 	}
@@ -227,7 +229,7 @@ func logTime(lr plog.LogRecord) (string, bool) {
 
 // logData is the record's data object without its observed time, which a
 // retried export may change: the content the fallback id is hashed from.
-func logData(ri *resourceInfo, scope map[string]any, lr plog.LogRecord, name string) (json.RawMessage, error) {
+func logData(ri *resourceInfo, scope json.RawMessage, lr plog.LogRecord, name string) (json.RawMessage, error) {
 	attrs, ok := mapAny(lr.Attributes(), 0)
 	if !ok {
 		return nil, errTooDeep{"attributes"}

@@ -24,7 +24,7 @@ func (m *Mapper) Traces(td ptrace.Traces) (events []chainlog.Event, rejected int
 		sss := rs.ScopeSpans()
 		for j := range sss.Len() {
 			ss := sss.At(j)
-			scope := scopeAny(ss.Scope())
+			scope := scopeJSON(ss.Scope())
 			spans := ss.Spans()
 			for k := range spans.Len() {
 				ev, err := mapSpan(&ri, scope, spans.At(k), prices)
@@ -50,7 +50,7 @@ func spanOperation(sp ptrace.Span) string {
 	return orDefault(sp.Name(), "span")
 }
 
-func mapSpan(ri *resourceInfo, scope map[string]any, sp ptrace.Span, prices *pricing.Table) (chainlog.Event, error) {
+func mapSpan(ri *resourceInfo, scope json.RawMessage, sp ptrace.Span, prices *pricing.Table) (chainlog.Event, error) {
 	if ri.tooDeep {
 		return chainlog.Event{}, errTooDeep{"resource attributes"}
 	}
@@ -80,7 +80,7 @@ func mapSpan(ri *resourceInfo, scope map[string]any, sp ptrace.Span, prices *pri
 	return f.event(), nil
 }
 
-func spanData(ri *resourceInfo, scope map[string]any, sp ptrace.Span) (json.RawMessage, error) {
+func spanData(ri *resourceInfo, scope json.RawMessage, sp ptrace.Span) (json.RawMessage, error) {
 	attrs, ok := mapAny(sp.Attributes(), 0)
 	if !ok {
 		return nil, errTooDeep{"attributes"}

@@ -43,7 +43,7 @@ var serviceAgents = map[string]string{
 // resourceInfo is what every record of one resource shares.
 type resourceInfo struct {
 	attrs     json.RawMessage // the attributes as JSON, encoded once
-	agentType string // from service.name: the agent, or the service's own name
+	agentType string          // from service.name: the agent, or the service's own name
 	node      string
 	tooDeep   bool
 }

@@ -126,3 +126,11 @@ func checkURL(s string) error {
 	}
 	return nil
 }
+
+// CosignedPath is where the cosigned checkpoints of a checkpoint file go:
+// beside it, its name with the .checkpoints suffix replaced by (or, without
+// that suffix, followed by) .cosigned. STORE.checkpoints gives
+// STORE.cosigned.
+func CosignedPath(checkpointFile string) string {
+	return strings.TrimSuffix(checkpointFile, ".checkpoints") + ".cosigned"
+}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // Config configures a Cosigner.
@@ -289,16 +290,18 @@ func (c *Cosigner) retrying(ctx context.Context, m *member, ck chainlog.Checkpoi
 // submit makes one attempt at having signed cosigned by m: from the tree
 // m saw last, and after a 409 once more from the size the witness told.
 // What m cosigns is gathered (and written once a quorum did).
-func (c *Cosigner) submit(ctx context.Context, m *member, ck chainlog.Checkpoint, signed []byte, p publish.Prover) error {
+func (c *Cosigner) submit(ctx context.Context, m *member, ck chainlog.Checkpoint, signed []byte, p publish.Prover) (err error) {
 	old := m.known()
 	for resent := false; ; resent = true {
 		if old > ck.Size {
 			return c.alert(m, &RejectedError{Witness: m.w.Name(), Status: http.StatusConflict,
 				Reason: fmt.Sprintf("it has seen a tree of size %d, larger than this checkpoint's %d: the log went back, or another signer used its key", old, ck.Size)})
 		}
-		proof, err := p.ProveConsistency(ctx, old, ck.Size)
-		if err != nil {
-			return fmt.Errorf("witness %s: consistency proof from size %d to %d: %w", m.w.Name(), old, ck.Size, err)
+		var proof tlog.TreeProof // from size 0: none
+		if old > 0 {
+			if proof, err = p.ProveConsistency(ctx, old, ck.Size); err != nil {
+				return fmt.Errorf("witness %s: consistency proof from size %d to %d: %w", m.w.Name(), old, ck.Size, err)
+			}
 		}
 		cosig, err := addCheckpoint(ctx, c.cfg.Client, m.w, old, proof, signed)
 		var ce *ConflictError
@@ -482,4 +485,10 @@ func (m *Metrics) quorumSize(size int64) {
 	if m != nil {
 		m.quorum.Set(float64(size))
 	}
+}
+
+// Rejections returns the rejections counter of witness w and status, for
+// tests and dashboards.
+func (m *Metrics) Rejections(w, status string) prometheus.Counter {
+	return m.rejections.WithLabelValues(w, status)
 }

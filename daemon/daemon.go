@@ -5,6 +5,7 @@
 package daemon
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -193,7 +194,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	srv := server.New(server.Config{Writer: w, Reader: ro, Monitor: chainlog.NewMonitor(), Metrics: metrics,
 		Logger: logger, Token: cfg.Token, MaxBodyBytes: cfg.MaxBodyBytes, MaxInflightBytes: cfg.MaxInflightBytes,
 		NodeID: cfg.NodeID,
-		Tiles:  &tiles.Handler{Source: ro, Checkpoint: publish.File{Path: cfg.CheckpointFile}.Last, Logger: logger}})
+		Tiles:  &tiles.Handler{Source: ro, Checkpoint: servedCheckpoint(cfg.CheckpointFile), Logger: logger}})
 	hs := &http.Server{Addr: cfg.Listen, Handler: srv, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: cfg.ReadTimeout, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
@@ -314,5 +315,26 @@ func (r *rateLimited) tick(ctx context.Context, logger *slog.Logger) {
 				logger.Error("checkpoint failed", "err", err)
 			}
 		}
+	}
+}
+
+// servedCheckpoint returns what GET /checkpoint serves: the latest signed
+// checkpoint, with the witnesses' cosignatures when they have cosigned it
+// (the cosigned file's last note is that checkpoint, signature lines
+// added); a monitor that checks only the log's key reads it the same.
+func servedCheckpoint(file string) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		last, err := publish.File{Path: file}.Last()
+		if err != nil || last == nil {
+			return last, err
+		}
+		cosigned, err := publish.File{Path: witness.CosignedPath(file)}.Last()
+		if err != nil || cosigned == nil {
+			return last, nil
+		}
+		if bytes.HasPrefix(cosigned, last) {
+			return cosigned, nil
+		}
+		return last, nil
 	}
 }

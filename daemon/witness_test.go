@@ -3,6 +3,7 @@ package daemon
 import (
 	"crypto/rand"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -70,6 +71,20 @@ func TestRunWitnessed(t *testing.T) {
 			c, err := chainlog.OpenCheckpoint(last, v)
 			return err == nil && c.Size == want && chainlog.CheckCosignatures(last, 0, []note.Verifier{w.Verifier}) == nil
 		})
+		// GET /checkpoint serves the checkpoint with its cosignature.
+		resp, err := http.Get(r.url + "/checkpoint")
+		if err != nil {
+			t.Fatal(err)
+		}
+		served, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := chainlog.OpenCheckpoint(served, v); err != nil || c.Size != want ||
+			chainlog.CheckCosignatures(served, 0, []note.Verifier{w.Verifier}) != nil {
+			t.Errorf("GET /checkpoint = %q (%v); want the cosigned checkpoint of size %d", served, err, want)
+		}
 		// The gauge moves just after the file is written.
 		waitFor(t, fmt.Sprintf("chainlog_witness_quorum_tree_size %d", want), func() bool {
 			return r.metric(t, "chainlog_witness_quorum_tree_size") == fmt.Sprint(want)

@@ -87,7 +87,11 @@ type AmendmentReport struct {
 	Checked  int64  `json:"checked"`
 	HeadSeq  int64  `json:"head_seq"`
 	HeadHash string `json:"head_hash,omitempty"`
-	Break    *Break `json:"broken_at"`
+	// Anchors counts the anchor events (on AnchorNode) compared with the
+	// trail; AnchoredSeq is the trail seq the last one anchors.
+	Anchors     int64  `json:"anchors,omitempty"`
+	AnchoredSeq int64  `json:"anchored_seq,omitempty"`
+	Break       *Break `json:"broken_at"`
 }
 
 // amendmentVerifier walks the amendment trail in seq order.

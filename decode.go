@@ -130,6 +130,9 @@ func decodeIdentity(obj map[string]json.RawMessage, ev *Event, defaultNodeID str
 	} else if ev.NodeID, err = requiredString(obj, "node_id"); err != nil {
 		return err
 	}
+	if err := CheckUserNodeID(ev.NodeID); err != nil {
+		return err
+	}
 	if ev.EventType, err = requiredString(obj, "event_type"); err != nil {
 		return err
 	}

@@ -95,6 +95,10 @@ func badInputs() []badInput {
 		{name: "node_id empty", line: eventJSON("node_id", `""`), field: "node_id", msg: "required field is empty"},
 		{name: "node_id null with default", line: eventJSON("node_id", "null"), defaultNode: "dflt", field: "node_id", msg: "required field is missing"},
 		{name: "node_id empty with default", line: eventJSON("node_id", `""`), defaultNode: "dflt", field: "node_id", msg: "required field is empty"},
+		{name: "node_id reserved for anchors", line: eventJSON("node_id", `"chainlog:amendments"`), field: "node_id", msg: "is reserved"},
+		{name: "node_id reserved prefix", line: eventJSON("node_id", `"chainlog:prunes"`), field: "node_id", msg: "is reserved"},
+		{name: "node_id reserved, escaped", line: eventJSON("node_id", `"chainlog\u003aamendments"`), field: "node_id", msg: "is reserved"},
+		{name: "node_id reserved by default", line: eventJSON("node_id", "-"), defaultNode: "chainlog:amendments", field: "node_id", msg: "is reserved"},
 		{name: "event_type missing", line: eventJSON("event_type", "-"), field: "event_type", msg: "required field is missing"},
 		{name: "event_type null", line: eventJSON("event_type", "null"), field: "event_type", msg: "required field is missing"},
 		{name: "event_type empty", line: eventJSON("event_type", `""`), field: "event_type", msg: "required field is empty"},
@@ -373,6 +377,9 @@ func checkDecoded(t *testing.T, line []byte, defaultNode string, ev Event) {
 	if err := json.Unmarshal(line, &obj); err != nil {
 		t.Fatalf("accepted line is not a JSON object: %v", err)
 	}
+	if strings.HasPrefix(ev.NodeID, ReservedNodePrefix) {
+		t.Errorf("node_id: accepted the reserved %q", ev.NodeID)
+	}
 	if _, ok := obj["node_id"]; !ok && ev.NodeID != defaultNode {
 		t.Errorf("node_id missing: got %q, want the default %q", ev.NodeID, defaultNode)
 	}
@@ -428,6 +435,8 @@ func FuzzDecodeEvent(f *testing.F) {
 		f.Add([]byte(tt.line), tt.defaultNode)
 	}
 	f.Add([]byte(eventJSON("node_id", "-")), "dflt")
+	f.Add([]byte(eventJSON("node_id", `"chainlog:amendments"`)), "")
+	f.Add([]byte(eventJSON("node_id", "-")), "chainlog:x")
 	f.Add([]byte(eventJSON("id", `"\ud83d\ude00"`, "data", `{"a" : [1, "\ud800"]}`, "cost_usd", "-0")), "")
 
 	f.Fuzz(func(t *testing.T, line []byte, defaultNode string) {

@@ -2,6 +2,7 @@ package chainlog
 
 import (
 	"encoding/json"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -72,6 +73,9 @@ func decodeEventFast(line []byte, defaultNodeID string) (Event, bool) {
 		ev.NodeID = defaultNodeID
 	} else if ev.NodeID, ok = fastString(raw[fNodeID]); !ok || ev.NodeID == "" {
 		return ev, false
+	}
+	if strings.HasPrefix(ev.NodeID, ReservedNodePrefix) {
+		return ev, false // reserved: the slow way names it
 	}
 	if ev.EventType, ok = fastString(raw[fEventType]); !ok || ev.EventType == "" {
 		return ev, false

@@ -18,6 +18,7 @@ type Monitor struct {
 	mu     sync.Mutex
 	nodes  map[string]*nodeVerifier
 	amend  *amendmentVerifier
+	anchor anchorVerifier
 	tree   TreeBuilder
 	treeBk *Break
 	last   *Report
@@ -40,6 +41,7 @@ func (m *Monitor) Reset() {
 func (m *Monitor) reset() {
 	m.nodes = map[string]*nodeVerifier{}
 	m.amend = newAmendmentVerifier()
+	m.anchor = anchorVerifier{}
 	m.tree = TreeBuilder{}
 	m.treeBk = nil
 }
@@ -92,6 +94,9 @@ func (m *Monitor) Check(ctx context.Context, src RangeSource) (*Report, error) {
 	if rep.Amendments, err = m.checkAmendments(ctx, src); err != nil {
 		return nil, err
 	}
+	if err := m.checkAnchors(ctx, src, &rep.Amendments); err != nil {
+		return nil, err
+	}
 	tree, err := m.checkTree(ctx, src)
 	if err != nil {
 		return nil, err
@@ -125,6 +130,9 @@ func (m *Monitor) checkNode(ctx context.Context, src RangeSource, node string, h
 	}
 	if v.report.Break == nil {
 		err := src.ScanChainRange(ctx, node, after, upto, func(e *StoredEvent) error {
+			if node == AnchorNode && e.Stamped() && v.report.Break == nil {
+				m.anchor.add(&e.Event, e.Seq)
+			}
 			v.Add(e)
 			return nil
 		})
@@ -160,6 +168,28 @@ func (m *Monitor) checkAmendments(ctx context.Context, src RangeSource) (Amendme
 		}
 	}
 	return m.amend.Finish(head), nil
+}
+
+// checkAnchors compares the anchors read this round with the trail. The
+// anchor node was read before the trail's head, so a trail that runs past
+// the last anchor may hold amendments committed meanwhile: the anchor node
+// is read again, up to a head read after the trail's, before that counts
+// as records appended outside the amendment path.
+func (m *Monitor) checkAnchors(ctx context.Context, src RangeSource, r *AmendmentReport) error {
+	if r.Break == nil && m.anchor.last.seq != 0 && r.HeadSeq > m.anchor.last.seq {
+		heads, err := src.Heads(ctx, AnchorNode)
+		if err != nil {
+			return fmt.Errorf("read chain heads: %w", err)
+		}
+		var head *Head
+		if len(heads) == 1 {
+			head = &heads[0]
+		}
+		if _, err := m.checkNode(ctx, src, AnchorNode, head); err != nil {
+			return err
+		}
+	}
+	return verifyAnchors(ctx, src, &m.anchor, r)
 }
 
 func (m *Monitor) checkTree(ctx context.Context, src RangeSource) (TreeReport, error) {

@@ -29,6 +29,11 @@ const (
 	ReasonAmendHeadMissing   = "amendment head is missing while records exist"
 	ReasonAmendHeadOrphan    = "amendment head points at records that do not exist"
 	ReasonPayloadUnsealedRow = "payload digest is NULL on a row stamped with one"
+	ReasonAnchorMismatch     = "an anchor event does not match the amendment record it anchors: the trail was rewritten after it was anchored"
+	ReasonAnchorNoRecord     = "an anchor event names an amendment record that does not exist: records were deleted"
+	ReasonUnanchored         = "the amendment trail runs past its last anchor event: records were appended outside the amendment path"
+	ReasonAnchorMalformed    = "a row on the anchor node is not an anchor event: it was written outside the amendment path"
+	ReasonAnchorOrder        = "anchor events do not name increasing amendment seqs: an anchor was forged or reordered"
 )
 
 // Reasons a tree or a checkpoint fails verification.

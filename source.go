@@ -102,6 +102,7 @@ type chainSource interface {
 	ScanChains(ctx context.Context, nodeID string, fn func(*StoredEvent) error) error
 	AmendmentHead(ctx context.Context) (*Head, error)
 	ScanAmendments(ctx context.Context, fn func(*AmendmentScan) error) error
+	AmendmentHashAt(ctx context.Context, seq int64) (hash string, found bool, err error)
 }
 
 type treeSource interface {
@@ -139,6 +140,9 @@ type RangeSource interface {
 	ScanChainRange(ctx context.Context, nodeID string, afterSeq, uptoSeq int64, fn func(*StoredEvent) error) error
 	AmendmentHead(ctx context.Context) (*Head, error)
 	ScanAmendmentRange(ctx context.Context, afterSeq, uptoSeq int64, fn func(*AmendmentScan) error) error
+	// AmendmentHashAt returns the hash of amendment record seq; found is
+	// false when there is none. Anchor events are compared with it.
+	AmendmentHashAt(ctx context.Context, seq int64) (hash string, found bool, err error)
 	StoredTree(ctx context.Context) (size int64, root tlog.Hash, err error)
 	// ScanLeafRange calls fn for the leaves with afterLeaf < index <
 	// uptoLeaf, in commit order.

@@ -124,7 +124,11 @@ func verifyChains(ctx context.Context, src chainSource, nodeID string) (*Report,
 	}
 	w := &walker{heads: heads}
 	var cur *nodeVerifier
+	var anchors anchorVerifier
 	err = src.ScanChains(ctx, nodeID, func(e *StoredEvent) error {
+		if e.NodeID == AnchorNode && e.Stamped() {
+			anchors.add(&e.Event, e.Seq)
+		}
 		if cur == nil || cur.report.NodeID != e.NodeID {
 			if cur != nil && e.NodeID < cur.report.NodeID {
 				return errors.New("rows out of node order")
@@ -146,6 +150,21 @@ func verifyChains(ctx context.Context, src chainSource, nodeID string) (*Report,
 	w.orphans("", true) // heads left without rows
 	rep := w.report(nodeID)
 	if rep.Amendments, err = verifyAmendments(ctx, src); err != nil {
+		return nil, err
+	}
+	if nodeID != "" && nodeID != AnchorNode {
+		// The trail is verified whatever the scope, and so are its anchors.
+		err := src.ScanChains(ctx, AnchorNode, func(e *StoredEvent) error {
+			if e.Stamped() {
+				anchors.add(&e.Event, e.Seq)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("scan anchors: %w", err)
+		}
+	}
+	if err := verifyAnchors(ctx, src, &anchors, &rep.Amendments); err != nil {
 		return nil, err
 	}
 	rep.settle()

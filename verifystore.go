@@ -250,6 +250,9 @@ func onePass(ctx context.Context, src Source, nodeID, origin string, cps []Sourc
 	if rep.Amendments, err = verifyAmendments(ctx, src); err != nil {
 		return nil, TreeReport{}, p, err
 	}
+	if err := verifyAnchors(ctx, src, &p.anchors, &rep.Amendments); err != nil {
+		return nil, TreeReport{}, p, err
+	}
 	rep.settle()
 	if p.outOfPlace(rep) {
 		exact, err := verifyChains(ctx, src, nodeID)
@@ -309,6 +312,8 @@ type pass struct {
 	// send the check to the source (IDChecker), which compares the ids.
 	idSeed maphash.Seed
 	ids    idKeys
+	// anchors are the anchor events met, whatever the scope.
+	anchors anchorVerifier
 }
 
 func newPass(scope, origin string, cps []SourcedCheckpoint, keepsTree bool) *pass {
@@ -446,6 +451,11 @@ func (p *pass) follow(b *passBatch) {
 		p.ids.add(s.idKey)
 		if r.Has&HasLeaf != 0 && !p.treeStop {
 			p.treeStop = !p.tree.add(r.LeafIndex, s.leaf, r.NodeID, r.Seq)
+		}
+		if r.NodeID == AnchorNode && r.stamped() {
+			var e StoredEvent
+			r.stored(&e)
+			p.anchors.add(&e.Event, r.Seq)
 		}
 		if p.scope != "" && r.NodeID != p.scope {
 			continue

@@ -69,18 +69,21 @@ func (s *Store) AmendBatch(ctx context.Context, reqs []AmendRequest) ([]chainlog
 	}
 	var recs []chainlog.Amendment
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		if err := s.files.check(); err != nil {
+			return err
+		}
+		var a appended
 		err := func() (err error) {
 			end, err := sqlitex.ImmediateTransaction(conn)
 			if err != nil {
 				return err
 			}
 			defer end(&err)
-			recs, err = s.amendTx(conn, reqs)
+			recs, a, err = s.amendTx(conn, reqs)
 			return err
 		}()
-		if err == nil && len(recs) > 0 {
-			last := recs[len(recs)-1]
-			s.amendHead = chainlog.Head{Hash: last.Hash, Seq: last.Seq, UpdatedAt: last.At}
+		if err == nil {
+			s.amendCommitted(recs, a)
 		}
 		return err
 	})
@@ -166,17 +169,23 @@ func (s *Store) checkpointTruncate(ctx context.Context) (busy bool, err error) {
 	return busy, err
 }
 
-// amendTx applies reqs inside the caller's transaction.
-func (s *Store) amendTx(conn *sqlite.Conn, reqs []AmendRequest) ([]chainlog.Amendment, error) {
+// amendTx applies reqs inside the caller's transaction, and anchors the
+// trail's new head in the tree: it appends the anchor event
+// (chainlog.AnchorEvent) through appendTx, the path that writes every
+// event, so that the anchor is chained and a leaf in the same commit as
+// the records. After the commit the caller passes what it returns to
+// amendCommitted.
+func (s *Store) amendTx(conn *sqlite.Conn, reqs []AmendRequest) ([]chainlog.Amendment, appended, error) {
+	var a appended
 	if err := s.recheckSchema(conn); err != nil {
-		return nil, fmt.Errorf("amend: %w", err)
+		return nil, a, fmt.Errorf("amend: %w", err)
 	}
 	head, err := readAmendmentHead(conn)
 	if err != nil {
-		return nil, err
+		return nil, a, err
 	}
 	if h := s.amendHead; behind(h.Seq, h.Hash, head.Seq, head.Hash) {
-		return nil, fmt.Errorf("amend: %w: the amendment head moved back from seq %d (%s) to seq %d (%s)",
+		return nil, a, fmt.Errorf("amend: %w: the amendment head moved back from seq %d (%s) to seq %d (%s)",
 			ErrTampered, h.Seq, orNone(h.Hash), head.Seq, orNone(head.Hash))
 	}
 	s.amendHead = head
@@ -186,11 +195,52 @@ func (s *Store) amendTx(conn *sqlite.Conn, reqs []AmendRequest) ([]chainlog.Amen
 	for i := range reqs {
 		rec, err := s.amendOne(conn, &reqs[i], &head, now)
 		if err != nil {
-			return nil, err
+			return nil, a, err
 		}
 		recs = append(recs, rec)
 	}
-	return recs, casAmendmentHead(conn, old, head)
+	if err := casAmendmentHead(conn, old, head); err != nil {
+		return nil, a, err
+	}
+	if len(recs) == 0 || s.opts.DisableIntegrity {
+		// Nothing to anchor; or no chain to anchor it in (a store
+		// written with integrity off has no tree either).
+		return recs, a, nil
+	}
+	a, err = s.anchorTx(conn, head, now)
+	return recs, a, err
+}
+
+// anchorTx appends the anchor event of the trail head inside the amend
+// transaction. Other processes may have moved the chain heads or the tree
+// since this writer last wrote: the heads are read again first (the write
+// lock is held, so they are the last commit's).
+func (s *Store) anchorTx(conn *sqlite.Conn, head chainlog.Head, now string) (appended, error) {
+	if err := s.reloadHeads(conn); err != nil {
+		return appended{}, fmt.Errorf("amend: anchor: %w", err)
+	}
+	e := chainlog.AnchorEvent(head.Seq, head.Hash, now)
+	a, err := s.appendTx(conn, [][]chainlog.Event{{e}}, now)
+	if err != nil {
+		return a, fmt.Errorf("amend: anchor %q: %w", e.ID, err)
+	}
+	if a.res[0].Inserted != 1 {
+		return a, fmt.Errorf("amend: anchor %q: %w: its id is already stored", e.ID, ErrTampered)
+	}
+	return a, nil
+}
+
+// amendCommitted moves the in-memory amendment head, chain heads and tree
+// head after an amend transaction committed.
+func (s *Store) amendCommitted(recs []chainlog.Amendment, a appended) {
+	if len(recs) == 0 {
+		return
+	}
+	last := recs[len(recs)-1]
+	s.amendHead = chainlog.Head{Hash: last.Hash, Seq: last.Seq, UpdatedAt: last.At}
+	if a.res != nil {
+		s.committed(a)
+	}
 }
 
 // amendOne updates one event and appends its record after head, which it

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -111,9 +112,9 @@ func TestBackfillThenVerify(t *testing.T) {
 	}
 
 	rep := verifyPath(t, path, "")
-	wantValid(t, rep, int64(len(evs)), 0)
-	if rep.PayloadsChecked != int64(len(evs)) || rep.PayloadsUnsealed != 0 {
-		t.Errorf("payloads checked, unsealed = %d, %d; want %d, 0", rep.PayloadsChecked, rep.PayloadsUnsealed, len(evs))
+	wantValidAnchored(t, rep, int64(len(evs)), 0, 1)
+	if rep.PayloadsChecked != int64(len(evs))+1 || rep.PayloadsUnsealed != 0 {
+		t.Errorf("payloads checked, unsealed = %d, %d; want %d+1 (the anchor), 0", rep.PayloadsChecked, rep.PayloadsUnsealed, len(evs))
 	}
 	recs, head := allAmendments(t, path)
 	wantLinked(t, recs, head)
@@ -250,7 +251,7 @@ func TestRedactThenVerify(t *testing.T) {
 	}
 
 	rep := verifyPath(t, path, "")
-	wantValid(t, rep, 6, 0)
+	wantValidAnchored(t, rep, 6, 0, 2)
 	if a := rep.Amendments; a.Status != chainlog.StatusValid || a.Checked != 3 || a.HeadSeq != 3 {
 		t.Errorf("amendments report = %+v; want valid, 3 records", a)
 	}
@@ -326,7 +327,7 @@ func TestRedactWhileStoreOpen(t *testing.T) {
 	if fileHas(t, path, piiText) {
 		t.Error("redacted text in the file after Close")
 	}
-	wantValid(t, verifyPath(t, path, ""), 3, 0)
+	wantValidAnchored(t, verifyPath(t, path, ""), 3, 0, 1)
 }
 
 // TestAmendRejectsBadRequests checks that every refused request returns an
@@ -409,7 +410,7 @@ func TestAmendRejectsBadRequests(t *testing.T) {
 		t.Errorf("next amendment has seq %d; want 2", rec.Seq)
 	}
 	closeStore(t, st)
-	wantValid(t, verifyPath(t, path, ""), 4, 0)
+	wantValidAnchored(t, verifyPath(t, path, ""), 4, 0, 2)
 
 	// A read-only store and a closed one refuse too, and write nothing.
 	sum := fileSHA(t, path)
@@ -463,7 +464,7 @@ func TestAmendBatchAtomic(t *testing.T) {
 		t.Errorf("good batch got seqs %d..%d; want 1..3", recs[0].Seq, recs[2].Seq)
 	}
 	closeStore(t, st)
-	wantValid(t, verifyPath(t, path, ""), 6, 0)
+	wantValidAnchored(t, verifyPath(t, path, ""), 6, 0, 1)
 }
 
 func mkEventID(node string, i int) string { return node + "/" + fmtAny(i) }
@@ -485,7 +486,7 @@ func TestAmendBatchSameEventTwice(t *testing.T) {
 	if m := mutableOf(t, path, "node-a/1"); m.Model == nil || *m.Model != "m2" || recs[1].DigestAfter != chainlog.PayloadDigest(&m) {
 		t.Errorf("model = %v, digest_after %s; want m2 and its digest", fmtPtr(m.Model), recs[1].DigestAfter)
 	}
-	wantValid(t, verifyPath(t, path, ""), 3, 0)
+	wantValidAnchored(t, verifyPath(t, path, ""), 3, 0, 1)
 }
 
 // TestAmendKeepsIdentityAndChain amends every mutable field, to values and
@@ -510,7 +511,9 @@ func TestAmendKeepsIdentityAndChain(t *testing.T) {
 	mustAmend(t, st, amendReq("full", "restore", chainlog.Patch{Set: all, Values: full.Mutable()}))
 	closeStore(t, st)
 
-	after := exportPath(t, path, "")
+	// Each batch added one anchor event, on its own node; every other row
+	// keeps its identity and chain.
+	after := slices.DeleteFunc(exportPath(t, path, ""), func(r chainlog.StoredEvent) bool { return r.NodeID == chainlog.AnchorNode })
 	if len(after) != len(before) {
 		t.Fatalf("%d rows after amending; want %d", len(after), len(before))
 	}
@@ -522,7 +525,9 @@ func TestAmendKeepsIdentityAndChain(t *testing.T) {
 			t.Errorf("row %d (%s): identity, chain, created_at or payload_digest changed:\n got  %+v\n want %+v", i, want.ID, got, want)
 		}
 	}
-	if got := headsPath(t, path); !reflect.DeepEqual(got, heads) {
+	got := headsPath(t, path)
+	delete(got, chainlog.AnchorNode)
+	if !reflect.DeepEqual(got, heads) {
 		t.Errorf("chain heads changed by amending:\n got  %+v\n want %+v", got, heads)
 	}
 	if m := mutableOf(t, path, "node-a/0"); string(m.Data) != `{"b":[1,2]}` {
@@ -532,9 +537,9 @@ func TestAmendKeepsIdentityAndChain(t *testing.T) {
 		t.Errorf("restored fields = %+v; want %+v", m, full.Mutable())
 	}
 	rep := verifyPath(t, path, "")
-	wantValid(t, rep, 7, 0)
-	if rep.Amendments.Checked != 4 || rep.PayloadsChecked != 7 {
-		t.Errorf("amendments checked %d, payloads checked %d; want 4, 7", rep.Amendments.Checked, rep.PayloadsChecked)
+	wantValidAnchored(t, rep, 7, 0, 2)
+	if rep.Amendments.Checked != 4 || rep.PayloadsChecked != 7+2 {
+		t.Errorf("amendments checked %d, payloads checked %d; want 4, 7+2", rep.Amendments.Checked, rep.PayloadsChecked)
 	}
 }
 
@@ -583,7 +588,7 @@ func newTrailFixture(t *testing.T) trailFixture {
 		t.Fatalf("stored trail differs from the records AmendBatch returned:\n got  %+v\n want %+v", recs, f.recs)
 	}
 	rep := verifyPath(t, path, "")
-	wantValid(t, rep, 9, 0)
+	wantValidAnchored(t, rep, 9, 0, 3)
 	if rep.Amendments.Status != chainlog.StatusValid || rep.Amendments.Checked != 6 || rep.Amendments.HeadSeq != 6 {
 		t.Fatalf("fixture trail: %+v; want valid, 6 records", rep.Amendments)
 	}
@@ -969,7 +974,7 @@ func TestConcurrentAmendAndIngestOneStore(t *testing.T) {
 		t.Errorf("%d amendment records; want %d", len(recs), amenders*amends)
 	}
 	rep := verifyPath(t, path, "")
-	wantValid(t, rep, 20+ingesters*batches, 0)
+	wantValidAnchored(t, rep, 20+ingesters*batches, 0, 40)
 	if rep.Amendments.Checked != amenders*amends {
 		t.Errorf("amendments checked = %d; want %d", rep.Amendments.Checked, amenders*amends)
 	}
@@ -1028,7 +1033,7 @@ func TestTwoStoresInterleavedAmendBatch(t *testing.T) {
 		t.Errorf("%d records; want %d", len(recs), want)
 	}
 	rep := verifyPath(t, path, "")
-	wantValid(t, rep, 10+rounds, 0)
+	wantValidAnchored(t, rep, 10+rounds, 0, 40)
 	if rep.Amendments.Status != chainlog.StatusValid {
 		t.Errorf("amendments report = %+v; want valid", rep.Amendments)
 	}
@@ -1068,7 +1073,7 @@ func TestConcurrentBackfillTwoStores(t *testing.T) {
 		t.Errorf("distinct events / records = %s; want %d/%d", got, n, n)
 	}
 	rep := verifyPath(t, path, "")
-	wantValid(t, rep, n, 0)
+	wantValidAnchored(t, rep, n, 0, 1)
 	if rep.Amendments.Checked != n {
 		t.Errorf("amendments checked = %d; want %d", rep.Amendments.Checked, n)
 	}

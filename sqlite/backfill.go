@@ -52,8 +52,17 @@ func (s *Store) BackfillCosts(ctx context.Context, prices *pricing.Table) (Backf
 }
 
 // backfillChunkTx handles up to backfillChunk rows after rowid `after` in one
-// transaction and returns the last rowid read and how many rows were read.
+// transaction (anchored like any amendment) and returns the last rowid read
+// and how many rows were read. The store's own events (the anchors) are
+// not read.
 func (s *Store) backfillChunkTx(conn *sqlite.Conn, prices *pricing.Table, reason string, after int64, res *BackfillResult) (last int64, n int, err error) {
+	var recs []chainlog.Amendment
+	var a appended
+	defer func() {
+		if err == nil {
+			s.amendCommitted(recs, a)
+		}
+	}()
 	end, err := sqlitex.ImmediateTransaction(conn)
 	if err != nil {
 		return 0, 0, err
@@ -61,8 +70,8 @@ func (s *Store) backfillChunkTx(conn *sqlite.Conn, prices *pricing.Table, reason
 	defer end(&err)
 	var reqs []AmendRequest
 	err = sqlitex.Execute(conn, `SELECT rowid, id, data, model, token_count IS NULL FROM events
-		WHERE cost_usd IS NULL AND rowid > ? ORDER BY rowid LIMIT ?`, &sqlitex.ExecOptions{
-		Args: []any{after, backfillChunk},
+		WHERE cost_usd IS NULL AND rowid > ?1 AND substr(node_id, 1, length(?3)) != ?3 ORDER BY rowid LIMIT ?2`, &sqlitex.ExecOptions{
+		Args: []any{after, backfillChunk, chainlog.ReservedNodePrefix},
 		ResultFunc: func(stmt *sqlite.Stmt) error {
 			last, n = stmt.ColumnInt64(0), n+1
 			if p, ok := priceRow(prices, stmt, res); ok {
@@ -75,7 +84,7 @@ func (s *Store) backfillChunkTx(conn *sqlite.Conn, prices *pricing.Table, reason
 	if err != nil {
 		return 0, 0, err
 	}
-	if _, err := s.amendTx(conn, reqs); err != nil {
+	if recs, a, err = s.amendTx(conn, reqs); err != nil {
 		return 0, 0, err
 	}
 	return last, n, nil

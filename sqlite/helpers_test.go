@@ -358,6 +358,17 @@ func wantValid(t *testing.T, rep *chainlog.Report, checked, preChain int64) {
 	}
 }
 
+// wantValidAnchored is wantValid for a store amended in anchors
+// transactions: each added one anchor event, a stamped row of
+// chainlog.AnchorNode, which the trail's report counts.
+func wantValidAnchored(t *testing.T, rep *chainlog.Report, checked, preChain, anchors int64) {
+	t.Helper()
+	wantValid(t, rep, checked+anchors, preChain)
+	if a := rep.Amendments; a.Anchors != anchors || (anchors > 0 && a.AnchoredSeq != a.HeadSeq) {
+		t.Errorf("anchors, anchored seq = %d, %d; want %d, the trail's head %d", a.Anchors, a.AnchoredSeq, anchors, a.HeadSeq)
+	}
+}
+
 // wantBreak checks that rep is invalid and its first break is want
 // (Detail is not compared).
 func wantBreak(t *testing.T, rep *chainlog.Report, want chainlog.Break) {

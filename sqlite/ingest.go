@@ -46,6 +46,13 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]
 	if s.readOnly {
 		return nil, fmt.Errorf("ingest: %w", chainlog.ErrReadOnly)
 	}
+	for _, g := range groups {
+		for i := range g {
+			if err := chainlog.CheckUserNodeID(g[i].NodeID); err != nil {
+				return nil, fmt.Errorf("ingest: event %q: %w", g[i].ID, err)
+			}
+		}
+	}
 	var res []chainlog.IngestResult
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
 		// Never write to files that are no longer the store (see
@@ -55,11 +62,7 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]
 			return err
 		}
 		for attempt := 0; ; attempt++ {
-			var moved map[string]chainlog.Head
-			var tree TreeHead
-			var added []idRow
-			var err error
-			res, moved, tree, added, err = s.ingestTx(conn, groups)
+			a, err := s.ingestTx(conn, groups)
 			if errors.Is(err, chainlog.ErrConflict) && attempt < maxConflictRetries {
 				if err := s.reloadHeads(conn); err != nil {
 					return err
@@ -70,11 +73,8 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]
 			if err != nil {
 				return err
 			}
-			for node, h := range moved {
-				s.heads[node] = h
-			}
-			s.tree = tree
-			s.tail.add(added)
+			res = a.res
+			s.committed(a)
 			if err := s.files.check(); err != nil {
 				return fmt.Errorf("the batch was committed to a file that is no longer the store, and is not acknowledged: %w", err)
 			}
@@ -94,21 +94,50 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]
 	return res, nil
 }
 
-func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []chainlog.IngestResult, moved map[string]chainlog.Head, tree TreeHead, added []idRow, err error) {
+func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (a appended, err error) {
 	end, err := sqlitex.ImmediateTransaction(conn)
 	if err != nil {
-		return res, nil, tree, nil, err
+		return a, err
 	}
 	defer end(&err)
 	if err := s.recheckSchema(conn); err != nil {
-		return res, nil, tree, nil, err
+		return a, err
 	}
+	return s.appendTx(conn, groups, s.timestamp())
+}
+
+// appended is what one appendTx wrote: each group's counts, the chain heads
+// it moved, the new tree head and the id index's new rows. The in-memory
+// state takes it only after the commit (committed).
+type appended struct {
+	res   []chainlog.IngestResult
+	moved map[string]chainlog.Head
+	tree  TreeHead
+	added []idRow
+}
+
+// committed moves the in-memory heads, tree head and id tail to what a
+// committed appendTx wrote.
+func (s *Store) committed(a appended) {
+	for node, h := range a.moved {
+		s.heads[node] = h
+	}
+	s.tree = a.tree
+	s.tail.add(a.added)
+}
+
+// appendTx stamps and appends groups inside the caller's write transaction,
+// at time now: the one path that writes events, for Ingest and for the
+// anchor events of amendTx. It drops duplicates, inserts the rows, writes
+// the tree's hashes and moves every chain head and the tree head by
+// compare-and-swap. The caller commits, then calls committed.
+func (s *Store) appendTx(conn *sqlite.Conn, groups [][]chainlog.Event, now string) (a appended, err error) {
 	if err := s.tail.sync(conn); err != nil {
-		return res, nil, tree, nil, err
+		return a, err
 	}
 	if s.opts.DisableIntegrity {
 		if err := refuseUnchained(conn); err != nil {
-			return res, nil, tree, nil, err
+			return a, err
 		}
 	}
 	if t := &s.tail; t.keys == nil {
@@ -117,20 +146,19 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []ch
 		}
 		if t.lookups >= s.opts.IDKeySetAfter {
 			if err := t.loadKeys(conn); err != nil {
-				return res, nil, tree, nil, err
+				return a, err
 			}
 		}
 	}
-	now := s.timestamp()
 	tw := newTreeWriter(conn, s.tree.Size)
 	var lt *appendLog // the feed's, on the tree's frontier
 	if !s.opts.DisableIntegrity && !s.opts.DisableTree {
 		fr, err := readFrontier(s.tree.Size, tw)
 		if err != nil {
-			return res, nil, tree, nil, err
+			return a, err
 		}
 		if err := checkFrontier(s.tree, fr); err != nil {
-			return res, nil, tree, nil, err
+			return a, err
 		}
 		log := newAppendLog(s.tree.Size, fr)
 		lt = &log
@@ -141,43 +169,43 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []ch
 		}
 	}()
 	stmt := conn.Prep(insertEvent)
+	var added []idRow
 	i := 0
 	for avail := range f.ready {
 		for ; i < avail; i++ {
 			r := &f.rows[i]
 			if err := insertRow(conn, stmt, r.e, now, r.st); err != nil {
-				return nil, nil, tree, nil, fmt.Errorf("event %q: %w", r.e.ID, err)
+				return a, fmt.Errorf("event %q: %w", r.e.ID, err)
 			}
 			added = append(added, idRow{r.e.ID, conn.LastInsertRowID()})
 		}
 	}
 	if f.err != nil {
-		return nil, nil, tree, nil, f.err
+		return a, f.err
 	}
-	res, moved = f.res, f.moved
 	if lt != nil {
 		tw.pending, tw.size = lt.pending, lt.size
 	}
-	for node, next := range moved {
+	for node, next := range f.moved {
 		if err := casHead(conn, s.heads[node], next); err != nil {
-			return res, nil, tree, nil, err
+			return a, err
 		}
 	}
-	tree = s.tree
+	tree := s.tree
 	if tw.size != s.tree.Size {
 		root, err := tw.root()
 		if err != nil {
-			return res, nil, tree, nil, err
+			return a, err
 		}
 		if err := tw.flush(); err != nil {
-			return res, nil, tree, nil, err
+			return a, err
 		}
 		tree = TreeHead{Size: tw.size, Root: root}
 		if err := casTreeHead(conn, s.tree, tree, now); err != nil {
-			return res, nil, tree, nil, err
+			return a, err
 		}
 	}
-	return res, moved, tree, added, nil
+	return appended{res: f.res, moved: f.moved, tree: tree, added: added}, nil
 }
 
 // stamp is what integrity adds to a row: the chain head it creates and

@@ -716,36 +716,76 @@ func TestAmendTamperDeleteLastRecord(t *testing.T) {
 		f.payloadBreak(trailB, f.rec(2).DigestAfter, f.rec(6).DigestAfter))
 }
 
+// anchorBreak is the trail's break at the anchor event of trail seq (the
+// fixture's third batch ends at seq 6 and is the anchor node's seq 3).
+func (f trailFixture) anchorBreak(seq int64, reason, expected, found string) chainlog.Break {
+	return chainlog.Break{NodeID: chainlog.AnchorNode, Seq: seq, EventID: chainlog.AnchorID(seq, f.rec(seq).Hash),
+		Reason: reason, Expected: expected, Found: found}
+}
+
 // Deleting the last record and moving the head back makes the trail
-// consistent, but B's row still holds the values the deleted record made.
+// consistent, but B's row still holds the values the deleted record made,
+// and the anchor event of seq 6 names a record that is gone.
 func TestAmendTamperDeleteLastRecordAndHead(t *testing.T) {
 	t.Parallel()
 	f := newTrailFixture(t)
 	attack(t, f.path,
 		rawSQL(`DELETE FROM amendments WHERE seq = 6`),
 		rawSQL(`UPDATE amendment_head SET seq = 5, hash = ?`, f.rec(5).Hash))
-	rep := verifyPath(t, f.path, "")
-	wantBreak(t, rep, *f.payloadBreak(trailB, f.rec(2).DigestAfter, f.rec(6).DigestAfter))
-	if a := rep.Amendments; a.Status != chainlog.StatusValid || a.Checked != 5 || a.HeadSeq != 5 {
-		t.Errorf("amendments report = %+v; want a valid trail of 5", a)
+	f.verifyTampered(t, f.anchorBreak(6, chainlog.ReasonAnchorNoRecord, f.rec(6).Hash, ""),
+		f.payloadBreak(trailB, f.rec(2).DigestAfter, f.rec(6).DigestAfter))
+	if a := verifyPath(t, f.path, "").Amendments; a.Checked != 5 || a.HeadSeq != 5 || a.Anchors != 3 || a.AnchoredSeq != 6 {
+		t.Errorf("amendments report = %+v; want 5 records checked, 3 anchors up to seq 6", a)
 	}
 }
 
 // Rolling back the newest amendment completely (record, head and the row's
-// values) leaves a store that is consistent from the inside. This pins the
-// limit documented in docs/audit-trail.md: catching it needs a record of
-// the store's state kept outside the file.
-func TestAmendTamperRollbackOfNewestIsNotDetectable(t *testing.T) {
+// values) leaves a trail consistent in itself, but the anchor event, a
+// leaf of the tree committed with the record, still names it.
+func TestAmendTamperRollbackOfNewestCaughtByAnchor(t *testing.T) {
 	t.Parallel()
 	f := newTrailFixture(t)
 	attack(t, f.path,
 		rawSQL(`DELETE FROM amendments WHERE seq = 6`),
 		rawSQL(`UPDATE amendment_head SET seq = 5, hash = ?`, f.rec(5).Hash),
 		rawSQL(`UPDATE events SET data = ? WHERE id = ?`, string(f.rows[trailB].Data), trailB))
-	rep := verifyPath(t, f.path, "")
-	wantValid(t, rep, 9, 0)
-	if rep.Amendments.Checked != 5 {
-		t.Errorf("amendments checked = %d; want 5", rep.Amendments.Checked)
+	f.verifyTampered(t, f.anchorBreak(6, chainlog.ReasonAnchorNoRecord, f.rec(6).Hash, ""))
+}
+
+// Rolling the anchor back too (its row and its node's head) leaves the
+// trail and the chains consistent; the tree is not: its leaf is gone.
+// Rewriting the tree as well is what checkpoints and witnesses catch
+// (the tree at a checkpoint's size no longer has the checkpoint's root).
+func TestAmendTamperRollbackWithAnchorBreaksTree(t *testing.T) {
+	t.Parallel()
+	f := newTrailFixture(t)
+	anchors := exportPath(t, f.path, chainlog.AnchorNode)
+	if len(anchors) != 3 {
+		t.Fatalf("%d anchor events; want 3", len(anchors))
+	}
+	prev := anchors[1]
+	attack(t, f.path,
+		rawSQL(`DELETE FROM amendments WHERE seq = 6`),
+		rawSQL(`UPDATE amendment_head SET seq = 5, hash = ?`, f.rec(5).Hash),
+		rawSQL(`UPDATE events SET data = ? WHERE id = ?`, string(f.rows[trailB].Data), trailB),
+		rawSQL(`DELETE FROM events WHERE id = ?`, anchors[2].ID),
+		rawSQL(`UPDATE chain_heads SET seq = ?, chain_hash = ? WHERE node_id = ?`, prev.Seq, prev.Hash, chainlog.AnchorNode))
+	st := openRO(t, f.path)
+	defer st.Close()
+	rep, err := chainlog.VerifyStore(t.Context(), st, chainlog.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != chainlog.StatusInvalid || rep.Tree == nil || rep.Tree.Break == nil {
+		t.Fatalf("status %q, tree %+v; want invalid with a tree break", rep.Status, rep.Tree)
+	}
+	if r := rep.Tree.Break.Reason; !strings.HasPrefix(r, chainlog.ReasonTreeHeadMismatch) && !strings.HasPrefix(r, chainlog.ReasonLeafMissing) {
+		t.Errorf("tree break reason %q; want the tree head mismatch or a missing leaf", r)
+	}
+	// The trail itself is consistent with its (now last) anchor, seq 5's
+	// batch having none of its own: the last anchor names seq 3.
+	if a := rep.Amendments; a.Break == nil || a.Break.Reason != chainlog.ReasonUnanchored {
+		t.Errorf("amendments report = %+v; want the trail running past its last anchor", a)
 	}
 }
 
@@ -798,18 +838,20 @@ func TestAmendTamperForgedAtEndHeadNotMoved(t *testing.T) {
 }
 
 // A forger who also moves the head and sets digest_before to the event's
-// last recorded digest passes verification: nothing inside the file tells
-// the record from a sanctioned one. This is what checkpoints kept outside
-// the file are for (docs/audit-trail.md, "What this cannot show alone").
-func TestAmendTamperForgedAtEndHeadMovedIsNotDetectable(t *testing.T) {
+// last recorded digest makes a trail consistent in itself, but the record
+// has no anchor event: the trail runs past its last anchor. (Forging the
+// anchor too means appending a leaf to the tree, which checkpoints and
+// witnesses vouch for; see TestAnchorForged.)
+func TestAmendTamperForgedAtEndHeadMoved(t *testing.T) {
 	t.Parallel()
 	f := newTrailFixture(t)
 	forged, stmts := f.forgeAmendment(t, trailC, f.rec(4).DigestAfter)
 	attack(t, f.path, append(stmts, rawSQL(`UPDATE amendment_head SET seq = 7, hash = ?`, forged.Hash))...)
-	rep := verifyPath(t, f.path, "")
-	wantValid(t, rep, 9, 0)
-	if a := rep.Amendments; a.Status != chainlog.StatusValid || a.Checked != 7 || a.HeadHash != forged.Hash {
-		t.Errorf("amendments report = %+v; want the forged record accepted", a)
+	b := f.anchorBreak(6, chainlog.ReasonUnanchored, "trail head at seq 6", "trail head at seq 7")
+	b.Seq = 7
+	f.verifyTampered(t, b)
+	if a := verifyPath(t, f.path, "").Amendments; a.Checked != 7 || a.HeadHash != forged.Hash {
+		t.Errorf("amendments report = %+v; want the forged record read", a)
 	}
 	if trail := trailOf(t, f.path, trailC); len(trail) != 2 || !reflect.DeepEqual(trail[1], forged) {
 		t.Errorf("trail of %s = %+v; want the redaction and the forged record", trailC, trail)
@@ -889,11 +931,11 @@ func TestAmendTamperAllRecordsDeleted(t *testing.T) {
 		t.Parallel()
 		f := newTrailFixture(t)
 		attack(t, f.path, rawSQL(`DELETE FROM amendments`), rawSQL(`DELETE FROM amendment_head`))
-		rep := verifyPath(t, f.path, "")
-		wantBreak(t, rep, *f.payloadBreak(trailA, f.ingested[trailA], f.rec(5).DigestAfter))
-		if rep.Amendments.Status != chainlog.StatusEmpty || rep.Amendments.Break != nil {
-			t.Errorf("amendments report = %+v; want empty", rep.Amendments)
-		}
+		// The trail is empty and consistent; the first anchor names a
+		// record that is gone.
+		f.verifyTampered(t, f.anchorBreak(2, chainlog.ReasonAnchorNoRecord, f.rec(2).Hash, ""),
+			f.payloadBreak(trailA, f.ingested[trailA], f.rec(5).DigestAfter),
+			f.payloadBreak(trailB, f.ingested[trailB], f.rec(6).DigestAfter))
 	})
 }
 

@@ -776,7 +776,8 @@ func TestAttackEraseAmendment(t *testing.T) {
 	st := openStore(t, f.path, sqlite.Options{})
 	mustAmend(t, st, amendReq(victim.ID, "price correction", chainlog.Patch{Set: []string{chainlog.FieldModel},
 		Values: chainlog.Mutable{Model: ptr("claude-opus-4")}}))
-	// The tree did not grow, but the trail did: a new checkpoint records it.
+	// The trail grew, and the tree with its anchor event: a new checkpoint
+	// records both.
 	signed, err := st.Checkpoint(t.Context(), f.signer, f.last())
 	if err != nil || signed == nil {
 		t.Fatalf("Checkpoint after an amendment = %q, %v; want a new checkpoint", signed, err)
@@ -792,9 +793,13 @@ func TestAttackEraseAmendment(t *testing.T) {
 	closeStore(t, st)
 	attack(t, f.path, rawSQL(`DELETE FROM amendments`), rawSQL(`DELETE FROM amendment_head`),
 		rawSQL(`UPDATE events SET model = NULL WHERE id = ?`, victim.ID))
-	// Chains, payloads and the (empty) trail alone look fine.
+	// Chains, payloads and the (empty) trail alone look fine; the anchor
+	// event the amendment appended (a leaf, covered by the checkpoint)
+	// names a record that is gone.
 	rep := verifyPath(t, f.path, "")
-	wantValid(t, rep, 17, 0)
+	if a := rep.Amendments; rep.Checked != 17+1 || a.Break == nil || a.Break.Reason != chainlog.ReasonAnchorNoRecord || a.Break.Seq != 1 {
+		t.Errorf("checked %d, amendments %+v; want 17+1 rows and the anchor of seq 1 without its record", rep.Checked, a)
+	}
 	cps := f.cps(t)
 	statuses := make([]string, len(cps))
 	for i := range statuses {

@@ -211,7 +211,7 @@ func TestFalseValidPartialAmendmentIndex(t *testing.T) {
 	mustAmend(t, st, sqlite.AmendRequest{EventID: victim, Kind: chainlog.KindRedact, Reason: "erasure request", Actor: "dpo",
 		Patch: chainlog.Patch{Set: []string{chainlog.FieldData}, Values: chainlog.Mutable{Data: []byte(`{"redacted":true}`)}}})
 	closeStore(t, st)
-	wantValid(t, verifyStorePath(t, f.path, "", nil), 9, 0)
+	wantValidAnchored(t, verifyStorePath(t, f.path, "", nil), 9, 0, 1)
 	original := string(f.a[1].Data)
 	attack(t, f.path, rawSQL(`UPDATE events SET data = ? WHERE id = ?`, original, victim))
 	attack(t, f.path, shapeIndex(t, f.path, "amendments_event", "amendments (event_id, seq)", "event_id != '"+victim+"'")...)

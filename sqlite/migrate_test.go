@@ -206,7 +206,7 @@ func TestMigrateClawMetryV0(t *testing.T) {
 	if res.Costed != 3 || res.TokensFilled != 2 {
 		t.Errorf("backfill costed %d, filled tokens of %d; want 3 old llm_usage rows, 2 without a token_count", res.Costed, res.TokensFilled)
 	}
-	wantValid(t, verifyPath(t, path, ""), int64(len(newEvents)), v0Rows)
+	wantValidAnchored(t, verifyPath(t, path, ""), int64(len(newEvents)), v0Rows, 1)
 
 	// 5. Opening again migrates nothing and changes nothing.
 	before := exportPath(t, path, "")
@@ -214,7 +214,7 @@ func TestMigrateClawMetryV0(t *testing.T) {
 	if got := exportPath(t, path, ""); !reflect.DeepEqual(got, before) {
 		t.Error("a second Open changed the rows")
 	}
-	wantValid(t, verifyPath(t, path, ""), int64(len(newEvents)), v0Rows)
+	wantValidAnchored(t, verifyPath(t, path, ""), int64(len(newEvents)), v0Rows, 1)
 }
 
 // clawMetryChained builds, with raw SQL, a store as a ClawMetry version

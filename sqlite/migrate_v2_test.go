@@ -216,9 +216,9 @@ func TestMigrateChainlogV2(t *testing.T) {
 		}
 	}
 	rep = verifyPath(t, path, "")
-	wantValid(t, rep, v2Stamped+5, v2PreChain)
-	if rep.PayloadsUnsealed != v2Stamped-2 || rep.PayloadsChecked != 7 {
-		t.Errorf("after amending: payloads unsealed, checked = %d, %d; want %d, 7", rep.PayloadsUnsealed, rep.PayloadsChecked, v2Stamped-2)
+	wantValidAnchored(t, rep, v2Stamped+5, v2PreChain, 1)
+	if rep.PayloadsUnsealed != v2Stamped-2 || rep.PayloadsChecked != 7+1 {
+		t.Errorf("after amending: payloads unsealed, checked = %d, %d; want %d, 7+1 (the anchor)", rep.PayloadsUnsealed, rep.PayloadsChecked, v2Stamped-2)
 	}
 	if a := rep.Amendments; a.Status != chainlog.StatusValid || a.Checked != 2 || a.HeadSeq != 2 {
 		t.Errorf("amendments report = %+v; want valid, 2 records", a)
@@ -227,7 +227,7 @@ func TestMigrateChainlogV2(t *testing.T) {
 	// 5. A raw UPDATE of a row that is still unsealed goes unseen; of a row
 	// sealed through the trail, it is caught.
 	attack(t, path, rawSQL(`UPDATE events SET data = '{"tool":"bash","args":{"cmd":"true"}}' WHERE id = 'b3f09d11-0002'`))
-	wantValid(t, verifyPath(t, path, ""), v2Stamped+5, v2PreChain)
+	wantValidAnchored(t, verifyPath(t, path, ""), v2Stamped+5, v2PreChain, 1)
 	attack(t, path, rawSQL(`UPDATE events SET data = '{"tool":"read_file","ok":false}' WHERE id = ?`, corrected))
 	m := chainlog.Mutable{Data: json.RawMessage(`{"tool":"read_file","ok":false}`)}
 	wantBreak(t, verifyPath(t, path, ""), chainlog.Break{NodeID: v2NodeDev, Seq: old[corrected].Seq, EventID: corrected,
@@ -268,10 +268,11 @@ func TestMigrateChainlogV2Backfill(t *testing.T) {
 		t.Errorf("backfill result = %+v; want %+v", res, want)
 	}
 	rep := verifyPath(t, path, "")
-	wantValid(t, rep, v2Stamped, v2PreChain)
-	// Sealed through the trail: one pre-chain row and three stamped ones.
-	if rep.PayloadsChecked != 4 || rep.PayloadsUnsealed != v2Stamped-3 {
-		t.Errorf("payloads checked, unsealed = %d, %d; want 4, %d", rep.PayloadsChecked, rep.PayloadsUnsealed, v2Stamped-3)
+	wantValidAnchored(t, rep, v2Stamped, v2PreChain, 1)
+	// Sealed through the trail: one pre-chain row and three stamped ones;
+	// and the backfill's anchor, sealed at ingest.
+	if rep.PayloadsChecked != 4+1 || rep.PayloadsUnsealed != v2Stamped-3 {
+		t.Errorf("payloads checked, unsealed = %d, %d; want 4+1, %d", rep.PayloadsChecked, rep.PayloadsUnsealed, v2Stamped-3)
 	}
 	if a := rep.Amendments; a.Status != chainlog.StatusValid || a.Checked != 4 {
 		t.Errorf("amendments report = %+v; want valid, 4 records", a)

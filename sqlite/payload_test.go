@@ -139,7 +139,7 @@ func TestPayloadRawUpdateAfterAmendment(t *testing.T) {
 			rec := mustAmend(t, st, amendReq("full", "repriced", chainlog.Patch{
 				Set: []string{chainlog.FieldCostUSD}, Values: chainlog.Mutable{CostUSD: ptr(0.0075)}}))[0]
 			closeStore(t, st)
-			wantValid(t, verifyPath(t, f.path, ""), 6, 0)
+			wantValidAnchored(t, verifyPath(t, f.path, ""), 6, 0, 1)
 
 			m := mutableOf(t, f.path, "full")
 			var val any
@@ -314,9 +314,9 @@ func TestPayloadAmendUnsealedRowMidChain(t *testing.T) {
 		t.Errorf("digest_before = %s; want the digest of the unsealed row's fields", rec.DigestBefore)
 	}
 	rep := verifyPath(t, path, "")
-	wantValid(t, rep, 6, 0)
-	if rep.PayloadsUnsealed != 3 || rep.PayloadsChecked != 3 {
-		t.Errorf("payloads unsealed, checked = %d, %d; want 3, 3", rep.PayloadsUnsealed, rep.PayloadsChecked)
+	wantValidAnchored(t, rep, 6, 0, 1)
+	if rep.PayloadsUnsealed != 3 || rep.PayloadsChecked != 3+1 {
+		t.Errorf("payloads unsealed, checked = %d, %d; want 3, 3+1 (the anchor)", rep.PayloadsUnsealed, rep.PayloadsChecked)
 	}
 
 	attack(t, path, rawSQL(`UPDATE events SET model = 'gpt-4o' WHERE id = 'node-a/1'`))

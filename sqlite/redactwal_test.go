@@ -73,7 +73,7 @@ func TestRedactReportsWALNotTruncated(t *testing.T) {
 	}
 	release()
 	closeStore(t, st)
-	wantValid(t, verifyPath(t, path, ""), 3, 0)
+	wantValidAnchored(t, verifyPath(t, path, ""), 3, 0, 1)
 }
 
 // TestRedactRetriesWALTruncation releases the reader's snapshot inside the

@@ -76,10 +76,11 @@ func TestMonitorIncremental(t *testing.T) {
 		{"nothing new", func() {}, chainlog.StatusValid, 4, [3]int{}, []string{"n1 3 3", "n2 1 1"}},
 		{"more rows, a new node", func() { src.Commit("n1", "d"); src.Commit("n3", "y", "z"); src.Commit("n1", "e") },
 			chainlog.StatusValid, 8, [3]int{4, 0, 4}, []string{"n1 3 5", "n2 1 1", "n3 -1 2"}},
+		// Each amendment appends its anchor event, a row and a leaf.
 		{"amendments", func() { src.Amend("a", "m2"); src.Amend("y", "m2"); src.Commit("n2", "w") },
-			chainlog.StatusValid, 9, [3]int{1, 2, 1}, []string{"n1 5 5", "n2 1 2", "n3 2 2"}},
+			chainlog.StatusValid, 9 + 2, [3]int{1 + 2, 2, 1 + 2}, []string{chainlog.AnchorNode + " -1 2", "n1 5 5", "n2 1 2", "n3 2 2"}},
 		{"an amendment of a verified row", func() { src.Amend("a", "m3") },
-			chainlog.StatusValid, 9, [3]int{0, 1, 0}, nil},
+			chainlog.StatusValid, 9 + 3, [3]int{0 + 1, 1, 0 + 1}, []string{chainlog.AnchorNode + " 2 3", "n1 5 5", "n2 2 2", "n3 2 2"}},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -245,17 +246,18 @@ func TestMonitorConcurrentCommits(t *testing.T) {
 			if rep.Status != chainlog.StatusValid {
 				t.Fatalf("check with commits during it: %s (%v); want valid", rep.Status, rep.BrokenAt)
 			}
-			if rep.Checked > 6 || rep.Tree.Leaves > 6 || rep.Amendments.Checked > 2 {
+			// 3 rows and an anchor, then 3 rows and an anchor.
+			if rep.Checked > 8 || rep.Tree.Leaves > 8 || rep.Amendments.Checked > 2 {
 				t.Errorf("checked %d rows, %d leaves, %d amendments; want no more than were committed", rep.Checked, rep.Tree.Leaves, rep.Amendments.Checked)
 			}
 			before := src.Reads()
 			rep = monCheck(t, m, src)
 			wantSameReport(t, rep, fullVerify(t, src))
-			if rep.Status != chainlog.StatusValid || rep.Checked != 6 || rep.Tree.Leaves != 6 || rep.Amendments.Checked != 2 {
-				t.Errorf("next round: %s, %d checked, %d leaves, %d amendments; want valid, 6, 6, 2", rep.Status, rep.Checked, rep.Tree.Leaves, rep.Amendments.Checked)
+			if rep.Status != chainlog.StatusValid || rep.Checked != 8 || rep.Tree.Leaves != 8 || rep.Amendments.Checked != 2 || rep.Amendments.Anchors != 2 {
+				t.Errorf("next round: %s, %d checked, %d leaves, %d amendments, %d anchors; want valid, 8, 8, 2, 2", rep.Status, rep.Checked, rep.Tree.Leaves, rep.Amendments.Checked, rep.Amendments.Anchors)
 			}
 			after := src.Reads()
-			if after[0]-before[0] > 3 || after[2]-before[2] > 3 || after[1]-before[1] > 1 {
+			if after[0]-before[0] > 4 || after[2]-before[2] > 4 || after[1]-before[1] > 1 {
 				t.Errorf("next round read %v -> %v; want only what the last round left", before, after)
 			}
 		})
@@ -417,4 +419,88 @@ func TestMonitorConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// rewriteTrail replaces src's trail from record seq on: edit changes
+// record seq, and every later record is linked and hashed again, as
+// someone who can write the store and knows the format would. The head
+// follows.
+func rewriteTrail(src *chainlogtest.Source, seq int64, edit func(*chainlog.Amendment)) {
+	prev := chainlog.GenesisHash
+	for i := range src.Amends {
+		a := &src.Amends[i].Amendment
+		if a.Seq == seq {
+			edit(a)
+		}
+		if a.Seq >= seq {
+			a.PrevHash = prev
+			a.Hash = chainlog.AmendmentHash(prev, a)
+		}
+		prev = a.Hash
+	}
+	last := src.Amends[len(src.Amends)-1].Amendment
+	src.AmendHead = &chainlog.Head{Seq: last.Seq, Hash: last.Hash}
+}
+
+// TestMonitorAnchors: the anchor events hold the trail to what was
+// committed. A trail rewritten and hashed forward is consistent in
+// itself, but no longer matches its anchors; a record appended without
+// an anchor runs past the last one. The Monitor and VerifyStore agree.
+func TestMonitorAnchors(t *testing.T) {
+	build := func() (*chainlogtest.Source, []chainlog.Amendment) {
+		src := chainlogtest.NewSource()
+		src.Commit("n1", "a", "b")
+		src.Amend("a", "m2")
+		src.Amend("b", "m2")
+		var recs []chainlog.Amendment
+		for _, a := range src.Amends {
+			recs = append(recs, a.Amendment)
+		}
+		return src, recs
+	}
+	tests := []struct {
+		name   string
+		tamper func(*chainlogtest.Source, []chainlog.Amendment) (event string, seq int64, reason, expected, found string)
+	}{
+		{"first record rewritten", func(s *chainlogtest.Source, recs []chainlog.Amendment) (string, int64, string, string, string) {
+			rewriteTrail(s, 1, func(a *chainlog.Amendment) { a.Reason = "routine" })
+			return chainlog.AnchorID(1, recs[0].Hash), 1, chainlog.ReasonAnchorMismatch, recs[0].Hash, s.Amends[0].Hash
+		}},
+		{"last record deleted with the head", func(s *chainlogtest.Source, recs []chainlog.Amendment) (string, int64, string, string, string) {
+			s.Amends = s.Amends[:1]
+			s.AmendHead = &chainlog.Head{Seq: 1, Hash: recs[0].Hash}
+			s.Row("b").LastDigest = ""
+			s.Row("b").Model = chainlogtest.Ptr("m")
+			return chainlog.AnchorID(2, recs[1].Hash), 2, chainlog.ReasonAnchorNoRecord, recs[1].Hash, ""
+		}},
+		{"record appended without an anchor", func(s *chainlogtest.Source, recs []chainlog.Amendment) (string, int64, string, string, string) {
+			a := recs[1]
+			a.Seq, a.Reason, a.PrevHash = 3, "forged", recs[1].Hash
+			a.DigestBefore = a.DigestAfter
+			a.Hash = chainlog.AmendmentHash(a.PrevHash, &a)
+			s.Amends = append(s.Amends, chainlog.AmendmentScan{Amendment: a, ExpectedBefore: a.DigestBefore, EventExists: true})
+			s.AmendHead = &chainlog.Head{Seq: 3, Hash: a.Hash}
+			return chainlog.AnchorID(2, recs[1].Hash), 3, chainlog.ReasonUnanchored, "trail head at seq 2", "trail head at seq 3"
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, recs := build()
+			m := chainlog.NewMonitor()
+			if rep := monCheck(t, m, src); rep.Status != chainlog.StatusValid || rep.Amendments.Anchors != 2 || rep.Amendments.AnchoredSeq != 2 {
+				t.Fatalf("before tampering: %s, %+v; want valid with 2 anchors", rep.Status, rep.Amendments)
+			}
+			event, seq, reason, expected, found := tt.tamper(src, recs)
+			for name, rep := range map[string]*chainlog.Report{"Monitor": monCheck(t, chainlog.NewMonitor(), src), "VerifyStore": fullVerify(t, src)} {
+				b := rep.Amendments.Break
+				if rep.Status != chainlog.StatusInvalid || b == nil {
+					t.Fatalf("%s: status %s, amendments %+v; want invalid", name, rep.Status, rep.Amendments)
+				}
+				if b.Trail != chainlog.TrailAmendments || b.NodeID != chainlog.AnchorNode || b.EventID != event || b.Seq != seq ||
+					b.Reason != reason || b.Expected != expected || b.Found != found {
+					t.Errorf("%s: amendments broken_at = %+v; want anchor %s seq %d: %s (expected %q, found %q)", name, b, event, seq, reason, expected, found)
+				}
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -40,6 +41,23 @@ func TestStoreContract(t *testing.T) {
 				return st.Amend(ctx, sqlite.AmendRequest{EventID: id, Patch: p, Kind: chainlog.KindAmend, Reason: reason, Actor: actor})
 			},
 			SharedWriters: true,
+			RewriteTrail: func(t *testing.T, recs []chainlog.Amendment, head chainlog.Head) {
+				var stmts []rawStmt
+				for _, a := range recs {
+					fields, err := json.Marshal(a.Fields)
+					if err != nil {
+						t.Fatal(err)
+					}
+					stmts = append(stmts, rawSQL(`UPDATE amendments SET event_id = ?, kind = ?, fields = ?, digest_before = ?, digest_after = ?,
+						reason = ?, actor = ?, at = ?, prev_hash = ?, hash = ? WHERE seq = ?`, a.EventID, a.Kind, string(fields),
+						a.DigestBefore, a.DigestAfter, a.Reason, a.Actor, a.At, a.PrevHash, a.Hash, a.Seq))
+				}
+				stmts = append(stmts, rawSQL(`UPDATE amendment_head SET seq = ?, hash = ?, updated_at = ?`, head.Seq, head.Hash, head.UpdatedAt))
+				attack(t, path, stmts...)
+			},
+			DeleteEvent: func(t *testing.T, id string) {
+				attack(t, path, rawSQL(`DELETE FROM events WHERE id = ?`, id))
+			},
 		}
 	})
 }

@@ -50,6 +50,14 @@ type Backend struct {
 	// SharedWriters says that two stores opened for writing on one storage
 	// may write at once (two processes on one file).
 	SharedWriters bool
+
+	// RewriteTrail and DeleteEvent change the storage as someone who can
+	// write it would, behind the store's back: RewriteTrail replaces the
+	// stored amendment records of recs' seqs with recs, and the trail's
+	// head with head; DeleteEvent deletes the row of event id, and nothing
+	// else (not its chain's head, nor the tree's stored hashes).
+	RewriteTrail func(t *testing.T, recs []chainlog.Amendment, head chainlog.Head)
+	DeleteEvent  func(t *testing.T, id string)
 }
 
 // Run runs the conformance suite, each subtest on a storage newBackend makes.
@@ -67,6 +75,9 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"TreeAndProofs", testTreeAndProofs},
 		{"Checkpoint", testCheckpoint},
 		{"Amendments", testAmendments},
+		{"Anchors", testAnchors},
+		{"AnchorTrailRewritten", testAnchorTrailRewritten},
+		{"AnchorDeleted", testAnchorDeleted},
 		{"ReadOnly", testReadOnly},
 		{"NotFound", testNotFound},
 	}
@@ -201,17 +212,24 @@ func wantChains(t *testing.T, rows []chainlog.StoredEvent) {
 
 // verifyValid runs VerifyStore on a read-only open of the storage and wants
 // it VALID with checked events.
-func verifyValid(t *testing.T, b Backend, checked int64) {
+func verifyValid(t *testing.T, b Backend, checked int64) *chainlog.Report {
 	t.Helper()
-	s := openRO(t, b)
-	rep, err := chainlog.VerifyStore(t.Context(), s, chainlog.VerifyOptions{})
-	if err != nil {
-		t.Fatalf("VerifyStore: %v", err)
-	}
+	rep := verify(t, b)
 	if rep.Status != chainlog.StatusValid || rep.Checked != checked {
 		j, _ := json.Marshal(rep)
 		t.Fatalf("VerifyStore = %s, want %s with %d checked", j, chainlog.StatusValid, checked)
 	}
+	return rep
+}
+
+// verify runs VerifyStore on a read-only open of the storage.
+func verify(t *testing.T, b Backend) *chainlog.Report {
+	t.Helper()
+	rep, err := chainlog.VerifyStore(t.Context(), openRO(t, b), chainlog.VerifyOptions{})
+	if err != nil {
+		t.Fatalf("VerifyStore: %v", err)
+	}
+	return rep
 }
 
 // testdata returns the path of a file in the module's testdata directory.
@@ -688,7 +706,7 @@ func testAmendments(t *testing.T, b Backend) {
 	if other, err := s.Amendments(t.Context(), "m2"); err != nil || len(other) != 0 {
 		t.Errorf("Amendments(m2) = %+v, %v; want none", other, err)
 	}
-	verifyValid(t, b, 2)
+	verifyValid(t, b, 2+2) // and the two amendments' anchors
 }
 
 // testReadOnly: a store opened read-only reads what the writer committed,
@@ -765,4 +783,134 @@ func testNotFound(t *testing.T, b Backend) {
 		t.Errorf("Event(f1) = %+v, %v", e, err)
 	}
 	verifyValid(t, b, 1)
+}
+
+// amendTwice ingests a1 and a2 and amends each once, in two commits, and
+// returns the two records.
+func amendTwice(t *testing.T, b Backend, s chainlog.Store) [2]chainlog.Amendment {
+	t.Helper()
+	ingest(t, s, events(t, "x", "a1", "a2"), chainlog.IngestResult{Inserted: 2})
+	var recs [2]chainlog.Amendment
+	for i, id := range []string{"a1", "a2"} {
+		cost := float64(i + 1)
+		rec, err := b.Amend(t.Context(), s, id, chainlog.Patch{Set: []string{chainlog.FieldCostUSD}, Values: chainlog.Mutable{CostUSD: &cost}}, "priced", "storetest")
+		if err != nil {
+			t.Fatalf("amend %s: %v", id, err)
+		}
+		recs[i] = rec
+	}
+	return recs
+}
+
+// testAnchors: each amendment appends, in its own commit, one anchor event
+// on chainlog.AnchorNode whose identity commits to the trail's new head.
+// The anchor is chained on its node and is a leaf of the tree, proved in
+// the next checkpoint. Users cannot write on the reserved node.
+func testAnchors(t *testing.T, b Backend) {
+	const origin = "chainlog.example/storetest"
+	signer, verifier := chainlogtest.NewKey(t, origin)
+	s := open(t, b)
+	ingest(t, s, events(t, "x", "a0"), chainlog.IngestResult{Inserted: 1})
+	n0, _ := storedTree(t, s)
+	cost := 0.5
+	rec, err := b.Amend(t.Context(), s, "a0", chainlog.Patch{Set: []string{chainlog.FieldCostUSD}, Values: chainlog.Mutable{CostUSD: &cost}}, "priced", "storetest")
+	if err != nil {
+		t.Fatalf("amend a0: %v", err)
+	}
+	// Committed with the record: the anchor is there when Amend returns.
+	id := chainlog.AnchorID(rec.Seq, rec.Hash)
+	anchor, err := s.Event(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Event(%s) right after the amendment: %v", id, err)
+	}
+	if seq, hash, ok := chainlog.ParseAnchor(&anchor.Event); !ok || seq != rec.Seq || hash != rec.Hash {
+		t.Errorf("ParseAnchor(%+v) = %d, %s, %v; want %d, %s", anchor.Event, seq, hash, ok, rec.Seq, rec.Hash)
+	}
+	if want := chainlog.AnchorEvent(rec.Seq, rec.Hash, anchor.TS); chainlog.Canonical(&anchor.Event) != chainlog.Canonical(&want) {
+		t.Errorf("anchor identity %s; want %s", chainlog.Canonical(&anchor.Event), chainlog.Canonical(&want))
+	}
+	if anchor.Seq != 1 || anchor.LeafIndex == nil || *anchor.LeafIndex != n0 {
+		t.Errorf("anchor at chain seq %d, leaf %v; want seq 1, leaf %d", anchor.Seq, anchor.LeafIndex, n0)
+	}
+	if h := heads(t, s, chainlog.AnchorNode); len(h) != 1 || h[0].Seq != 1 || h[0].Hash != anchor.Hash {
+		t.Errorf("anchor node's head = %+v; want seq 1 at the anchor", h)
+	}
+	n1, _ := storedTree(t, s)
+	if n1 != n0+1 {
+		t.Errorf("tree size %d after the amendment; want %d", n1, n0+1)
+	}
+
+	// The next checkpoint covers the anchor: its inclusion proof checks.
+	signed, err := s.Checkpoint(t.Context(), signer, nil)
+	if err != nil || signed == nil {
+		t.Fatalf("Checkpoint = %q, %v", signed, err)
+	}
+	c, err := chainlog.OpenCheckpoint(signed, verifier)
+	if err != nil {
+		t.Fatalf("OpenCheckpoint: %v", err)
+	}
+	pe, idx, proof, err := s.ProveEvent(t.Context(), id, c.Size)
+	if err != nil {
+		t.Fatalf("ProveEvent(%s, %d): %v", id, c.Size, err)
+	}
+	l := pe.Leaf()
+	if err := tlog.CheckRecord(proof, c.Size, c.Root, idx, chainlog.LeafHash(&l)); err != nil || idx != n0 || pe.ChainHash != anchor.Hash {
+		t.Errorf("inclusion of the anchor (leaf %d, chain hash %s) in checkpoint %d: %v", idx, pe.ChainHash, c.Size, err)
+	}
+
+	// Events from users may not use the reserved node.
+	forged := chainlog.AnchorEvent(2, strings.Repeat("0", 64), anchor.TS)
+	if res, err := s.Ingest(t.Context(), []chainlog.Event{forged}); err == nil {
+		t.Errorf("Ingest of an event on %s = %+v; want an error", chainlog.AnchorNode, res)
+	}
+	rep := verifyValid(t, b, 1+1)
+	if a := rep.Amendments; a.Anchors != 1 || a.AnchoredSeq != 1 {
+		t.Errorf("amendments report = %+v; want 1 anchor of seq 1", a)
+	}
+}
+
+// testAnchorTrailRewritten: a trail record rewritten after it was anchored,
+// and every later record hashed again so that the trail is consistent in
+// itself, no longer matches its anchor: INVALID, with the evidence.
+func testAnchorTrailRewritten(t *testing.T, b Backend) {
+	if b.RewriteTrail == nil {
+		t.Fatal("the backend has no RewriteTrail")
+	}
+	s := open(t, b)
+	recs := amendTwice(t, b, s)
+	forged := recs
+	forged[0].Reason = "routine"
+	forged[0].Hash = chainlog.AmendmentHash(forged[0].PrevHash, &forged[0])
+	forged[1].PrevHash = forged[0].Hash
+	forged[1].Hash = chainlog.AmendmentHash(forged[1].PrevHash, &forged[1])
+	b.RewriteTrail(t, forged[:], chainlog.Head{Seq: 2, Hash: forged[1].Hash, UpdatedAt: forged[1].At})
+	rep := verify(t, b)
+	want := chainlog.Break{Trail: chainlog.TrailAmendments, NodeID: chainlog.AnchorNode, Seq: 1, EventID: chainlog.AnchorID(1, recs[0].Hash),
+		Reason: chainlog.ReasonAnchorMismatch, Expected: recs[0].Hash, Found: forged[0].Hash}
+	got := rep.Amendments.Break
+	if rep.Status != chainlog.StatusInvalid || got == nil {
+		t.Fatalf("status %s, amendments %+v; want invalid", rep.Status, rep.Amendments)
+	}
+	g := *got
+	g.Detail = ""
+	if g != want {
+		t.Errorf("amendments broken_at = %+v; want %+v", g, want)
+	}
+}
+
+// testAnchorDeleted: deleting an anchor's row leaves a gap in the tree's
+// leaves (and in its node's chain): INVALID.
+func testAnchorDeleted(t *testing.T, b Backend) {
+	if b.DeleteEvent == nil {
+		t.Fatal("the backend has no DeleteEvent")
+	}
+	s := open(t, b)
+	recs := amendTwice(t, b, s)
+	b.DeleteEvent(t, chainlog.AnchorID(1, recs[0].Hash))
+	rep := verify(t, b)
+	if rep.Status != chainlog.StatusInvalid || rep.Tree == nil || rep.Tree.Break == nil ||
+		!strings.HasPrefix(rep.Tree.Break.Reason, chainlog.ReasonLeafMissing) {
+		j, _ := json.Marshal(rep)
+		t.Fatalf("VerifyStore = %s; want invalid with a missing leaf", j)
+	}
 }

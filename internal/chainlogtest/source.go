@@ -160,6 +160,8 @@ func (s *Source) AmendPatch(id string, p chainlog.Patch, reason, actor string) (
 	s.Amends = append(s.Amends, chainlog.AmendmentScan{Amendment: a, ExpectedBefore: before, EventExists: true})
 	r.LastDigest = a.DigestAfter
 	s.AmendHead = &chainlog.Head{Hash: a.Hash, Seq: a.Seq}
+	// In the same commit, as every store: the anchor of the new head.
+	s.stamp(chainlog.AnchorEvent(a.Seq, a.Hash, a.At))
 	return a, nil
 }
 

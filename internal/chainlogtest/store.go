@@ -33,6 +33,11 @@ func (s *Source) hashReader() tlog.HashReader {
 // the slice, is a duplicate.
 func (s *Source) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.IngestResult, error) {
 	var res chainlog.IngestResult
+	for _, e := range events {
+		if err := chainlog.CheckUserNodeID(e.NodeID); err != nil {
+			return res, fmt.Errorf("ingest: event %q: %w", e.ID, err)
+		}
+	}
 	seen := make(map[string]bool, len(s.Rows)+len(events))
 	for i := range s.Rows {
 		seen[s.Rows[i].ID] = true

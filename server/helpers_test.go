@@ -62,6 +62,10 @@ type daemonConfig struct {
 	Reader func(*sqlite.Store) server.Reader
 	// ReadTimeout is the http.Server's; 0 is none.
 	ReadTimeout time.Duration
+	// OTLP is the OTLP receiver's mapper; nil serves no OTLP.
+	OTLP server.OTLPMapper
+	// Handler, when set, wraps the handler the test server serves.
+	Handler func(*server.Server) http.Handler
 }
 
 // daemon is one running daemon under test.
@@ -113,8 +117,12 @@ func newDaemonAt(t *testing.T, path string, cfg daemonConfig) *daemon {
 	}
 	d.srv = server.New(server.Config{Writer: d.writer, Reader: reader, Monitor: d.monitor, Metrics: d.metrics,
 		Token: cfg.Token, MaxBodyBytes: cfg.MaxBodyBytes, MaxInflightBytes: cfg.MaxInflightBytes,
-		MaxEventBytes: cfg.MaxEventBytes, PageBytes: cfg.PageBytes, NodeID: cfg.NodeID})
-	d.ts = httptest.NewUnstartedServer(d.srv)
+		MaxEventBytes: cfg.MaxEventBytes, PageBytes: cfg.PageBytes, NodeID: cfg.NodeID, OTLP: cfg.OTLP})
+	var h http.Handler = d.srv
+	if cfg.Handler != nil {
+		h = cfg.Handler(d.srv)
+	}
+	d.ts = httptest.NewUnstartedServer(h)
 	d.ts.Config.ReadTimeout = cfg.ReadTimeout
 	d.ts.Start()
 	t.Cleanup(d.ts.Close)

@@ -131,6 +131,9 @@ var otlpTraces = otlpSignal{
 // not decode is the client's fault.
 func unmarshalOTLP(fromProto, fromJSON func([]byte) error, body []byte, json bool) error {
 	if json {
+		if err := checkJSONNesting(body); err != nil {
+			return err
+		}
 		if err := fromJSON(body); err != nil {
 			return badRequest{fmt.Errorf("OTLP JSON body does not decode: %w", err)}
 		}
@@ -138,6 +141,39 @@ func unmarshalOTLP(fromProto, fromJSON func([]byte) error, body []byte, json boo
 	}
 	if err := fromProto(body); err != nil {
 		return badRequest{fmt.Errorf("OTLP protobuf body does not decode: %w", err)}
+	}
+	return nil
+}
+
+// maxJSONNesting bounds how deep an OTLP/JSON body nests its arrays and
+// objects. pdata's JSON decoder recurses with no bound of its own (its
+// protobuf decoder stops values at 100 deep), and a body of a few
+// megabytes could otherwise nest a value hundreds of thousands deep. A
+// value nested 100 deep takes at most 400 levels, as kvlists, under the
+// levels of the envelope.
+const maxJSONNesting = 512
+
+// checkJSONNesting refuses a body that nests arrays and objects deeper
+// than maxJSONNesting, before it is decoded.
+func checkJSONNesting(b []byte) error {
+	depth, inString, escaped := 0, false, false
+	for i, c := range b {
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case inString:
+			inString = c != '"'
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > maxJSONNesting {
+				return badRequest{fmt.Errorf("OTLP JSON body nests arrays and objects deeper than %d, at byte %d", maxJSONNesting, i+1)}
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
 	}
 	return nil
 }

@@ -82,13 +82,13 @@ type daemon struct {
 	token   string
 }
 
-func newDaemon(t *testing.T, cfg daemonConfig) *daemon {
+func newDaemon(t testing.TB, cfg daemonConfig) *daemon {
 	t.Helper()
 	return newDaemonAt(t, filepath.Join(t.TempDir(), "chainlog.db"), cfg)
 }
 
 // newDaemonAt runs a daemon on the store at path, creating it if missing.
-func newDaemonAt(t *testing.T, path string, cfg daemonConfig) *daemon {
+func newDaemonAt(t testing.TB, path string, cfg daemonConfig) *daemon {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), path, sqlite.Options{Now: testClock()})
 	if err != nil {

@@ -28,6 +28,12 @@ type Config struct {
 	Store  string // the SQLite store's path
 	Init   bool   // add chainlog's tables to a database with other tables
 	Listen string // the address to listen on, host:port
+	// OTLPListen, if set, is a second address that serves only the OTLP
+	// receiver (POST /v1/logs, POST /v1/traces) and /healthz, as OTLP
+	// exporters expect (127.0.0.1:4318). The main address serves them too.
+	OTLPListen string
+	// OTLP maps OTLP payloads to events; nil serves no OTLP receiver.
+	OTLP   server.OTLPMapper
 	NodeID string // node_id for events that have none
 	Token  string // required bearer token; empty means none
 
@@ -57,6 +63,9 @@ type Config struct {
 	Now    func() time.Time // the clock; default time.Now
 	// Ready, if set, is called once the daemon listens, with its address.
 	Ready func(addr net.Addr)
+	// OTLPReady, if set, is called once the OTLP listener listens, with
+	// its address, before Ready.
+	OTLPReady func(addr net.Addr)
 }
 
 // PublishShutdownWait bounds how long a stopping daemon waits for the last
@@ -96,6 +105,9 @@ func (c *Config) check() error {
 		if n.v <= 0 {
 			return fmt.Errorf("daemon config: %s %d is not positive", n.name, n.v)
 		}
+	}
+	if c.OTLPListen != "" && c.OTLP == nil {
+		return errors.New("daemon config: an OTLPListen address without an OTLP mapper")
 	}
 	if c.Signer != nil && c.CheckpointFile == "" {
 		return errors.New("daemon config: a Signer without a CheckpointFile")
@@ -168,15 +180,28 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go w.Run(writeCtx)
 	srv := server.New(server.Config{Writer: w, Reader: ro, Monitor: chainlog.NewMonitor(), Metrics: metrics,
 		Logger: logger, Token: cfg.Token, MaxBodyBytes: cfg.MaxBodyBytes, MaxInflightBytes: cfg.MaxInflightBytes,
-		NodeID: cfg.NodeID,
-		Tiles:  &tiles.Handler{Source: ro, Checkpoint: publish.File{Path: cfg.CheckpointFile}.Last, Logger: logger}})
-	hs := &http.Server{Addr: cfg.Listen, Handler: srv, ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: cfg.ReadTimeout, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		NodeID: cfg.NodeID, OTLP: cfg.OTLP,
+		Tiles: &tiles.Handler{Source: ro, Checkpoint: publish.File{Path: cfg.CheckpointFile}.Last, Logger: logger}})
+	hs := d.httpServer(srv)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		w.Close()
 		return err
+	}
+	servers, serve := []*http.Server{hs}, []func() error{func() error { return hs.Serve(ln) }}
+	if cfg.OTLPListen != "" {
+		ohs := d.httpServer(srv.OTLPHandler())
+		oln, err := net.Listen("tcp", cfg.OTLPListen)
+		if err != nil {
+			ln.Close()
+			w.Close()
+			return fmt.Errorf("OTLP listener: %w", err)
+		}
+		logger.Info("OTLP receiver listening", "addr", oln.Addr().String())
+		if cfg.OTLPReady != nil {
+			cfg.OTLPReady(oln.Addr())
+		}
+		servers, serve = append(servers, ohs), append(serve, func() error { return ohs.Serve(oln) })
 	}
 	logger.Info("chainlog serving", "addr", ln.Addr().String(), "store", cfg.Store, "node_id", cfg.NodeID,
 		"auth", cfg.Token != "", "checkpoints", cfg.Signer != nil)
@@ -188,8 +213,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	vs := &verifySchedule{full: cfg.FullVerifyInterval, now: now, last: now()}
 	bg.Go(func() { verifyLoop(bgCtx, srv, cfg.VerifyInterval, vs, logger) })
 	bg.Go(func() { cps.tick(bgCtx, logger) })
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	errc := make(chan error, len(serve))
+	for _, f := range serve {
+		go func() { errc <- f() }()
+	}
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
@@ -199,9 +226,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stopBg()
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
-	if serr := hs.Shutdown(shutCtx); serr != nil {
-		logger.Error("http shutdown", "err", serr)
+	// Every listener stops taking requests, and those in flight get their
+	// answers, before the writer drains its queue.
+	var shut sync.WaitGroup
+	for _, hs := range servers {
+		shut.Go(func() {
+			if serr := hs.Shutdown(shutCtx); serr != nil {
+				logger.Error("http shutdown", "err", serr)
+			}
+		})
 	}
+	shut.Wait()
 	w.Close()
 	bg.Wait()
 	if cerr := cp.Run(writeCtx, st); cerr != nil {
@@ -214,6 +249,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	logger.Info("stopped")
 	return err
+}
+
+// httpServer returns the daemon's HTTP server settings around h.
+func (d *Daemon) httpServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: d.cfg.ReadTimeout, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(d.cfg.Logger.Handler(), slog.LevelWarn)}
 }
 
 // verifySchedule says whether a background verification is a whole-store

@@ -20,6 +20,7 @@ import (
 // given on the command line wins.
 type serveConfig struct {
 	listen         string
+	otlpListen     string
 	nodeID         string
 	token          string
 	insecure       bool
@@ -47,6 +48,7 @@ CHAINLOG_NODE_ID, CHAINLOG_TOKEN, ...). A flag on the command line wins.`
 
 func (c *serveConfig) register(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8900", "address to listen on")
+	fs.StringVar(&c.otlpListen, "otlp-listen", "", "also serve the OTLP/HTTP receiver (POST /v1/logs and /v1/traces) alone on this `ADDR`, e.g. 127.0.0.1:4318 (the --listen address serves it too)")
 	fs.StringVar(&c.nodeID, "node-id", "", "node_id for events that have none (default: the host name)")
 	fs.StringVar(&c.token, "token", "", "require \"Authorization: Bearer `TOKEN`\" on every request")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow listening on a non-loopback address without --token")
@@ -188,17 +190,24 @@ func (c *serveConfig) check() error {
 	if err := c.cp.check(); err != nil {
 		return err
 	}
-	return checkListen(c.listen, c.token, c.insecure)
+	if err := checkListen("listen", c.listen, c.token, c.insecure); err != nil {
+		return err
+	}
+	if c.otlpListen == "" {
+		return nil
+	}
+	return checkListen("otlp-listen", c.otlpListen, c.token, c.insecure)
 }
 
-// checkListen refuses a non-loopback address without a token.
-func checkListen(addr, token string, insecure bool) error {
+// checkListen refuses a non-loopback address without a token; flag names
+// the flag that gave it.
+func checkListen(flag, addr, token string, insecure bool) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("--listen %q: %v", addr, err)
+		return fmt.Errorf("--%s %q: %v", flag, addr, err)
 	}
 	if _, err := net.LookupPort("tcp", port); err != nil || port == "" {
-		return fmt.Errorf("--listen %q: want a port number after the colon", addr)
+		return fmt.Errorf("--%s %q: want a port number after the colon", flag, addr)
 	}
 	if token != "" || insecure || host == "localhost" {
 		return nil
@@ -206,14 +215,14 @@ func checkListen(addr, token string, insecure bool) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("--listen %q is not a loopback address: set --token (or CHAINLOG_TOKEN), or --insecure to listen without one", addr)
+	return fmt.Errorf("--%s %q is not a loopback address: set --token (or CHAINLOG_TOKEN), or --insecure to listen without one", flag, addr)
 }
 
 // daemonConfig is the daemon's configuration from the flags, once check
 // and the checkpoint setup have run.
 func (c *serveConfig) daemonConfig(path string, logger *slog.Logger) daemon.Config {
 	cfg := daemon.Config{
-		Store: path, Init: c.init, Listen: c.listen, NodeID: c.nodeID, Token: c.token,
+		Store: path, Init: c.init, Listen: c.listen, OTLPListen: c.otlpListen, NodeID: c.nodeID, Token: c.token,
 		MaxBodyBytes: c.maxBody, MaxInflightBytes: c.maxInflight,
 		QueueEvents: c.queueEvents, BatchEvents: c.batchEvents,
 		VerifyInterval: c.verifyEvery, FullVerifyInterval: c.fullEvery,

@@ -318,10 +318,6 @@ func grpcCode(httpStatus int) int32 {
 	return 13 // INTERNAL
 }
 
-// isOTLPPath reports whether a request is for the OTLP receiver, whose
-// refusals are google.rpc.Status bodies.
-func isOTLPPath(path string) bool { return path == "/v1/logs" || path == "/v1/traces" }
-
 // OTLPHandler serves the OTLP receiver alone, for a listener of its own:
 // POST /v1/logs, POST /v1/traces and GET /healthz, behind the same bearer
 // token.

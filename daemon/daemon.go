@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"chainlog"
+	"chainlog/agentsrc"
 	"chainlog/publish"
 	"chainlog/server"
 	"chainlog/sqlite"
@@ -32,7 +33,8 @@ type Config struct {
 	// receiver (POST /v1/logs, POST /v1/traces) and /healthz, as OTLP
 	// exporters expect (127.0.0.1:4318). The main address serves them too.
 	OTLPListen string
-	// OTLP maps OTLP payloads to events; nil serves no OTLP receiver.
+	// OTLP maps the OTLP receiver's payloads to events; default an
+	// agentsrc.Mapper with NodeID.
 	OTLP   server.OTLPMapper
 	NodeID string // node_id for events that have none
 	Token  string // required bearer token; empty means none
@@ -106,9 +108,6 @@ func (c *Config) check() error {
 			return fmt.Errorf("daemon config: %s %d is not positive", n.name, n.v)
 		}
 	}
-	if c.OTLPListen != "" && c.OTLP == nil {
-		return errors.New("daemon config: an OTLPListen address without an OTLP mapper")
-	}
 	if c.Signer != nil && c.CheckpointFile == "" {
 		return errors.New("daemon config: a Signer without a CheckpointFile")
 	}
@@ -120,7 +119,7 @@ type Daemon struct {
 	cfg Config
 }
 
-// New checks cfg and fills in its defaults (Logger, Now). It opens
+// New checks cfg and fills in its defaults (Logger, Now, OTLP). It opens
 // nothing: Run does.
 func New(cfg Config) (*Daemon, error) {
 	if err := cfg.check(); err != nil {
@@ -131,6 +130,9 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.OTLP == nil {
+		cfg.OTLP = &agentsrc.Mapper{NodeID: cfg.NodeID}
 	}
 	return &Daemon{cfg: cfg}, nil
 }

@@ -365,7 +365,6 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"QueueEvents", func(c *Config) { c.QueueEvents = 0 }},
 		{"BatchEvents", func(c *Config) { c.BatchEvents = 0 }},
 		{"CheckpointFile", func(c *Config) { withSigner(t, c); c.CheckpointFile = "" }},
-		{"OTLPListen", func(c *Config) { c.OTLPListen = "127.0.0.1:0" }},
 	} {
 		t.Run(tc.field, func(t *testing.T) {
 			cfg := testConfig(t)

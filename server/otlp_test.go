@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"chainlog"
+	"chainlog/agentsrc"
 	"chainlog/server"
 	"chainlog/sqlite"
 
@@ -472,19 +473,24 @@ func TestOTLPRealFixtures(t *testing.T) {
 		{"opentelemetry-proto_events.json", "/v1/logs"},
 		{"opentelemetry-proto_trace.json", "/v1/traces"},
 	} {
-		t.Run(tc.file, func(t *testing.T) {
-			body, err := os.ReadFile(filepath.Join(dir, "otlp", tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := newOTLPDaemon(t, daemonConfig{})
-			if p := wantExported(t, d.otlpPost(t, tc.path, ctJSON, body), tc.path, ctJSON); p.rejected != 0 {
-				t.Errorf("partial_success = %+v", p)
-			}
-			if len(storedIDs(t, d.path)) == 0 {
-				t.Error("nothing stored")
-			}
-		})
+		body, err := os.ReadFile(filepath.Join(dir, "otlp", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []struct {
+			name string
+			m    server.OTLPMapper
+		}{{"test mapper", testMapper{}}, {"agentsrc", &agentsrc.Mapper{NodeID: "n-default"}}} {
+			t.Run(tc.file+"/"+m.name, func(t *testing.T) {
+				d := newDaemon(t, daemonConfig{OTLP: m.m, NodeID: "n-default"})
+				if p := wantExported(t, d.otlpPost(t, tc.path, ctJSON, body), tc.path, ctJSON); p.rejected != 0 {
+					t.Errorf("partial_success = %+v", p)
+				}
+				if len(storedIDs(t, d.path)) == 0 {
+					t.Error("nothing stored")
+				}
+			})
+		}
 	}
 }
 
@@ -523,4 +529,38 @@ func FuzzOTLPLogsBody(f *testing.F) {
 			t.Fatalf("status %d %q; want 200 or 4xx", rec.Code, rec.Body)
 		}
 	})
+}
+
+// TestOTLPAgentsrcMapper: the receiver with the mapper the daemon uses,
+// over the testdata bodies, protobuf and JSON, each sent twice.
+func TestOTLPAgentsrcMapper(t *testing.T) {
+	for _, tc := range []struct {
+		file, path string
+		stored     int
+		rejected   int64
+	}{
+		{"logs.json", "/v1/logs", 3, 0},
+		{"logs_partial.json", "/v1/logs", 2, 1},
+		{"traces.json", "/v1/traces", 2, 0},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			d := newDaemon(t, daemonConfig{OTLP: &agentsrc.Mapper{NodeID: "n-default"}})
+			body := readTestdata(t, tc.file)
+			proto := tracesProto
+			if tc.path == "/v1/logs" {
+				proto = logsProto
+			}
+			for _, req := range []struct {
+				ct   string
+				body []byte
+			}{{ctJSON, body}, {ctProto, proto(t, body)}} {
+				if p := wantExported(t, d.otlpPost(t, tc.path, req.ct, req.body), tc.path, req.ct); p.rejected != tc.rejected {
+					t.Errorf("%s: partial_success = %+v; want %d rejected", req.ct, p, tc.rejected)
+				}
+			}
+			if n := len(storedIDs(t, d.path)); n != tc.stored {
+				t.Errorf("%d events stored; want %d", n, tc.stored)
+			}
+		})
+	}
 }

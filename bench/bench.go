@@ -63,11 +63,13 @@ func newMeasure(name, unit string, runs []float64) Measure {
 
 // Result is a whole benchmark run.
 type Result struct {
-	Events   int       `json:"events"`
-	Batch    int       `json:"batch"`
-	Nodes    int       `json:"nodes"`
-	Runs     int       `json:"runs"`
-	Measures []Measure `json:"measures"`
+	Events int `json:"events"` // per store; 0 when only HTTP was measured
+	// HTTPEvents is what each HTTP measurement posted; 0 when none ran.
+	HTTPEvents int       `json:"http_events"`
+	Batch      int       `json:"batch"`
+	Nodes      int       `json:"nodes"`
+	Runs       int       `json:"runs"`
+	Measures   []Measure `json:"measures"`
 }
 
 // Run builds the stores and measures them.
@@ -88,8 +90,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if say == nil {
 		say = func(string) {}
 	}
-	res := &Result{Events: cfg.Events, Batch: cfg.Batch, Nodes: cfg.Nodes, Runs: cfg.Runs}
-	if !cfg.HTTPOnly {
+	res := &Result{Events: cfg.Events, HTTPEvents: cfg.HTTPEvents, Batch: cfg.Batch, Nodes: cfg.Nodes, Runs: cfg.Runs}
+	if cfg.HTTPOnly {
+		res.Events = 0
+	} else {
 		m, err := storeMeasures(ctx, cfg, dir, say)
 		if err != nil {
 			return nil, err

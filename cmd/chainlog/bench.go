@@ -56,7 +56,12 @@ func runBench(ctx context.Context, e *env, args []string) int {
 }
 
 func printBench(w io.Writer, r *bench.Result) {
-	fmt.Fprintf(w, "%d events, batches of %d, %d nodes, %d runs\n", r.Events, r.Batch, r.Nodes, r.Runs)
+	if r.Events > 0 {
+		fmt.Fprintf(w, "%d events, batches of %d, %d nodes, %d runs\n", r.Events, r.Batch, r.Nodes, r.Runs)
+	}
+	if r.HTTPEvents > 0 {
+		fmt.Fprintf(w, "%d events posted by each HTTP measurement, %d runs\n", r.HTTPEvents, r.Runs)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tmedian\tmin\tmax\tunit")
 	for _, m := range r.Measures {

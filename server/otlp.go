@@ -49,7 +49,12 @@ import (
 // OTLPMapper maps decoded OTLP payloads to events (package agentsrc's
 // Mapper implements it). rejected counts the records that can never be
 // stored, and reason says why (the first reason); both go back to the
-// exporter as partial_success. A mapper must not keep the payload after it
+// exporter as partial_success. Every event must be one that
+// chainlog.DecodeEvent would accept, except that node_id may be empty (the
+// receiver gives it Config.NodeID); the receiver does not validate events
+// again, and an event the store refused would fail its whole commit. A
+// record must map to the same ids every time, so that a retried export
+// stores nothing twice. A mapper must not keep the payload after it
 // returns.
 type OTLPMapper interface {
 	Logs(plog.Logs) (events []chainlog.Event, rejected int64, reason string)
@@ -211,7 +216,6 @@ func (s *Server) postOTLP(w http.ResponseWriter, r *http.Request, sig otlpSignal
 		return
 	}
 	records, events, rejected, reason, err := sig.decode(s.cfg.OTLP, body, json)
-	body = nil // decoded: the bytes can go
 	if err != nil {
 		s.cfg.Logger.Info("OTLP body does not decode", "signal", sig.name, "err", err, "remote", r.RemoteAddr)
 		s.otlpFail(w, r, sig, err)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -245,4 +246,69 @@ func storedEvents(t *testing.T, path string) []chainlog.StoredEvent {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestRunOTLPShutdownAnswersInFlight: a request on the OTLP listener that
+// is being read when the daemon is asked to stop still gets its answer
+// and its events are committed, while the listener already refuses new
+// connections: every listener stops taking requests before the writer
+// drains.
+func TestRunOTLPShutdownAnswersInFlight(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.OTLPListen, cfg.OTLP = "127.0.0.1:0", bodyMapper{}
+	d := start(t, cfg)
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest(http.MethodPost, d.otlp+"/v1/logs", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	// With Expect: 100-continue the client sends the body only once the
+	// handler reads it: the first write below returns when the request is
+	// in the handler.
+	req.Header.Set("Expect", "100-continue")
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
+	type answer struct {
+		code int
+		err  error
+	}
+	answers := make(chan answer, 1)
+	go func() {
+		resp, err := client.Do(req)
+		if err != nil {
+			answers <- answer{0, err}
+			return
+		}
+		resp.Body.Close()
+		answers <- answer{resp.StatusCode, nil}
+	}()
+	body := logsBody("in-flight")
+	if _, err := pw.Write([]byte(body[:20])); err != nil {
+		t.Fatal(err)
+	}
+	d.cancel()
+	addr := strings.TrimPrefix(d.otlp, "http://")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			break // the listener is closed
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the OTLP listener still accepts 30s after the daemon was asked to stop")
+		}
+	}
+	if _, err := pw.Write([]byte(body[20:])); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if a := <-answers; a.err != nil || a.code != http.StatusOK {
+		t.Fatalf("the in-flight export: %d %v; want 200", a.code, a.err)
+	}
+	if err := d.stop(t); err != nil {
+		t.Fatalf("Run: %v\n%s", err, d.log)
+	}
+	if got := storedIDs(t, cfg.Store); len(got) != 1 || got[0] != "in-flight" {
+		t.Errorf("stored %v; want [in-flight]", got)
+	}
 }

@@ -378,32 +378,51 @@ func TestOTLPGzip(t *testing.T) {
 	}
 }
 
-// TestOTLPBackpressure: with the writer's queue full, an export gets 503
-// with a short Retry-After and a Status body, and nothing is stored.
+// TestOTLPBackpressure: with the writer's queue full, or the in-flight
+// byte budget spent by a request held in its commit, an export gets 503
+// with a short Retry-After and a Status body, and nothing of it is
+// stored.
 func TestOTLPBackpressure(t *testing.T) {
-	f := newFake(nil, true)
-	d := newOTLPDaemon(t, daemonConfig{Wrap: func(server.Ingester) server.Ingester { return f },
-		Writer: server.WriterConfig{Capacity: 1}})
-	done := make(chan response, 1)
-	go func() {
-		r, _ := d.tryDo(context.WithoutCancel(t.Context()), http.MethodPost, "/v1/events", []byte(ev("held")), "Content-Type", ctJSON)
-		done <- r
-	}()
-	f.waitEntered(t, 1)
-	r := d.otlpPost(t, "/v1/logs", ctProto, logsProto(t, readTestdata(t, "logs.json")))
-	st := wantRefused(t, r, http.StatusServiceUnavailable, ctProto)
-	if st.Code != 14 || !strings.Contains(st.Message, "retry later") {
-		t.Errorf("Status = %v; want UNAVAILABLE, retry later", st)
-	}
-	if ra := r.header.Get("Retry-After"); ra != "1" {
-		t.Errorf("Retry-After = %q; want 1", ra)
-	}
-	f.open()
-	if r := <-done; r.status != http.StatusOK {
-		t.Errorf("the held request = %s", r)
-	}
-	if calls := f.Calls(); len(calls) != 1 {
-		t.Errorf("commits %v; want only the held request's", calls)
+	logs := readTestdata(t, "logs.json")
+	padded := append(bytes.Repeat([]byte(" "), 40<<10), logs...) // valid OTLP/JSON of 40 KiB
+	for _, tc := range []struct {
+		name     string
+		cfg      daemonConfig
+		held     string // the body of the /v1/events request held in its commit
+		ct       string
+		body     []byte
+		inStatus string
+	}{
+		{"queue full", daemonConfig{Writer: server.WriterConfig{Capacity: 1}}, ev("held"), ctProto, logsProto(t, logs), "queue is full"},
+		{"budget spent", daemonConfig{MaxBodyBytes: 64 << 10, MaxInflightBytes: 64 << 10},
+			ev("held", "data", `{"pad":"`+strings.Repeat("x", 40<<10)+`"}`), ctJSON, padded, "too many request bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(nil, true)
+			tc.cfg.Wrap = func(server.Ingester) server.Ingester { return f }
+			d := newOTLPDaemon(t, tc.cfg)
+			done := make(chan response, 1)
+			go func() {
+				r, _ := d.tryDo(context.WithoutCancel(t.Context()), http.MethodPost, "/v1/events", []byte(tc.held), "Content-Type", ctJSON)
+				done <- r
+			}()
+			f.waitEntered(t, 1)
+			r := d.otlpPost(t, "/v1/logs", tc.ct, tc.body)
+			st := wantRefused(t, r, http.StatusServiceUnavailable, tc.ct)
+			if st.Code != 14 || !strings.Contains(st.Message, tc.inStatus) || !strings.Contains(st.Message, "retry later") {
+				t.Errorf("Status = %v; want UNAVAILABLE, %s, retry later", st, tc.inStatus)
+			}
+			if ra := r.header.Get("Retry-After"); ra != "1" {
+				t.Errorf("Retry-After = %q; want 1", ra)
+			}
+			f.open()
+			if r := <-done; r.status != http.StatusOK {
+				t.Errorf("the held request = %s", r)
+			}
+			if calls := f.Calls(); len(calls) != 1 {
+				t.Errorf("commits %v; want only the held request's", calls)
+			}
+		})
 	}
 }
 

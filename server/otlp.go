@@ -7,14 +7,13 @@ import (
 
 	"chainlog"
 
-	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
-
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 // The OTLP/HTTP receiver (OTLP specification 1.x, "OTLP/HTTP"):
@@ -34,13 +33,16 @@ import (
 //     partial_success counts the records the mapper rejected (or whose
 //     event would be exported as a line over MaxEventBytes), with the
 //     first reason. The other records are committed.
-//   - 400 for a body that does not decode, 413 for one over the limit,
-//     415 for another Content-Type or Content-Encoding, 401 without the
-//     token: nothing of the request is stored.
+//   - 400 for a body that does not decode (or, in JSON, nests deeper than
+//     maxJSONNesting), 413 for one over the limit, 415 for another
+//     Content-Type or Content-Encoding, 401 without the token: nothing of
+//     the request is stored.
 //   - 503 with Retry-After (a second) under backpressure: the writer's
 //     queue full, the in-flight budget spent, the daemon stopping. OTLP
 //     exporters retry these; a retried export maps to the same event ids,
-//     which the store drops as duplicates.
+//     which the store drops as duplicates. A daemon that stopped
+//     acknowledging writes answers 503 without Retry-After, and a failed
+//     commit 500. The statuses are errors.go's table, as for /v1/events.
 //
 // Every error answer's body is a google.rpc.Status (code and message) in
 // the request's encoding: protobuf for a protobuf request, the JSON

@@ -24,7 +24,7 @@ import (
 // resumed without its state would give other data.
 type testParser struct {
 	path   string
-	count  int           // records seen
+	count  int // records seen
 	held   *chainlog.Event
 	heldAt int64 // the start of the held line
 	safe   int64
@@ -249,7 +249,11 @@ func (h *harness) write(name, text string) {
 // appendTo appends text to a file.
 func (h *harness) appendTo(name, text string) {
 	h.t.Helper()
-	appendFile(h.t, h.path(name), text)
+	p := h.path(name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		h.t.Fatal(err)
+	}
+	appendFile(h.t, p, text)
 }
 
 func appendFile(t testing.TB, path, text string) {

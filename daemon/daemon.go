@@ -18,6 +18,7 @@ import (
 	"chainlog/publish"
 	"chainlog/server"
 	"chainlog/sqlite"
+	"chainlog/watch"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -51,6 +52,15 @@ type Config struct {
 	// goroutine (publish.Async), so a slow or dead one never holds back a
 	// commit or an acknowledgement.
 	Publish []publish.Publisher
+
+	// Watch are transcript folders the daemon follows (package watch):
+	// their events are submitted through the writer, merged with the
+	// HTTP requests' into group commits, each batch with its files'
+	// cursors in the same transaction. Empty: none.
+	Watch []watch.Folder
+	// WatchPoll is how often the watched folders are rescanned; 0 is
+	// watch's default.
+	WatchPoll time.Duration
 
 	Logger *slog.Logger     // default: discard
 	Now    func() time.Time // the clock; default time.Now
@@ -183,6 +193,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	var bg sync.WaitGroup
 	bgCtx, stopBg := context.WithCancel(ctx)
+	watchDone, err := startWatch(bgCtx, cfg, w, st)
+	if err != nil {
+		stopBg()
+		ln.Close()
+		w.Close()
+		return err
+	}
 	vs := &verifySchedule{full: cfg.FullVerifyInterval, now: now, last: now()}
 	bg.Go(func() { verifyLoop(bgCtx, srv, cfg.VerifyInterval, vs, logger) })
 	bg.Go(func() { cps.tick(bgCtx, logger) })
@@ -195,6 +212,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	logger.Info("shutting down: finishing requests and committing the queue")
 	srv.Stopping()
 	stopBg()
+	// The watcher commits what it read through the writer, so it stops
+	// before the writer closes.
+	if werr := <-watchDone; werr != nil {
+		logger.Error("transcript watcher", "err", werr)
+	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
 	if serr := hs.Shutdown(shutCtx); serr != nil {
@@ -289,4 +311,25 @@ func (r *rateLimited) tick(ctx context.Context, logger *slog.Logger) {
 			}
 		}
 	}
+}
+
+// startWatch runs the transcript watcher on cfg.Watch until ctx ends; the
+// channel gets its result once it has committed what it read. With no
+// folders it is closed at once.
+func startWatch(ctx context.Context, cfg Config, w *server.Writer, st *sqlite.Store) (<-chan error, error) {
+	done := make(chan error, 1)
+	if len(cfg.Watch) == 0 {
+		close(done)
+		return done, nil
+	}
+	wt, err := watch.New(watch.Config{Folders: cfg.Watch, Sink: watch.SubmitSink{Writer: w, Cursor: st},
+		Logger: cfg.Logger.With("component", "watch"), Poll: cfg.WatchPoll})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range cfg.Watch {
+		cfg.Logger.Info("watching transcripts", "source", f.Source, "dir", f.Dir)
+	}
+	go func() { done <- wt.Run(ctx) }()
+	return done, nil
 }

@@ -59,7 +59,9 @@ func TestRunWatch(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	line := func(id string) string { return `{"id":"` + id + `","event_type":"x","ts":"2026-01-01T00:00:00Z"}` + "\n" }
+	line := func(id string) string {
+		return `{"id":"` + id + `","event_type":"x","ts":"2026-01-01T00:00:00Z"}` + "\n"
+	}
 	if err := os.WriteFile(file, []byte(line("w1")+line("w2")), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"chainlog/publish"
 	"chainlog/server"
 	"chainlog/sqlite"
+	"chainlog/tiles"
 	"chainlog/watch"
 
 	"golang.org/x/mod/sumdb/note"
@@ -177,7 +178,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go w.Run(writeCtx)
 	srv := server.New(server.Config{Writer: w, Reader: ro, Monitor: chainlog.NewMonitor(), Metrics: metrics,
 		Logger: logger, Token: cfg.Token, MaxBodyBytes: cfg.MaxBodyBytes, MaxInflightBytes: cfg.MaxInflightBytes,
-		NodeID: cfg.NodeID})
+		NodeID: cfg.NodeID,
+		Tiles:  &tiles.Handler{Source: ro, Checkpoint: publish.File{Path: cfg.CheckpointFile}.Last, Logger: logger}})
 	hs := &http.Server{Addr: cfg.Listen, Handler: srv, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: cfg.ReadTimeout, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}

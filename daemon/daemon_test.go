@@ -23,8 +23,10 @@ import (
 	"chainlog"
 	"chainlog/publish"
 	"chainlog/sqlite"
+	"chainlog/tiles"
 
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 	zsqlite "zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 )
@@ -497,3 +499,85 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestRunServesTiles: the daemon serves its checkpoint and the tiles of
+// its tree; each leaf's entry proves into the served checkpoint through
+// the served tiles, read with x/mod's tile reader, which checks every tile
+// against the checkpoint's root.
+func TestRunServesTiles(t *testing.T) {
+	cfg := testConfig(t)
+	v := withSigner(t, &cfg)
+	d := start(t, cfg)
+	ids := make([]string, 300)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("e%d", i)
+	}
+	if code, body := d.post(t, ids...); code != http.StatusOK {
+		t.Fatalf("POST: %d %s", code, body)
+	}
+	get := func(path string) []byte {
+		resp, err := http.Get(d.url + "/" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /%s: %d %s %v", path, resp.StatusCode, b, err)
+		}
+		return b
+	}
+	// The checkpoint is signed after the commit is acknowledged.
+	var cp chainlog.Checkpoint
+	waitFor(t, "a checkpoint of the 300 events", func() bool {
+		resp, err := http.Get(d.url + "/checkpoint")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode == http.StatusNotFound {
+			return false
+		}
+		if cp, err = chainlog.OpenCheckpoint(b, v); err != nil {
+			t.Fatalf("GET /checkpoint: %d %q: %v", resp.StatusCode, b, err)
+		}
+		return cp.Size == 300
+	})
+	thr := tlog.TileHashReader(tlog.Tree{N: cp.Size, Hash: cp.Root}, httpTiles(get))
+	bundles := [][]byte{get("tile/entries/000"), get("tile/entries/001.p/44")}
+	idx := int64(0)
+	for _, b := range bundles {
+		for len(b) > 0 {
+			n := int(b[0])<<8 | int(b[1])
+			entry := b[2 : 2+n]
+			b = b[2+n:]
+			p, err := tlog.ProveRecord(cp.Size, idx, thr)
+			if err != nil {
+				t.Fatalf("prove %d from the served tiles: %v", idx, err)
+			}
+			if err := tlog.CheckRecord(p, cp.Size, cp.Root, idx, tlog.RecordHash(entry)); err != nil {
+				t.Fatalf("entry %d: %v", idx, err)
+			}
+			idx++
+		}
+	}
+	if idx != 300 {
+		t.Fatalf("%d entries served; want 300", idx)
+	}
+}
+
+// httpTiles reads tiles from the daemon for tlog.TileHashReader.
+type httpTiles func(path string) []byte
+
+func (h httpTiles) Height() int { return tiles.Height }
+
+func (h httpTiles) ReadTiles(ts []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(ts))
+	for i, t := range ts {
+		out[i] = h(tiles.Tile{Level: t.L, N: t.N, W: t.W}.Path())
+	}
+	return out, nil
+}
+
+func (h httpTiles) SaveTiles([]tlog.Tile, [][]byte) {}

@@ -51,20 +51,71 @@ func (f File) Publish(ctx context.Context, signed []byte) error {
 }
 
 // Last returns the last checkpoint in the file, or nil when the file does
-// not exist or is empty.
+// not exist or is empty. It reads only the file's tail: the file grows by
+// a checkpoint each interval, and the daemon reads its last one for every
+// new checkpoint and every GET /checkpoint.
 func (f File) Last() ([]byte, error) {
-	data, err := os.ReadFile(f.Path)
+	fh, err := os.Open(f.Path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoint file: %w", err)
 	}
-	notes := chainlog.SplitNotes(data)
-	if len(notes) == 0 {
-		return nil, nil
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint file: %w", err)
 	}
-	return notes[len(notes)-1], nil
+	for tail := int64(lastTail); ; tail *= 4 {
+		from := max(0, fi.Size()-tail)
+		data := make([]byte, fi.Size()-from)
+		if _, err := fh.ReadAt(data, from); err != nil {
+			return nil, fmt.Errorf("read checkpoint file: %w", err)
+		}
+		if from > 0 {
+			// Start at the first note that begins in the tail: after a
+			// signature line that the next line does not continue.
+			start := noteStart(data)
+			if start < 0 {
+				continue // a note longer than the tail: read more
+			}
+			data = data[start:]
+		}
+		notes := chainlog.SplitNotes(data)
+		if len(notes) == 0 {
+			return nil, nil
+		}
+		return notes[len(notes)-1], nil
+	}
+}
+
+// lastTail is how much of a checkpoint file Last reads first; a signed
+// checkpoint is a few hundred bytes.
+const lastTail = 64 << 10
+
+// noteStart returns the offset in data (a file's tail, from somewhere in
+// a line) of the first line that starts a note: one that follows a
+// signature line and is not one itself. -1 when there is none.
+func noteStart(data []byte) int {
+	nl := bytes.IndexByte(data, '\n')
+	if nl < 0 {
+		return -1
+	}
+	prevSig := false
+	for off := nl + 1; off < len(data); {
+		end := bytes.IndexByte(data[off:], '\n')
+		if end < 0 {
+			end = len(data) - off - 1
+		}
+		isSig := bytes.HasPrefix(data[off:], []byte("— "))
+		if prevSig && !isSig {
+			return off
+		}
+		prevSig = isSig
+		off += end + 1
+	}
+	return -1
 }
 
 // Command runs a program with the checkpoint on its standard input; a

@@ -2,6 +2,7 @@ package publish_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -173,4 +174,34 @@ func TestHTTP(t *testing.T) {
 	var _ publish.Publisher = h
 	var _ publish.Publisher = publish.File{}
 	var _ publish.Publisher = publish.Command{}
+}
+
+// TestFileLastReadsTheTail checks Last on files past the tail it reads
+// first: many checkpoints, and a last note longer than that tail.
+func TestFileLastReadsTheTail(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name string
+		last []byte
+	}{
+		{"many checkpoints", note("3000")},
+		{"a long last note", append([]byte("chainlog/test/store\n3001\nAAAA=\n"+strings.Repeat("ext line\n", 20000)+"\n"), []byte("— chainlog/test/store c2ln\n— witness.example/w c2ln\n")...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := publish.File{Path: filepath.Join(t.TempDir(), "store.db.checkpoints")}
+			for i := range 2999 {
+				if err := f.Publish(ctx, note(fmt.Sprint(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := f.Publish(ctx, tc.last); err != nil {
+				t.Fatal(err)
+			}
+			got, err := f.Last()
+			if err != nil || string(got) != string(tc.last) {
+				t.Fatalf("Last() = %.200q…, %v; want %.200q…", got, err, tc.last)
+			}
+		})
+	}
 }

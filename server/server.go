@@ -64,6 +64,9 @@ type Config struct {
 	// holds at least one event.
 	PageBytes int64
 	NodeID    string // given to events that have no node_id
+	// Tiles, if set, serves the tree as tlog-tiles: GET /checkpoint and
+	// GET /tile/..., under the same token rule as every other path.
+	Tiles http.Handler
 }
 
 // Server is the daemon's HTTP handler.
@@ -101,6 +104,10 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /v1/events", s.getEvents)
 	s.mux.HandleFunc("GET /v1/integrity", s.getIntegrity)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
+	if cfg.Tiles != nil {
+		s.mux.Handle("GET /checkpoint", cfg.Tiles)
+		s.mux.Handle("GET /tile/", cfg.Tiles)
+	}
 	if cfg.Metrics != nil {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{}))
 	}

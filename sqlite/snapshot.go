@@ -153,11 +153,8 @@ func (s *Store) ScanLeafRange(ctx context.Context, afterLeaf, uptoLeaf int64, fn
 			// up (leaf_index has no index; the lookup would read the table).
 			after = s.leafCursor.rowid
 		case afterLeaf >= 0:
-			err := sqlitex.Execute(conn, `SELECT rowid FROM events WHERE leaf_index = ?1`, &sqlitex.ExecOptions{
-				Args:       []any{afterLeaf},
-				ResultFunc: func(stmt *sqlite.Stmt) error { after = stmt.ColumnInt64(0); return nil },
-			})
-			if err != nil {
+			var err error
+			if after, err = leafRowid(conn, afterLeaf); err != nil {
 				return err
 			}
 		}
@@ -249,3 +246,47 @@ func (s *Store) CountPreChain(ctx context.Context, nodeID string) (int64, error)
 
 // Store implements chainlog.RangeSource.
 var _ chainlog.RangeSource = (*Store)(nil)
+
+// leafRowid returns the rowid of the row holding leaf, 0 when none does.
+// Leaves are numbered in rowid order, so it searches by rowid, a few
+// probes of the table's b-tree; leaf_index has no index of its own. Where
+// the search misses (a store whose leaf numbers are out of rowid order,
+// which verification reports), it reads the table for the exact row.
+func leafRowid(conn *sqlite.Conn, leaf int64) (int64, error) {
+	var lo, hi int64
+	err := sqlitex.Execute(conn, `SELECT ifnull(min(rowid), 1), ifnull(max(rowid), 0) FROM events`, &sqlitex.ExecOptions{
+		ResultFunc: func(stmt *sqlite.Stmt) error { lo, hi = stmt.ColumnInt64(0), stmt.ColumnInt64(1); return nil },
+	})
+	if err != nil {
+		return 0, err
+	}
+	for lo <= hi {
+		mid := lo + (hi-lo)/2
+		var rowid, index int64
+		found := false
+		err := sqlitex.Execute(conn, `SELECT rowid, leaf_index FROM events
+			WHERE rowid >= ?1 AND leaf_index IS NOT NULL ORDER BY rowid LIMIT 1`, &sqlitex.ExecOptions{
+			Args: []any{mid},
+			ResultFunc: func(stmt *sqlite.Stmt) error {
+				rowid, index, found = stmt.ColumnInt64(0), stmt.ColumnInt64(1), true
+				return nil
+			},
+		})
+		switch {
+		case err != nil:
+			return 0, err
+		case !found || index > leaf:
+			hi = mid - 1
+		case index == leaf:
+			return rowid, nil
+		default:
+			lo = rowid + 1
+		}
+	}
+	var rowid int64
+	err = sqlitex.Execute(conn, `SELECT rowid FROM events WHERE leaf_index = ?1`, &sqlitex.ExecOptions{
+		Args:       []any{leaf},
+		ResultFunc: func(stmt *sqlite.Stmt) error { rowid = stmt.ColumnInt64(0); return nil },
+	})
+	return rowid, err
+}

@@ -34,6 +34,7 @@ Commands:
   serve             run the ingest daemon (HTTP) on the store
   ingest            import NDJSON events into the store, or post them to a daemon
   export            write the stored events as NDJSON, in commit order
+  export-tiles      write the signed tree as tlog-tiles, for monitors and witnesses
   backfill-costs    fill cost_usd and token_count from the model price table
   verify-integrity  prove that no event was altered, deleted, reordered or forged
   history           show an event and its amendment trail
@@ -77,6 +78,7 @@ var commands = []command{
 	{"serve", runServe},
 	{"ingest", runIngest},
 	{"export", runExport},
+	{"export-tiles", runExportTiles},
 	{"backfill-costs", runBackfill},
 	{"verify-integrity", runVerify},
 	{"history", runHistory},

@@ -26,13 +26,23 @@ type progress struct {
 
 // newProgress starts a bar over total bytes (-1 when unknown).
 func newProgress(e *env, total int64, what string) *progress {
+	return newBar(e, total, what, true)
+}
+
+// newCountProgress starts a bar over total things counted one by one.
+func newCountProgress(e *env, total int64, what string) *progress {
+	return newBar(e, total, what, false)
+}
+
+func newBar(e *env, total int64, what string, bytes bool) *progress {
 	if e.isTerminal == nil || !e.isTerminal(e.stderr) {
 		return &progress{}
 	}
 	return &progress{bar: progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(e.stderr),
 		progressbar.OptionSetDescription(what),
-		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowBytes(bytes),
+		progressbar.OptionShowCount(),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
 	)}

@@ -126,7 +126,7 @@ func (w *Watcher) readLines(ctx context.Context, f *file, size int64) error {
 		}
 		f.h = h
 	}
-	chunk := int64(64 << 10)
+	chunk := int64(w.chunk)
 	for f.off < size {
 		if len(w.batch) >= w.cfg.BatchEvents {
 			if err := w.commit(ctx); err != nil {

@@ -34,6 +34,10 @@ type HTTPSink struct {
 	Token     string       // bearer token; empty for none
 	StateFile string       // where the cursors are kept, per daemon URL
 	Client    *http.Client // default: a client with a two-minute timeout
+	// MaxBody bounds a request's body; a batch larger than that is sent
+	// in several requests, the cursors recorded after the last one is
+	// acknowledged. Default 4 MiB (the daemon's default limit is 16).
+	MaxBody int
 
 	mu    sync.Mutex
 	state *stateFile
@@ -122,7 +126,13 @@ func (s *HTTPSink) Commit(ctx context.Context, events []chainlog.Event, cursors 
 	return res, nil
 }
 
+// post sends events in requests of at most MaxBody bytes (an event larger
+// than that alone in its request), and adds up the acknowledgements.
 func (s *HTTPSink) post(ctx context.Context, events []chainlog.Event) (chainlog.IngestResult, error) {
+	limit := s.MaxBody
+	if limit <= 0 {
+		limit = 4 << 20
+	}
 	var res chainlog.IngestResult
 	var body bytes.Buffer
 	for i := range events {
@@ -130,11 +140,26 @@ func (s *HTTPSink) post(ctx context.Context, events []chainlog.Event) (chainlog.
 		if err != nil {
 			return res, fmt.Errorf("event %q: %w", events[i].ID, err)
 		}
+		if body.Len() > 0 && body.Len()+len(b)+1 > limit {
+			r, err := s.postBody(ctx, body.Bytes())
+			res.Add(r)
+			if err != nil {
+				return res, err
+			}
+			body.Reset()
+		}
 		body.Write(b)
 		body.WriteByte('\n')
 	}
+	r, err := s.postBody(ctx, body.Bytes())
+	res.Add(r)
+	return res, err
+}
+
+func (s *HTTPSink) postBody(ctx context.Context, body []byte) (chainlog.IngestResult, error) {
+	var res chainlog.IngestResult
 	url := s.key() + "/v1/events"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, &body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return res, err
 	}

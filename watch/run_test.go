@@ -3,6 +3,7 @@ package watch
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -142,16 +143,18 @@ func TestOnce(t *testing.T) {
 // fakeDaemon answers POST /v1/events like the daemon: it counts new ids
 // and duplicates; down makes it answer 503.
 type fakeDaemon struct {
-	mu   sync.Mutex
-	ids  map[string]bool
-	down bool
-	auth string
+	mu       sync.Mutex
+	ids      map[string]bool
+	down     bool
+	auth     string
+	requests int
 }
 
 func (d *fakeDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.auth = r.Header.Get("Authorization")
+	d.requests++
 	if d.down || r.URL.Path != "/v1/events" {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
@@ -221,5 +224,22 @@ func TestHTTPSink(t *testing.T) {
 	}
 	if cs, _ := fresh.Cursors(t.Context(), ""); !slices.Equal(cs, []chainlog.Cursor{c2}) {
 		t.Errorf("state after the retry: %+v; want [%+v]", cs, c2)
+	}
+
+	// A batch larger than MaxBody goes in several requests.
+	small := &HTTPSink{URL: srv.URL, StateFile: state, MaxBody: 400}
+	var evs []chainlog.Event
+	for i := range 6 {
+		evs = append(evs, p.event(fmt.Sprint("m", i)))
+	}
+	d.mu.Lock()
+	before := d.requests
+	d.mu.Unlock()
+	res, err = small.Commit(t.Context(), evs)
+	d.mu.Lock()
+	n := d.requests - before
+	d.mu.Unlock()
+	if err != nil || res.Inserted != 6 || n < 3 {
+		t.Errorf("Commit of 6 events with MaxBody 400 = %+v, %v in %d requests; want 6 inserted in 3 or more", res, err, n)
 	}
 }

@@ -34,6 +34,7 @@ type Watcher struct {
 	backoff time.Duration  // the delay after the last failed commit; 0 after a success
 	retryAt time.Time      // no commit before it, but a forced one
 	stats   Stats
+	chunk   int // the first read's size; a longer line doubles it
 }
 
 // New checks cfg and fills in its defaults. It opens nothing: Run and
@@ -44,7 +45,7 @@ func New(cfg Config) (*Watcher, error) {
 	}
 	cfg.defaults()
 	return &Watcher{cfg: cfg, log: cfg.Logger, files: map[string]*file{}, dirs: map[string]bool{},
-		touched: map[*file]bool{}}, nil
+		touched: map[*file]bool{}, chunk: 64 << 10}, nil
 }
 
 // Stats returns what the watcher did so far.

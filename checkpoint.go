@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -107,10 +109,39 @@ func ParseCheckpoint(text string) (Checkpoint, error) {
 
 // SignCheckpoint returns c as a signed note.
 func SignCheckpoint(c Checkpoint, signer note.Signer) ([]byte, error) {
+	if err := CheckOrigin(c.Origin); err != nil {
+		return nil, fmt.Errorf("sign checkpoint: %w", err)
+	}
 	if signer.Name() != c.Origin {
 		return nil, fmt.Errorf("sign checkpoint: key %q does not match origin %q", signer.Name(), c.Origin)
 	}
 	return note.Sign(&note.Note{Text: c.Text()}, signer)
+}
+
+// CheckOrigin reports whether origin can name a log: its checkpoints'
+// first line, and the name of the key that signs them. The signed-note
+// spec allows a key name of at least one character, valid UTF-8, with no
+// Unicode spaces and no "+"; a checkpoint's text allows no control
+// characters. An origin outside these rules gives a key whose every
+// checkpoint fails to verify.
+func CheckOrigin(origin string) error {
+	if origin == "" {
+		return errors.New("origin is empty")
+	}
+	if !utf8.ValidString(origin) {
+		return fmt.Errorf("origin %q is not valid UTF-8", origin)
+	}
+	for _, r := range origin {
+		switch {
+		case unicode.IsSpace(r):
+			return fmt.Errorf("origin %q holds a space (%U)", origin, r)
+		case unicode.IsControl(r):
+			return fmt.Errorf("origin %q holds a control character (%U)", origin, r)
+		case r == '+':
+			return fmt.Errorf("origin %q holds a +, which ends a key's name", origin)
+		}
+	}
+	return nil
 }
 
 // ErrCheckpointSignature is returned when a checkpoint does not carry a

@@ -264,15 +264,20 @@ func TestOpenCheckpointErrors(t *testing.T) {
 
 func TestSignCheckpointKeyName(t *testing.T) {
 	signer, _ := testKey(t, "other.example.com/log")
-	for _, origin := range []string{cpOrigin, "other.example.com/log ", "other.example.com/lo", ""} {
+	for origin, want := range map[string]string{
+		cpOrigin:                 "does not match",
+		"other.example.com/lo":   "does not match",
+		"other.example.com/log ": "holds a space",
+		"":                       "origin is empty",
+	} {
 		c := Checkpoint{Origin: origin, Size: 1, Root: cpRoot}
 		msg, err := SignCheckpoint(c, signer)
 		if err == nil {
 			t.Errorf("origin %q signed by key %q: got %q, want an error", origin, signer.Name(), msg)
 			continue
 		}
-		if !strings.Contains(err.Error(), "does not match") {
-			t.Errorf("origin %q: error %q, want it to contain %q", origin, err, "does not match")
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("origin %q: error %q, want it to contain %q", origin, err, want)
 		}
 	}
 }
@@ -408,4 +413,21 @@ func FuzzSplitNotes(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestCheckOrigin(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"example.com/log", "a", "chainlog/host/store/1a2b3c4d", "пример.рф/журнал"} {
+		if err := CheckOrigin(ok); err != nil {
+			t.Errorf("CheckOrigin(%q) = %v; want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "ex.com/a\x01b", "has space", "tab\there", "a+b", "new\nline", "nb\u00a0sp", "\xff", "del\x7f"} {
+		if err := CheckOrigin(bad); err == nil {
+			t.Errorf("CheckOrigin(%q) = nil; want an error", bad)
+		}
+		if _, err := SignCheckpoint(Checkpoint{Origin: bad, Size: 1}, nil); err == nil {
+			t.Errorf("SignCheckpoint with origin %q = nil error", bad)
+		}
+	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,28 +26,10 @@ func defaultSignerKey(e *env) string {
 	return filepath.Join(home, ".chainlog", "signer.key")
 }
 
-// defaultOrigin names a store: chainlog/<host>/<store file name>.
-func defaultOrigin(storePath string) string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "localhost"
-	}
-	name := strings.TrimSuffix(filepath.Base(storePath), filepath.Ext(storePath))
-	clean := func(s string) string {
-		return strings.Map(func(r rune) rune {
-			if r <= ' ' || r == '+' || r > '~' {
-				return '-'
-			}
-			return r
-		}, s)
-	}
-	return "chainlog/" + clean(host) + "/" + clean(name)
-}
-
 func runKeygen(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "keygen", "keygen [--store PATH] [--origin NAME] [--out FILE]")
 	store := storeFlag(e, fs)
-	origin := fs.String("origin", "", "the log's name, the checkpoints' origin line (default chainlog/<host>/<store name>)")
+	origin := fs.String("origin", "", "the log's name, the checkpoints' origin line (default <host>/chainlog/<store name>/<random>)")
 	out := fs.String("out", "", "where to write the signer key (default ~/.chainlog/signer.key)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -62,21 +43,15 @@ func runKeygen(ctx context.Context, e *env, args []string) int {
 		if err != nil {
 			return fail(e, "keygen", err)
 		}
-		*origin = defaultOrigin(path)
+		if *origin, err = defaultOrigin(path); err != nil {
+			return fail(e, "keygen", err)
+		}
 	}
 	if *out == "" {
 		*out = defaultSignerKey(e)
 	}
-	skey, vkey, err := note.GenerateKey(rand.Reader, *origin)
-	if err == nil {
-		// GenerateKey does not check the name; NewSigner does. Without this
-		// an origin with a space or a + gives a key nothing can load.
-		_, err = note.NewSigner(skey)
-	}
+	vkey, err := newSignerKey(*out, *origin)
 	if err != nil {
-		return fail(e, "keygen", fmt.Errorf("origin %q: %w (use letters, digits and punctuation other than +, no spaces)", *origin, err))
-	}
-	if err := writeKeyFile(*out, skey); err != nil {
 		return fail(e, "keygen", err)
 	}
 	fmt.Fprintf(e.stderr, "signer key written to %s (keep it off the machine that holds the store if you can)\n", *out)
@@ -157,7 +132,7 @@ func (c *checkpointFlags) setup(storePath string) error {
 	c.orEnv(&c.url, "CHAINLOG_CHECKPOINT_URL")
 	explicit := c.signerKey != ""
 	if !explicit {
-		c.signerKey = defaultSignerKey(c.env)
+		c.signerKey = signerKeyFor(c.env, storePath)
 	}
 	b, err := os.ReadFile(c.signerKey)
 	if errors.Is(err, os.ErrNotExist) && !explicit {

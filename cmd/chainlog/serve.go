@@ -35,6 +35,7 @@ type serveConfig struct {
 	publishWait    time.Duration
 	readTimeout    time.Duration
 	init           bool
+	autoKey        bool
 	cp             checkpointFlags
 }
 
@@ -61,6 +62,7 @@ func (c *serveConfig) register(fs *flag.FlagSet, e *env) {
 	fs.DurationVar(&c.publishWait, "checkpoint-timeout", 10*time.Second, "time allowed to one attempt to publish a checkpoint to --checkpoint-command or --checkpoint-url")
 	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "time allowed to read a whole request, body included")
 	fs.BoolVar(&c.init, "init", false, "add chainlog's tables to a database that has other tables but no events table")
+	fs.BoolVar(&c.autoKey, "auto-key", true, "on first start, when no signer key is configured or found, make one for the store (STORE.key) so that checkpoints are on")
 	c.cp.register(fs, e)
 }
 
@@ -111,6 +113,11 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	path, err := store()
 	if err != nil {
 		return fail(e, "serve", err)
+	}
+	if c.autoKey {
+		if err := autoKey(e, logger, &c.cp, path); err != nil {
+			return fail(e, "serve", err)
+		}
 	}
 	if err := c.cp.setup(path); err != nil {
 		return fail(e, "serve", err)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"chainlog"
@@ -34,7 +35,9 @@ type Watcher struct {
 	backoff time.Duration  // the delay after the last failed commit; 0 after a success
 	retryAt time.Time      // no commit before it, but a forced one
 	stats   Stats
-	chunk   int // the first read's size; a longer line doubles it
+	smu     sync.Mutex // guards the commit counts in stats
+	chunk   int        // the first read's size; a longer line doubles it
+	pipe    *pipeline  // Run's committer; nil: commits are synchronous
 }
 
 // New checks cfg and fills in its defaults. It opens nothing: Run and
@@ -50,6 +53,8 @@ func New(cfg Config) (*Watcher, error) {
 
 // Stats returns what the watcher did so far.
 func (w *Watcher) Stats() Stats {
+	w.smu.Lock()
+	defer w.smu.Unlock()
 	s := w.stats
 	s.Files = len(w.files)
 	return s
@@ -112,6 +117,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 			events, errs = n.Events, n.Errors
 		}
 	}
+	w.pipe = &pipeline{queue: make(chan handoff, 1), done: make(chan struct{})}
+	go w.commitLoop(ctx)
+	defer func() { w.pipe = nil }()
 	poll := time.NewTicker(w.cfg.Poll)
 	defer poll.Stop()
 	dirty := map[*file]bool{}
@@ -125,7 +133,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			if err := w.commitNow(context.WithoutCancel(ctx), true); err != nil {
+			err := w.commitNow(context.WithoutCancel(ctx), true)
+			close(w.pipe.queue)
+			<-w.pipe.done
+			if err == nil {
+				err = w.pipe.err
+			}
+			if err != nil {
 				return fmt.Errorf("watch: last commit: %w", err)
 			}
 			return nil
@@ -399,6 +413,9 @@ func (w *Watcher) commitNow(ctx context.Context, force bool) error {
 	for i, f := range files {
 		cursors[i] = f.cursor()
 	}
+	if w.pipe != nil {
+		return w.handOff(files, cursors)
+	}
 	res, err := w.cfg.Sink.Commit(ctx, w.batch, cursors...)
 	if err != nil {
 		w.backoff = min(max(2*w.backoff, time.Second), 30*time.Second)
@@ -411,11 +428,80 @@ func (w *Watcher) commitNow(ctx context.Context, force bool) error {
 	for i, f := range files {
 		f.committed, f.hasCommitted = cursors[i], true
 	}
-	w.stats.Commits++
-	w.stats.Events += int64(len(w.batch))
-	w.stats.Inserted += int64(res.Inserted)
-	w.stats.Duplicates += int64(res.Duplicates)
+	w.counted(len(w.batch), res)
 	w.batch = nil
 	clear(w.touched)
 	return nil
+}
+
+// counted adds a commit to the stats.
+func (w *Watcher) counted(events int, res chainlog.IngestResult) {
+	w.smu.Lock()
+	defer w.smu.Unlock()
+	w.stats.Commits++
+	w.stats.Events += int64(events)
+	w.stats.Inserted += int64(res.Inserted)
+	w.stats.Duplicates += int64(res.Duplicates)
+}
+
+// pipeline commits in a goroutine of its own while Run reads on: one
+// batch commits while the next is read and parsed. Batches commit in
+// order; one waits in the queue, and reading waits when the queue is
+// full. A failed commit is retried by the committer, from one second,
+// doubling up to 30, until it succeeds or Run's ctx ends.
+type pipeline struct {
+	queue chan handoff
+	done  chan struct{} // closed when the committer stops
+	err   error         // why it stopped early: a batch it gave up on
+}
+
+type handoff struct {
+	events  []chainlog.Event
+	cursors []chainlog.Cursor
+}
+
+// handOff queues the batch with its cursors. The files' cursors count as
+// committed from now on: the committer retries until the batch commits,
+// or the process ends and the next start resumes from the stored ones.
+func (w *Watcher) handOff(files []*file, cursors []chainlog.Cursor) error {
+	h := handoff{w.batch, cursors}
+	select {
+	case w.pipe.queue <- h:
+	case <-w.pipe.done:
+		return &commitError{w.pipe.err}
+	}
+	for i, f := range files {
+		f.committed, f.hasCommitted = cursors[i], true
+	}
+	w.batch = nil
+	clear(w.touched)
+	return nil
+}
+
+// commitLoop is the pipeline's committer. Once ctx has ended, a batch
+// that fails is given up: its lines are read again at the next start.
+func (w *Watcher) commitLoop(ctx context.Context) {
+	defer close(w.pipe.done)
+	var backoff time.Duration
+	for h := range w.pipe.queue {
+		for {
+			res, err := w.cfg.Sink.Commit(context.WithoutCancel(ctx), h.events, h.cursors...)
+			if err == nil {
+				w.counted(len(h.events), res)
+				backoff = 0
+				break
+			}
+			err = fmt.Errorf("commit %d events and %d cursors: %w", len(h.events), len(h.cursors), err)
+			if ctx.Err() != nil {
+				w.pipe.err = err
+				return
+			}
+			backoff = min(max(2*backoff, time.Second), 30*time.Second)
+			w.log.Error("watch: commit failed; retrying", "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done(): // one last attempt
+			}
+		}
+	}
 }

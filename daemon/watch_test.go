@@ -115,3 +115,42 @@ func TestRunWatch(t *testing.T) {
 		t.Fatalf("Run: %v\n%s", err, d.log)
 	}
 }
+
+// TestWatchOverHTTP: a watcher posting to the daemon (watch.HTTPSink)
+// stores its events there and keeps its cursors in the state file; run
+// again, it sends nothing.
+func TestWatchOverHTTP(t *testing.T) {
+	cfg := testConfig(t)
+	d := start(t, cfg)
+	dir := t.TempDir()
+	line := func(id string) string { return `{"id":"` + id + `","event_type":"x","ts":"2026-01-01T00:00:00Z"}` + "\n" }
+	file := filepath.Join(dir, "one.jsonl")
+	if err := os.WriteFile(file, []byte(line("p1")+line("p2")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(t.TempDir(), "state.json")
+	once := func() watch.Stats {
+		t.Helper()
+		w, err := watch.New(watch.Config{
+			Folders: []watch.Folder{{Source: "test", Dir: dir, NewParser: func(string) watch.Parser { return &eventLines{} }}},
+			Sink:    &watch.HTTPSink{URL: d.url, StateFile: state},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := w.Once(t.Context())
+		if err != nil {
+			t.Fatalf("Once: %v\n%s", err, d.log)
+		}
+		return st
+	}
+	if st := once(); st.Inserted != 2 {
+		t.Errorf("first run: %+v; want 2 inserted", st)
+	}
+	if st := once(); st.Lines != 0 || st.Events != 0 {
+		t.Errorf("second run: %+v; want nothing read", st)
+	}
+	if got, want := storedIDs(t, cfg.Store), []string{"p1", "p2"}; !slices.Equal(got, want) {
+		t.Errorf("stored %v, want %v", got, want)
+	}
+}

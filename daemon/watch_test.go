@@ -123,7 +123,9 @@ func TestWatchOverHTTP(t *testing.T) {
 	cfg := testConfig(t)
 	d := start(t, cfg)
 	dir := t.TempDir()
-	line := func(id string) string { return `{"id":"` + id + `","event_type":"x","ts":"2026-01-01T00:00:00Z"}` + "\n" }
+	line := func(id string) string {
+		return `{"id":"` + id + `","event_type":"x","ts":"2026-01-01T00:00:00Z"}` + "\n"
+	}
 	file := filepath.Join(dir, "one.jsonl")
 	if err := os.WriteFile(file, []byte(line("p1")+line("p2")), 0o644); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 // Package daemon runs chainlog's ingest daemon: it opens the store, runs
-// the writer and the HTTP server, verifies in the background, signs and
-// publishes checkpoints, and shuts down in order. The chainlog command's
+// the writer and the HTTP server, follows transcript folders (package
+// watch), verifies in the background, signs and publishes checkpoints, and
+// shuts down in order. The chainlog command's
 // serve only parses its flags into a Config and calls New and Run.
 package daemon
 
@@ -134,7 +135,8 @@ func New(cfg Config) (*Daemon, error) {
 }
 
 // Run runs the daemon until ctx ends, then shuts down in order: stop
-// accepting, let in-flight requests get their answers, commit everything
+// accepting, stop the transcript watchers once they committed what they
+// read, let in-flight requests get their answers, commit everything
 // queued, sign a last checkpoint, close the store. It returns nil after a
 // shutdown that ctx asked for.
 func (d *Daemon) Run(ctx context.Context) error {

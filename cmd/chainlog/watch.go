@@ -33,7 +33,9 @@ lines are sent again and the daemon drops their events as duplicates.
 
 --once reads everything present, takes every file as finished, and exits.
 Otherwise it runs until interrupted (SIGINT, SIGTERM), then commits what
-it read and exits 0.
+it read and exits 0. With --store and a signer key, a checkpoint is signed
+when it exits; to sign them as events arrive, follow the folders with
+serve --watch-claude-code, --watch-codex and --watch-openclaw instead.
 
 Examples:
   chainlog watch --once

@@ -29,7 +29,9 @@
 // it: Cursor.Offset is the parser's Safe offset, up to which every line's
 // events are in this batch or an earlier one. A Sink writes both in one
 // transaction (a Store), or acknowledges the events before it records the
-// cursors (HTTPSink). At start the cursors are read back from the Sink,
+// cursors (HTTPSink). Run commits in a goroutine of its own, one batch
+// while the next is read and parsed, in order; a commit that fails is
+// retried (from one second, doubling up to 30) and reading waits for it. At start the cursors are read back from the Sink,
 // and each file is resumed by the restart rule: a new parser is fed the
 // lines before the offset again, their events discarded, to rebuild its
 // state, and reading goes on from the offset. Events repeated after a crash
@@ -86,8 +88,9 @@ type Folder struct {
 }
 
 // Sink commits events and cursors. Commit returns once both are durable,
-// or with an error when neither was recorded. Cursors returns the cursors
-// of source as last committed.
+// with the store's counts, or with an error when the cursors were not
+// recorded (events may have been: they are sent again, and dropped as
+// duplicates). Cursors returns the cursors of source as last committed.
 type Sink interface {
 	Commit(ctx context.Context, events []chainlog.Event, cursors ...chainlog.Cursor) (chainlog.IngestResult, error)
 	Cursors(ctx context.Context, source string) ([]chainlog.Cursor, error)

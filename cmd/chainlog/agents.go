@@ -2,6 +2,7 @@ package main
 
 import (
 	"path"
+	"path/filepath"
 	"strings"
 
 	"chainlog/agentsrc"
@@ -35,8 +36,16 @@ var agentFolders = []agentFolder{
 	}},
 }
 
-// folder is the watch.Folder of a at dir, its events given nodeID.
+// folder is the watch.Folder of a at dir, its events given nodeID. The
+// directory is made absolute, and a symbolic link to it resolved, so that
+// the cursors' paths name the same files from wherever the command runs.
 func (a agentFolder) folder(dir, nodeID string) watch.Folder {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
 	m := &agentsrc.Mapper{NodeID: nodeID}
 	return watch.Folder{
 		Source: a.format.String(), Dir: dir, Match: a.match,

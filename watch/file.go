@@ -108,7 +108,7 @@ func (w *Watcher) look(ctx context.Context, f *file) (bool, error) {
 			return true, nil // dormant: nothing past the cursor
 		}
 		f.parser = f.folder.NewParser(f.path)
-		f.replayTo, f.off = f.off, 0
+		f.replayTo, f.off, f.line = f.off, 0, 0
 	}
 	if size > f.off {
 		return true, w.readLines(ctx, f, size)
@@ -241,4 +241,14 @@ func (w *Watcher) finish(f *file) error {
 	}
 	w.add(f, f.parser.Flush())
 	return nil
+}
+
+// sleep drops the parser of a file finished and unchanged for Dormant,
+// whose cursor is committed: the file is dormant until it grows past it.
+func (w *Watcher) sleep(f *file, now time.Time) {
+	if f.parser == nil || !f.finished || f.moved() || now.Sub(f.changed) < w.cfg.Dormant {
+		return
+	}
+	f.closeHandle()
+	f.off, f.parser, f.skipping = f.committed.Offset, nil, false
 }

@@ -208,7 +208,7 @@ func (h *harness) watcher() *Watcher {
 	h.t.Helper()
 	w, err := New(Config{
 		Folders: []Folder{{Source: "test", Dir: h.dir, NewParser: newTestParser}},
-		Sink:    h.sink, Now: h.clk.Now, Idle: 5 * time.Second, BatchEvents: 4, BatchWait: time.Second,
+		Sink:    h.sink, Now: h.clk.Now, Idle: 5 * time.Second, Dormant: 10 * time.Minute, BatchEvents: 4, BatchWait: time.Second,
 		Logger: slog.New(slog.NewTextHandler(h.logs, nil)), NoNotify: true,
 	})
 	if err != nil {

@@ -109,6 +109,11 @@ type Config struct {
 	// without a newline is taken as complete and the parser flushed;
 	// default 5s.
 	Idle time.Duration
+	// Dormant is how long a file stays unchanged, after the idle rule ran
+	// and its cursor was committed, before its parser is dropped to free
+	// its memory; when the file grows again, a new parser is fed its lines
+	// up to the cursor first (the restart rule). Default 10 minutes.
+	Dormant time.Duration
 	// BatchEvents is how many events a commit holds at most; default 512.
 	BatchEvents int
 	// BatchWait is how long read events wait for more before they are
@@ -167,6 +172,9 @@ func (c *Config) defaults() {
 	}
 	if c.Idle <= 0 {
 		c.Idle = 5 * time.Second
+	}
+	if c.Dormant <= 0 {
+		c.Dormant = 10 * time.Minute
 	}
 	if c.BatchEvents <= 0 {
 		c.BatchEvents = 512

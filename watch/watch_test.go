@@ -174,3 +174,35 @@ func TestCommitFailureKeepsBatch(t *testing.T) {
 	h.wantIDs("after the retry", "f1", "f2", "f3")
 	h.wantCursor("after the retry", "f.jsonl", int64(len(rec("f1")+rec("f2")+rec("f3"))))
 }
+
+// TestDormant: a file finished and unchanged for Dormant loses its
+// parser; when it grows, a new parser rebuilds its state from the lines
+// before the cursor (the events' data count the records before them) and
+// the new lines are read, with their line numbers.
+func TestDormant(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.write("z.jsonl", rec("z1")+rec("z2"))
+	h.poll()
+	h.clk.Add(5 * time.Second)
+	h.poll() // finished
+	f := h.w.files[h.path("z.jsonl")]
+	if f.parser == nil {
+		t.Fatal("parser dropped at once; want it kept until Dormant")
+	}
+	h.clk.Add(10 * time.Minute)
+	h.poll()
+	if f.parser != nil {
+		t.Fatal("parser kept after Dormant")
+	}
+	h.appendTo("z.jsonl", rec("z3")+"bad\n")
+	h.poll()
+	h.wantIDs("woken", "z1", "z2", "z3")
+	got := h.sink.events()
+	if want := `z3 {"before":2}`; got[2] != want {
+		t.Errorf("event after waking: %s, want %s (state rebuilt from 2 records)", got[2], want)
+	}
+	if logs := h.logs.String(); !strings.Contains(logs, "line=4") {
+		t.Errorf("bad line logged without its line number 4:\n%s", logs)
+	}
+}

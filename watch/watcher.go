@@ -268,6 +268,9 @@ func (w *Watcher) poll(ctx context.Context, final bool) error {
 				w.log.Warn("reading a transcript's last line failed; will try again", "file", p, "err", err)
 			}
 		}
+		if live {
+			w.sleep(f, now)
+		}
 	}
 	if final {
 		return nil

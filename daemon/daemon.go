@@ -6,6 +6,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"chainlog/sqlite"
 	"chainlog/tiles"
 	"chainlog/watch"
+	"chainlog/witness"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -54,6 +56,15 @@ type Config struct {
 	// goroutine (publish.Async), so a slow or dead one never holds back a
 	// commit or an acknowledgement.
 	Publish []publish.Publisher
+	// Witnesses cosign the checkpoints (C2SP tlog-witness), each on its
+	// own goroutine, so a slow or dead witness never holds back a commit.
+	// A checkpoint cosigned by WitnessQuorum of them (0: all) is appended
+	// to witness.CosignedPath(CheckpointFile).
+	Witnesses     []witness.Witness
+	WitnessQuorum int
+	// WitnessTimeout bounds one attempt at one witness; default
+	// PublishTimeout.
+	WitnessTimeout time.Duration
 
 	// Watch are transcript folders the daemon follows (package watch):
 	// their events are submitted through the writer, merged with the
@@ -111,6 +122,9 @@ func (c *Config) check() error {
 	if c.Signer != nil && c.CheckpointFile == "" {
 		return errors.New("daemon config: a Signer without a CheckpointFile")
 	}
+	if len(c.Witnesses) > 0 && c.Signer == nil {
+		return errors.New("daemon config: Witnesses without a Signer: there are no checkpoints to cosign")
+	}
 	return nil
 }
 
@@ -152,9 +166,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer ro.Close()
 	metrics := server.NewMetrics()
-	cp := publish.NewCheckpointer(publish.CheckpointerConfig{Signer: cfg.Signer, File: cfg.CheckpointFile,
-		Publish: cfg.Publish, Async: true, Timeout: cfg.PublishTimeout, Logger: logger,
-		Metrics: publish.NewMetrics(metrics.Registry)})
+	pm := publish.NewMetrics(metrics.Registry)
+	ccfg := publish.CheckpointerConfig{Signer: cfg.Signer, File: cfg.CheckpointFile,
+		Publish: cfg.Publish, Async: true, Timeout: cfg.PublishTimeout, Logger: logger, Metrics: pm}
+	if len(cfg.Witnesses) > 0 {
+		ws, err := witness.New(witness.Config{Witnesses: cfg.Witnesses, Quorum: cfg.WitnessQuorum,
+			File: witness.CosignedPath(cfg.CheckpointFile), Async: true, Timeout: cmp.Or(cfg.WitnessTimeout, cfg.PublishTimeout),
+			Logger: logger, Metrics: witness.NewMetrics(metrics.Registry), PublishMetrics: pm})
+		if err != nil {
+			return err
+		}
+		ccfg.Witnesses = ws
+	}
+	cp := publish.NewCheckpointer(ccfg)
 	defer cp.Close(0) // on an early return; after a shutdown, a no-op
 	// The writer outlives ctx: what was queued is committed on shutdown.
 	writeCtx := context.WithoutCancel(ctx)

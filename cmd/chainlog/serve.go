@@ -247,6 +247,7 @@ func (c *serveConfig) daemonConfig(path string, logger *slog.Logger) daemon.Conf
 		// The file is written before each commit goes on; the command and
 		// the URL, if any, publish on their own goroutines.
 		cfg.Signer, cfg.CheckpointFile, cfg.Publish = c.cp.signer, c.cp.file, c.cp.publishers
+		cfg.Witnesses, cfg.WitnessQuorum, cfg.WitnessTimeout = c.cp.witnesses, c.cp.witnessQuorum, c.cp.witnessTimeout
 	}
 	return cfg
 }

@@ -1,6 +1,7 @@
 // Package daemon runs chainlog's ingest daemon: it opens the store, runs
-// the writer and the HTTP server, verifies in the background, signs and
-// publishes checkpoints, and shuts down in order. The chainlog command's
+// the writer and the HTTP server, follows transcript folders (package
+// watch), verifies in the background, signs and publishes checkpoints, and
+// shuts down in order. The chainlog command's
 // serve only parses its flags into a Config and calls New and Run.
 package daemon
 
@@ -21,6 +22,7 @@ import (
 	"chainlog/server"
 	"chainlog/sqlite"
 	"chainlog/tiles"
+	"chainlog/watch"
 	"chainlog/witness"
 
 	"golang.org/x/mod/sumdb/note"
@@ -64,6 +66,15 @@ type Config struct {
 	// WitnessTimeout bounds one attempt at one witness; default
 	// PublishTimeout.
 	WitnessTimeout time.Duration
+
+	// Watch are transcript folders the daemon follows (package watch):
+	// their events are submitted through the writer, merged with the
+	// HTTP requests' into group commits, each batch with its files'
+	// cursors in the same transaction. Empty: none.
+	Watch []watch.Folder
+	// WatchPoll is how often the watched folders are rescanned; 0 is
+	// watch's default.
+	WatchPoll time.Duration
 
 	Logger *slog.Logger     // default: discard
 	Now    func() time.Time // the clock; default time.Now
@@ -139,7 +150,8 @@ func New(cfg Config) (*Daemon, error) {
 }
 
 // Run runs the daemon until ctx ends, then shuts down in order: stop
-// accepting, let in-flight requests get their answers, commit everything
+// accepting, stop the transcript watchers once they committed what they
+// read, let in-flight requests get their answers, commit everything
 // queued, sign a last checkpoint, close the store. It returns nil after a
 // shutdown that ctx asked for.
 func (d *Daemon) Run(ctx context.Context) error {
@@ -210,6 +222,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	var bg sync.WaitGroup
 	bgCtx, stopBg := context.WithCancel(ctx)
+	watchDone, err := startWatch(bgCtx, cfg, w, st)
+	if err != nil {
+		stopBg()
+		ln.Close()
+		w.Close()
+		return err
+	}
 	vs := &verifySchedule{full: cfg.FullVerifyInterval, now: now, last: now()}
 	bg.Go(func() { verifyLoop(bgCtx, srv, cfg.VerifyInterval, vs, logger) })
 	bg.Go(func() { cps.tick(bgCtx, logger) })
@@ -222,6 +241,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	logger.Info("shutting down: finishing requests and committing the queue")
 	srv.Stopping()
 	stopBg()
+	// The watcher commits what it read through the writer, so it stops
+	// before the writer closes.
+	if werr := <-watchDone; werr != nil {
+		logger.Error("transcript watcher", "err", werr)
+	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
 	if serr := hs.Shutdown(shutCtx); serr != nil {
@@ -337,4 +361,25 @@ func servedCheckpoint(file string) func() ([]byte, error) {
 		}
 		return last, nil
 	}
+}
+
+// startWatch runs the transcript watcher on cfg.Watch until ctx ends; the
+// channel gets its result once it has committed what it read. With no
+// folders it is closed at once.
+func startWatch(ctx context.Context, cfg Config, w *server.Writer, st *sqlite.Store) (<-chan error, error) {
+	done := make(chan error, 1)
+	if len(cfg.Watch) == 0 {
+		close(done)
+		return done, nil
+	}
+	wt, err := watch.New(watch.Config{Folders: cfg.Watch, Sink: watch.SubmitSink{Writer: w, Cursor: st},
+		Logger: cfg.Logger.With("component", "watch"), Poll: cfg.WatchPoll})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range cfg.Watch {
+		cfg.Logger.Info("watching transcripts", "source", f.Source, "dir", f.Dir)
+	}
+	go func() { done <- wt.Run(ctx) }()
+	return done, nil
 }

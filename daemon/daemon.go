@@ -1,10 +1,13 @@
 // Package daemon runs chainlog's ingest daemon: it opens the store, runs
-// the writer and the HTTP server, verifies in the background, signs and
-// publishes checkpoints, and shuts down in order. The chainlog command's
+// the writer and the HTTP server, follows transcript folders (package
+// watch), verifies in the background, signs and publishes checkpoints, and
+// shuts down in order. The chainlog command's
 // serve only parses its flags into a Config and calls New and Run.
 package daemon
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +23,8 @@ import (
 	"chainlog/server"
 	"chainlog/sqlite"
 	"chainlog/tiles"
+	"chainlog/watch"
+	"chainlog/witness"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -60,6 +65,24 @@ type Config struct {
 	// goroutine (publish.Async), so a slow or dead one never holds back a
 	// commit or an acknowledgement.
 	Publish []publish.Publisher
+	// Witnesses cosign the checkpoints (C2SP tlog-witness), each on its
+	// own goroutine, so a slow or dead witness never holds back a commit.
+	// A checkpoint cosigned by WitnessQuorum of them (0: all) is appended
+	// to witness.CosignedPath(CheckpointFile).
+	Witnesses     []witness.Witness
+	WitnessQuorum int
+	// WitnessTimeout bounds one attempt at one witness; default
+	// PublishTimeout.
+	WitnessTimeout time.Duration
+
+	// Watch are transcript folders the daemon follows (package watch):
+	// their events are submitted through the writer, merged with the
+	// HTTP requests' into group commits, each batch with its files'
+	// cursors in the same transaction. Empty: none.
+	Watch []watch.Folder
+	// WatchPoll is how often the watched folders are rescanned; 0 is
+	// watch's default.
+	WatchPoll time.Duration
 
 	Logger *slog.Logger     // default: discard
 	Now    func() time.Time // the clock; default time.Now
@@ -111,6 +134,9 @@ func (c *Config) check() error {
 	if c.Signer != nil && c.CheckpointFile == "" {
 		return errors.New("daemon config: a Signer without a CheckpointFile")
 	}
+	if len(c.Witnesses) > 0 && c.Signer == nil {
+		return errors.New("daemon config: Witnesses without a Signer: there are no checkpoints to cosign")
+	}
 	return nil
 }
 
@@ -138,7 +164,8 @@ func New(cfg Config) (*Daemon, error) {
 }
 
 // Run runs the daemon until ctx ends, then shuts down in order: stop
-// accepting, let in-flight requests get their answers, commit everything
+// accepting, stop the transcript watchers once they committed what they
+// read, let in-flight requests get their answers, commit everything
 // queued, sign a last checkpoint, close the store. It returns nil after a
 // shutdown that ctx asked for.
 func (d *Daemon) Run(ctx context.Context) error {
@@ -154,9 +181,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer ro.Close()
 	metrics := server.NewMetrics()
-	cp := publish.NewCheckpointer(publish.CheckpointerConfig{Signer: cfg.Signer, File: cfg.CheckpointFile,
-		Publish: cfg.Publish, Async: true, Timeout: cfg.PublishTimeout, Logger: logger,
-		Metrics: publish.NewMetrics(metrics.Registry)})
+	pm := publish.NewMetrics(metrics.Registry)
+	ccfg := publish.CheckpointerConfig{Signer: cfg.Signer, File: cfg.CheckpointFile,
+		Publish: cfg.Publish, Async: true, Timeout: cfg.PublishTimeout, Logger: logger, Metrics: pm}
+	if len(cfg.Witnesses) > 0 {
+		ws, err := witness.New(witness.Config{Witnesses: cfg.Witnesses, Quorum: cfg.WitnessQuorum,
+			File: witness.CosignedPath(cfg.CheckpointFile), Async: true, Timeout: cmp.Or(cfg.WitnessTimeout, cfg.PublishTimeout),
+			Logger: logger, Metrics: witness.NewMetrics(metrics.Registry), PublishMetrics: pm})
+		if err != nil {
+			return err
+		}
+		ccfg.Witnesses = ws
+	}
+	cp := publish.NewCheckpointer(ccfg)
 	defer cp.Close(0) // on an early return; after a shutdown, a no-op
 	// The writer outlives ctx: what was queued is committed on shutdown.
 	writeCtx := context.WithoutCancel(ctx)
@@ -183,7 +220,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	srv := server.New(server.Config{Writer: w, Reader: ro, Monitor: chainlog.NewMonitor(), Metrics: metrics,
 		Logger: logger, Token: cfg.Token, MaxBodyBytes: cfg.MaxBodyBytes, MaxInflightBytes: cfg.MaxInflightBytes,
 		NodeID: cfg.NodeID, OTLP: cfg.OTLP,
-		Tiles: &tiles.Handler{Source: ro, Checkpoint: publish.File{Path: cfg.CheckpointFile}.Last, Logger: logger}})
+		Tiles: &tiles.Handler{Source: ro, Checkpoint: servedCheckpoint(cfg.CheckpointFile), Logger: logger}})
 	hs := d.httpServer(srv)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -212,6 +249,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	var bg sync.WaitGroup
 	bgCtx, stopBg := context.WithCancel(ctx)
+	watchDone, err := startWatch(bgCtx, cfg, w, st)
+	if err != nil {
+		stopBg()
+		ln.Close()
+		w.Close()
+		return err
+	}
 	vs := &verifySchedule{full: cfg.FullVerifyInterval, now: now, last: now()}
 	bg.Go(func() { verifyLoop(bgCtx, srv, cfg.VerifyInterval, vs, logger) })
 	bg.Go(func() { cps.tick(bgCtx, logger) })
@@ -226,6 +270,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	logger.Info("shutting down: finishing requests and committing the queue")
 	srv.Stopping()
 	stopBg()
+	// The watcher commits what it read through the writer, so it stops
+	// before the writer closes.
+	if werr := <-watchDone; werr != nil {
+		logger.Error("transcript watcher", "err", werr)
+	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
 	// Every listener stops taking requests, and those in flight get their
@@ -335,4 +384,46 @@ func (r *rateLimited) tick(ctx context.Context, logger *slog.Logger) {
 			}
 		}
 	}
+}
+
+// servedCheckpoint returns what GET /checkpoint serves: the latest signed
+// checkpoint, with the witnesses' cosignatures when they have cosigned it
+// (the cosigned file's last note is that checkpoint, signature lines
+// added); a monitor that checks only the log's key reads it the same.
+func servedCheckpoint(file string) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		last, err := publish.File{Path: file}.Last()
+		if err != nil || last == nil {
+			return last, err
+		}
+		cosigned, err := publish.File{Path: witness.CosignedPath(file)}.Last()
+		if err != nil || cosigned == nil {
+			return last, nil
+		}
+		if bytes.HasPrefix(cosigned, last) {
+			return cosigned, nil
+		}
+		return last, nil
+	}
+}
+
+// startWatch runs the transcript watcher on cfg.Watch until ctx ends; the
+// channel gets its result once it has committed what it read. With no
+// folders it is closed at once.
+func startWatch(ctx context.Context, cfg Config, w *server.Writer, st *sqlite.Store) (<-chan error, error) {
+	done := make(chan error, 1)
+	if len(cfg.Watch) == 0 {
+		close(done)
+		return done, nil
+	}
+	wt, err := watch.New(watch.Config{Folders: cfg.Watch, Sink: watch.SubmitSink{Writer: w, Cursor: st},
+		Logger: cfg.Logger.With("component", "watch"), Poll: cfg.WatchPoll})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range cfg.Watch {
+		cfg.Logger.Info("watching transcripts", "source", f.Source, "dir", f.Dir)
+	}
+	go func() { done <- wt.Run(ctx) }()
+	return done, nil
 }

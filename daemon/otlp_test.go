@@ -100,27 +100,9 @@ func TestRunOTLPListener(t *testing.T) {
 	if _, err := http.Get(d.otlp + "/healthz"); err == nil {
 		t.Error("the OTLP listener still answers after Run returned")
 	}
-	if got := storedIDs(t, cfg.Store); strings.Join(got, ",") != "o1,o2,m1" {
-		t.Errorf("stored %v; want o1, o2, m1", got)
+	if got := storedIDs(t, cfg.Store); strings.Join(got, ",") != "m1,o1,o2" { // sorted
+		t.Errorf("stored %v; want m1, o1, o2", got)
 	}
-}
-
-// storedIDs returns the ids in the store at path, in commit order.
-func storedIDs(t *testing.T, path string) []string {
-	t.Helper()
-	ro, err := sqlite.OpenReadOnly(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
-	var ids []string
-	if err := ro.Export(t.Context(), "", func(e *chainlog.StoredEvent) error {
-		ids = append(ids, e.ID)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return ids
 }
 
 // TestRunOTLPEndToEnd: the OpenTelemetry SDK's exporters, protobuf and

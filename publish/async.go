@@ -46,13 +46,20 @@ type AsyncConfig struct {
 	Metrics    *Metrics
 }
 
+// ErrRejected marks a destination's failure that sending the same
+// checkpoint again cannot fix (a witness refusing it): Async drops that
+// checkpoint instead of retrying it, and tries the next one handed over.
+// The destination reports the refusal itself.
+var ErrRejected = errors.New("checkpoint rejected")
+
 // Async publishes checkpoints to a destination on its own goroutine, so
 // that whoever signs them never waits for it. It holds one checkpoint at
 // most: a newer checkpoint supersedes an older one that was not yet
 // published (it commits to everything the older one did, and a consistency
 // proof links any two), so a slow or dead destination costs one pending
 // checkpoint, never a growing queue. A failed attempt is retried with
-// exponential backoff, always with the newest checkpoint.
+// exponential backoff, always with the newest checkpoint, unless the
+// failure is an ErrRejected.
 type Async struct {
 	dest Publisher
 	cfg  AsyncConfig
@@ -134,7 +141,7 @@ func (a *Async) Publish(_ context.Context, signed []byte) error {
 
 // Close stops accepting checkpoints and waits up to wait for the pending
 // one, if any, to be published; then it abandons it. It reports whether
-// everything handed over was published. Calling it again is harmless.
+// everything handed over was published (or rejected). Calling it again is harmless.
 func (a *Async) Close(wait time.Duration) bool {
 	a.mu.Lock()
 	if !a.closed {
@@ -222,12 +229,23 @@ func (a *Async) run(ctx context.Context) {
 			}
 			continue
 		}
+		rejected := errors.Is(err, ErrRejected)
+		if rejected && a.seq == seq { // not retried: wait for a newer one
+			a.pending = nil
+			a.behind = false
+			a.gauge(0)
+		}
 		a.mu.Unlock()
 		if m := a.cfg.Metrics; m != nil {
 			m.failures.WithLabelValues(a.cfg.Name).Inc()
 		}
 		if ctx.Err() != nil {
 			return // Close gave up
+		}
+		if rejected {
+			backoff = 0
+			a.cfg.Logger.Debug("checkpoint rejected; not retried", "destination", a.cfg.Name, "err", err)
+			continue
 		}
 		backoff = min(max(2*backoff, a.cfg.MinBackoff), a.cfg.MaxBackoff)
 		a.cfg.Logger.Warn("checkpoint publish failed; retrying with the newest checkpoint",

@@ -297,3 +297,34 @@ func TestAsyncCloseTwice(t *testing.T) {
 		t.Errorf("Close = %v, then %v, with the checkpoint never published; want false", first, second)
 	}
 }
+
+// TestAsyncRejectedIsNotRetried: a failure that wraps ErrRejected drops
+// the checkpoint (no retry, nothing pending); the next one is tried.
+func TestAsyncRejectedIsNotRetried(t *testing.T) {
+	t.Parallel()
+	g := newGated()
+	a := publish.NewAsync(g, publish.AsyncConfig{Name: "gated", MinBackoff: time.Millisecond})
+	if err := a.Publish(t.Context(), []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	<-g.entered
+	g.finish <- errors.Join(publish.ErrRejected, errors.New("422"))
+	select {
+	case got := <-g.entered:
+		t.Fatalf("checkpoint %q attempted again after a rejection", got)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := a.Publish(t.Context(), []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-g.entered; string(got) != "2" {
+		t.Fatalf("attempt with %q; want the next checkpoint", got)
+	}
+	g.finish <- nil
+	if !a.Close(5 * time.Second) {
+		t.Error("Close = false; want everything published or rejected")
+	}
+	if got := g.published(); len(got) != 1 || got[0] != "2" {
+		t.Errorf("published = %q; want [2]", got)
+	}
+}

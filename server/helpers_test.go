@@ -444,9 +444,10 @@ type fakeIngester struct {
 	entered chan int
 
 	mu    sync.Mutex
-	fail  map[int]error // commit number (from 1) -> error returned, nothing committed
-	calls [][]int       // each commit's group sizes
-	done  int           // commits finished (successfully or not)
+	fail  map[int]error       // commit number (from 1) -> error returned, nothing committed
+	calls [][]int             // each commit's group sizes
+	curs  [][]chainlog.Cursor // each commit's cursors
+	done  int                 // commits finished (successfully or not)
 }
 
 func newFake(next server.Ingester, gated bool) *fakeIngester {
@@ -459,13 +460,14 @@ func newFake(next server.Ingester, gated bool) *fakeIngester {
 
 var errInjected = errors.New("injected commit failure")
 
-func (f *fakeIngester) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]chainlog.IngestResult, error) {
+func (f *fakeIngester) IngestGroups(ctx context.Context, groups [][]chainlog.Event, cursors ...chainlog.Cursor) ([]chainlog.IngestResult, error) {
 	f.mu.Lock()
 	sizes := make([]int, len(groups))
 	for i, g := range groups {
 		sizes[i] = len(g)
 	}
 	f.calls = append(f.calls, sizes)
+	f.curs = append(f.curs, slices.Clone(cursors))
 	n := len(f.calls)
 	err := f.fail[n]
 	f.mu.Unlock()
@@ -485,7 +487,7 @@ func (f *fakeIngester) IngestGroups(ctx context.Context, groups [][]chainlog.Eve
 		return nil, err
 	}
 	if f.next != nil {
-		return f.next.IngestGroups(ctx, groups)
+		return f.next.IngestGroups(ctx, groups, cursors...)
 	}
 	res := make([]chainlog.IngestResult, len(groups))
 	for i, g := range groups {
@@ -510,6 +512,13 @@ func (f *fakeIngester) Calls() [][]int {
 		out[i] = slices.Clone(c)
 	}
 	return out
+}
+
+// Cursors returns each commit's cursors so far.
+func (f *fakeIngester) Cursors() [][]chainlog.Cursor {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.curs)
 }
 
 func (f *fakeIngester) Done() int {

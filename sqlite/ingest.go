@@ -30,9 +30,10 @@ const maxConflictRetries = 5
 // head moves by compare-and-swap in it; the in-memory heads move only after
 // the commit. When another process moved a head in between, the batch is
 // rolled back and retried on the fresh heads. Events must already be
-// validated (chainlog.DecodeEvent).
-func (s *Store) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.IngestResult, error) {
-	res, err := s.IngestGroups(ctx, [][]chainlog.Event{events})
+// validated (chainlog.DecodeEvent). The cursors are upserted in the same
+// transaction (see chainlog.Store).
+func (s *Store) Ingest(ctx context.Context, events []chainlog.Event, cursors ...chainlog.Cursor) (chainlog.IngestResult, error) {
+	res, err := s.IngestGroups(ctx, [][]chainlog.Event{events}, cursors...)
 	if err != nil {
 		return chainlog.IngestResult{}, err
 	}
@@ -41,8 +42,9 @@ func (s *Store) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.I
 
 // IngestGroups is Ingest for several groups of events (the requests a
 // daemon merges into one commit): all groups are committed in one
-// transaction, in order, and each gets its own counts.
-func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]chainlog.IngestResult, error) {
+// transaction, in order, and each gets its own counts. The cursors are
+// upserted in that transaction, after the events, in order.
+func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event, cursors ...chainlog.Cursor) ([]chainlog.IngestResult, error) {
 	if s.readOnly {
 		return nil, fmt.Errorf("ingest: %w", chainlog.ErrReadOnly)
 	}
@@ -59,7 +61,7 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]
 			var tree TreeHead
 			var added []idRow
 			var err error
-			res, moved, tree, added, err = s.ingestTx(conn, groups)
+			res, moved, tree, added, err = s.ingestTx(conn, groups, cursors)
 			if errors.Is(err, chainlog.ErrConflict) && attempt < maxConflictRetries {
 				if err := s.reloadHeads(conn); err != nil {
 					return err
@@ -94,7 +96,7 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]
 	return res, nil
 }
 
-func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []chainlog.IngestResult, moved map[string]chainlog.Head, tree TreeHead, added []idRow, err error) {
+func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event, cursors []chainlog.Cursor) (res []chainlog.IngestResult, moved map[string]chainlog.Head, tree TreeHead, added []idRow, err error) {
 	end, err := sqlitex.ImmediateTransaction(conn)
 	if err != nil {
 		return res, nil, tree, nil, err
@@ -155,6 +157,9 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (res []ch
 		return nil, nil, tree, nil, f.err
 	}
 	res, moved = f.res, f.moved
+	if err := s.writeCursors(conn, cursors, now); err != nil {
+		return nil, nil, tree, nil, err
+	}
 	if lt != nil {
 		tw.pending, tw.size = lt.pending, lt.size
 	}

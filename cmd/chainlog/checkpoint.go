@@ -5,13 +5,18 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
+	"unicode"
 
 	"chainlog/publish"
 	"chainlog/sqlite"
+	"chainlog/witness"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -82,24 +87,51 @@ func writeKeyFile(path, skey string) error {
 	return f.Close()
 }
 
-// checkpointFlags configure signing and publishing after each commit.
+// checkpointFlags configure signing and publishing after each commit, and
+// the witnesses that cosign the checkpoints.
 type checkpointFlags struct {
-	env        *env
-	signerKey  string
-	file       string
-	command    string
-	url        string
-	signer     note.Signer
-	publishers []publish.Publisher
-	cp         *publish.Checkpointer
+	env            *env
+	fs             *flag.FlagSet
+	signerKey      string
+	file           string
+	command        string
+	url            string
+	witnessSpecs   witnessList
+	witnessQuorum  int
+	witnessTimeout time.Duration
+	signer         note.Signer
+	publishers     []publish.Publisher
+	witnesses      []witness.Witness
+	cp             *publish.Checkpointer
 }
 
+// defaultWitnessTimeout is how long a command waits for the witnesses'
+// quorum, and the daemon gives one attempt at one witness.
+const defaultWitnessTimeout = 30 * time.Second
+
 func (c *checkpointFlags) register(fs *flag.FlagSet, e *env) {
-	c.env = e
+	c.env, c.fs = e, fs
 	fs.StringVar(&c.signerKey, "signer-key", "", "signer key `file` for checkpoints (default $CHAINLOG_SIGNER_KEY, else ~/.chainlog/signer.key if it exists)")
 	fs.StringVar(&c.file, "checkpoint-file", "", "append-only checkpoint `file` (default $CHAINLOG_CHECKPOINT_FILE, else STORE.checkpoints)")
 	fs.StringVar(&c.command, "checkpoint-command", "", "also publish each checkpoint to this shell `command`'s standard input (default $CHAINLOG_CHECKPOINT_COMMAND)")
-	fs.StringVar(&c.url, "checkpoint-url", "", "also POST each checkpoint to this `URL` (default $CHAINLOG_CHECKPOINT_URL)")
+	fs.StringVar(&c.url, "checkpoint-url", "", "also POST each signed checkpoint, a bare note, to this `URL`: a plain HTTP receiver of notes, not a witness (use --witness for witnesses) (default $CHAINLOG_CHECKPOINT_URL)")
+	fs.Var(&c.witnessSpecs, "witness", "have each checkpoint cosigned by the C2SP tlog-witness at `URL=VKEY` (its URL prefix and verifier key); repeatable (default $CHAINLOG_WITNESS, space- or comma-separated)")
+	fs.IntVar(&c.witnessQuorum, "witness-quorum", 0, "how many witnesses must cosign a checkpoint (default $CHAINLOG_WITNESS_QUORUM, else all of them)")
+	fs.DurationVar(&c.witnessTimeout, "witness-timeout", defaultWitnessTimeout, "how long ingest, amend and backfill-costs wait for the witness quorum; serve: one attempt at one witness (default $CHAINLOG_WITNESS_TIMEOUT)")
+}
+
+// witnessList is the repeatable --witness flag; one value may hold several
+// witnesses, separated by spaces or commas (as $CHAINLOG_WITNESS does).
+type witnessList []string
+
+func (w *witnessList) String() string { return strings.Join(*w, " ") }
+func (w *witnessList) Set(v string) error {
+	f := strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+	if len(f) == 0 {
+		return errors.New("no witness given")
+	}
+	*w = append(*w, f...)
+	return nil
 }
 
 func (c *checkpointFlags) orEnv(v *string, name string) {
@@ -108,7 +140,37 @@ func (c *checkpointFlags) orEnv(v *string, name string) {
 	}
 }
 
-// check validates the destinations given, before anything is opened.
+// witnessEnv sets the witness flags not given (and still at their
+// defaults: serve's applyEnv may have set them) from the environment.
+func (c *checkpointFlags) witnessEnv() error {
+	given := map[string]bool{}
+	if c.fs != nil {
+		c.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	}
+	if v := c.env.getenv("CHAINLOG_WITNESS"); v != "" && !given["witness"] && len(c.witnessSpecs) == 0 {
+		if err := c.witnessSpecs.Set(v); err != nil {
+			return fmt.Errorf("CHAINLOG_WITNESS=%q: %v", v, err)
+		}
+	}
+	if v := c.env.getenv("CHAINLOG_WITNESS_QUORUM"); v != "" && !given["witness-quorum"] && c.witnessQuorum == 0 {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("CHAINLOG_WITNESS_QUORUM=%q: not a number", v)
+		}
+		c.witnessQuorum = n
+	}
+	if v := c.env.getenv("CHAINLOG_WITNESS_TIMEOUT"); v != "" && !given["witness-timeout"] && c.witnessTimeout == defaultWitnessTimeout {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("CHAINLOG_WITNESS_TIMEOUT=%q: %v", v, err)
+		}
+		c.witnessTimeout = d
+	}
+	return nil
+}
+
+// check validates the destinations and witnesses given, before anything
+// is opened.
 func (c *checkpointFlags) check() error {
 	c.orEnv(&c.command, "CHAINLOG_CHECKPOINT_COMMAND")
 	c.orEnv(&c.url, "CHAINLOG_CHECKPOINT_URL")
@@ -120,22 +182,47 @@ func (c *checkpointFlags) check() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("--checkpoint-url %q: want an http or https URL", c.url)
 		}
+		if strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), "/add-checkpoint") {
+			return fmt.Errorf("--checkpoint-url %q is a witness's add-checkpoint endpoint, which answers a bare note with 400: use --witness URL=VKEY for witnesses", c.url)
+		}
+	}
+	if err := c.witnessEnv(); err != nil {
+		return err
+	}
+	c.witnesses = c.witnesses[:0]
+	for _, spec := range c.witnessSpecs {
+		w, err := witness.ParseWitness(spec)
+		if err != nil {
+			return fmt.Errorf("--witness: %w", err)
+		}
+		c.witnesses = append(c.witnesses, w)
+	}
+	if c.witnessQuorum < 0 || c.witnessQuorum > len(c.witnesses) {
+		return fmt.Errorf("--witness-quorum %d: want 1 to %d, the number of --witness given (0 means all)", c.witnessQuorum, len(c.witnesses))
+	}
+	if c.witnessTimeout <= 0 {
+		return fmt.Errorf("--witness-timeout %v is not positive", c.witnessTimeout)
 	}
 	return nil
 }
 
-// setup loads the signer key, if any. Without one, no checkpoints are made.
+// setup checks the flags and loads the signer key, if any. Without one, no
+// checkpoints are made.
 func (c *checkpointFlags) setup(storePath string) error {
+	if err := c.check(); err != nil {
+		return err
+	}
 	c.orEnv(&c.signerKey, "CHAINLOG_SIGNER_KEY")
 	c.orEnv(&c.file, "CHAINLOG_CHECKPOINT_FILE")
-	c.orEnv(&c.command, "CHAINLOG_CHECKPOINT_COMMAND")
-	c.orEnv(&c.url, "CHAINLOG_CHECKPOINT_URL")
 	explicit := c.signerKey != ""
 	if !explicit {
 		c.signerKey = signerKeyFor(c.env, storePath)
 	}
 	b, err := os.ReadFile(c.signerKey)
 	if errors.Is(err, os.ErrNotExist) && !explicit {
+		if len(c.witnesses) > 0 {
+			return fmt.Errorf("--witness needs checkpoints to cosign, but there is no signer key at %s: run chainlog keygen, or give --signer-key", c.signerKey)
+		}
 		return nil
 	}
 	if err != nil {
@@ -153,17 +240,44 @@ func (c *checkpointFlags) setup(storePath string) error {
 	if c.url != "" {
 		c.publishers = append(c.publishers, publish.HTTP{URL: c.url})
 	}
-	c.cp = publish.NewCheckpointer(publish.CheckpointerConfig{Signer: c.signer, File: c.file, Publish: c.publishers})
+	cfg := publish.CheckpointerConfig{Signer: c.signer, File: c.file, Publish: c.publishers}
+	if len(c.witnesses) > 0 {
+		logger := slog.New(slog.NewTextHandler(c.env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		ws, err := witness.New(witness.Config{Witnesses: c.witnesses, Quorum: c.witnessQuorum,
+			File: witness.CosignedPath(c.file), Timeout: c.witnessTimeout, Logger: logger})
+		if err != nil {
+			return err
+		}
+		cfg.Witnesses = ws
+	}
+	c.cp = publish.NewCheckpointer(cfg)
 	return nil
 }
 
-// run signs and publishes a checkpoint of the store's current tree, each
-// destination in turn: the command exits after it.
-func (c *checkpointFlags) run(ctx context.Context, st *sqlite.Store) error {
+// sign signs and publishes a checkpoint of the store's current tree, if it
+// grew, each destination in turn; the witnesses are not asked (ingest asks
+// them once, for its last checkpoint).
+func (c *checkpointFlags) sign(ctx context.Context, st *sqlite.Store) error {
 	if c.cp == nil {
 		return nil
 	}
 	return c.cp.Run(ctx, st)
+}
+
+// run signs and publishes a checkpoint of the store's current tree, each
+// destination in turn, and waits for the witnesses' quorum on the last
+// checkpoint: the command exits after it.
+func (c *checkpointFlags) run(ctx context.Context, st *sqlite.Store) error {
+	if c.cp == nil {
+		return nil
+	}
+	if err := c.cp.Run(ctx, st); err != nil {
+		return err
+	}
+	if err := c.cp.Cosign(ctx, st); err != nil {
+		return fmt.Errorf("witnesses: %w (hint: the checkpoint is signed and in %s; the next command that writes, or chainlog serve, submits again)", err, c.file)
+	}
+	return nil
 }
 
 // loadVerifiers parses verifier keys given as the key text or as a file

@@ -271,7 +271,7 @@ func (c *ingestCmd) ingest(ctx context.Context, path string, in *input, sum *ing
 			sum.Duplicates += res.Duplicates
 			sum.Committed = true
 			bar.set(b.read)
-			err = c.cp.run(ctx, st)
+			err = c.cp.sign(ctx, st)
 		}
 		if err != nil {
 			cancel()
@@ -280,7 +280,14 @@ func (c *ingestCmd) ingest(ctx context.Context, path string, in *input, sum *ing
 			return err
 		}
 	}
-	return readErr
+	if readErr != nil {
+		return readErr
+	}
+	// The last checkpoint goes to the witnesses, once.
+	if err := c.cp.run(ctx, st); err != nil {
+		return fmt.Errorf("%d new events committed, but %w", sum.Inserted, err)
+	}
+	return nil
 }
 
 // decodedBatch is up to ingestBatch decoded events and how many input

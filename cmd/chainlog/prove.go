@@ -99,10 +99,12 @@ func readIn(e *env, path string) ([]byte, error) {
 }
 
 func runVerifyProof(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "verify-proof", "verify-proof --key VERIFIER_KEY [--json] BUNDLE|-")
+	fs := newFlagSet(e, "verify-proof", "verify-proof --key VERIFIER_KEY [--witness-key VKEY]... [--quorum N] [--json] BUNDLE|-")
 	var keys multiFlag
 	fs.Var(&keys, "key", "verifier `key` (the text keygen printed, or a file holding it); repeatable")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
+	var cosigned cosignedFlags
+	cosigned.register(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -112,6 +114,9 @@ func runVerifyProof(ctx context.Context, e *env, args []string) int {
 	}
 	vs, err := loadVerifiers(keys)
 	if err != nil {
+		return usageError(e, fs, "%v", err)
+	}
+	if err := cosigned.load(); err != nil {
 		return usageError(e, fs, "%v", err)
 	}
 	data, err := readIn(e, pos[0])
@@ -127,6 +132,9 @@ func runVerifyProof(ctx context.Context, e *env, args []string) int {
 		if cp, err = chainlog.VerifyProofBundle(b, v); !errors.Is(err, chainlog.ErrCheckpointSignature) {
 			break
 		}
+	}
+	if err == nil {
+		err = cosigned.check(b.Checkpoint)
 	}
 	return proofResult(e, *jsonOut, b, &cp, err)
 }
@@ -168,13 +176,15 @@ func proofResult(e *env, jsonOut bool, b *chainlog.ProofBundle, cp *chainlog.Che
 }
 
 func runConsistency(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "consistency", "consistency [--store PATH] [--out FILE] OLD_CHECKPOINT NEW_CHECKPOINT\n       chainlog consistency --verify --proof FILE --key VERIFIER_KEY OLD_CHECKPOINT NEW_CHECKPOINT")
+	fs := newFlagSet(e, "consistency", "consistency [--store PATH] [--out FILE] OLD_CHECKPOINT NEW_CHECKPOINT\n       chainlog consistency --verify --proof FILE --key VERIFIER_KEY [--witness-key VKEY]... [--quorum N] OLD_CHECKPOINT NEW_CHECKPOINT")
 	store := storeFlag(e, fs)
 	verify := fs.Bool("verify", false, "check a proof offline instead of making one")
 	proofFile := fs.String("proof", "", "with --verify: the proof `file` (- for standard input)")
 	out := fs.String("out", "", "write the proof to this `file` (default: standard output)")
 	var keys multiFlag
 	fs.Var(&keys, "key", "verifier `key` for the checkpoints' signatures; repeatable (required with --verify)")
+	var cosigned cosignedFlags
+	cosigned.register(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -186,9 +196,15 @@ func runConsistency(ctx context.Context, e *env, args []string) int {
 		if *proofFile == "" || len(keys) == 0 {
 			return usageError(e, fs, "--verify needs --proof and --key")
 		}
-		return verifyConsistency(e, *proofFile, keys, pos[0], pos[1])
+		if err := cosigned.load(); err != nil {
+			return usageError(e, fs, "%v", err)
+		}
+		return verifyConsistency(e, *proofFile, keys, &cosigned, pos[0], pos[1])
 	}
-	older, newer, err := readCheckpointPair(pos[0], pos[1], nil)
+	if len(cosigned.keys) > 0 || cosigned.quorum != 0 {
+		return usageError(e, fs, "--witness-key and --quorum go with --verify")
+	}
+	older, newer, err := readCheckpointPair(pos[0], pos[1], nil, nil)
 	if err != nil {
 		return fail(e, "consistency", err)
 	}
@@ -221,7 +237,7 @@ func runConsistency(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
-func verifyConsistency(e *env, proofFile string, keys []string, oldFile, newFile string) int {
+func verifyConsistency(e *env, proofFile string, keys []string, cosigned *cosignedFlags, oldFile, newFile string) int {
 	vs, err := loadVerifiers(keys)
 	if err != nil {
 		return fail(e, "consistency", err)
@@ -235,7 +251,7 @@ func verifyConsistency(e *env, proofFile string, keys []string, oldFile, newFile
 		fmt.Fprintf(e.stdout, "Result:    INVALID\nReason:    %v\n", err)
 		return exitInvalid
 	}
-	older, newer, err := readCheckpointPair(oldFile, newFile, vs)
+	older, newer, err := readCheckpointPair(oldFile, newFile, vs, cosigned)
 	if err == nil {
 		err = chainlog.VerifyConsistency(p, older, newer)
 	}
@@ -248,8 +264,9 @@ func verifyConsistency(e *env, proofFile string, keys []string, oldFile, newFile
 }
 
 // readCheckpointPair reads the last checkpoint of each file; with
-// verifiers, their signatures are checked.
-func readCheckpointPair(oldFile, newFile string, vs []note.Verifier) (older, newer chainlog.Checkpoint, err error) {
+// verifiers, their signatures are checked, and with cosigned, their
+// witnesses' cosignatures.
+func readCheckpointPair(oldFile, newFile string, vs []note.Verifier, cosigned *cosignedFlags) (older, newer chainlog.Checkpoint, err error) {
 	read := func(file string) (chainlog.Checkpoint, error) {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -263,7 +280,13 @@ func readCheckpointPair(oldFile, newFile string, vs []note.Verifier) (older, new
 		if vs == nil {
 			return chainlog.ParseSignedCheckpoint(last)
 		}
-		return openWithAny(last, vs)
+		c, err := openWithAny(last, vs)
+		if err == nil && cosigned != nil {
+			if err = cosigned.check(last); err != nil {
+				err = fmt.Errorf("%s: %w", file, err)
+			}
+		}
+		return c, err
 	}
 	if older, err = read(oldFile); err != nil {
 		return older, newer, err

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"chainlog/daemon"
+	"chainlog/internal/chainlogtest"
 	"chainlog/publish"
 
 	"golang.org/x/mod/sumdb/note"
@@ -57,7 +59,11 @@ func TestServeDaemonConfig(t *testing.T) {
 	}
 
 	t.Run("every flag", func(t *testing.T) {
-		got := parse(t, map[string]string{"CHAINLOG_CHECKPOINT_URL": "http://127.0.0.1:9/cp", "CHAINLOG_READ_TIMEOUT": "7s"},
+		_, w1 := chainlogtest.NewWitnessKey(t, "w1.example/w")
+		_, w2 := chainlogtest.NewWitnessKey(t, "w2.example/w")
+		got := parse(t, map[string]string{"CHAINLOG_CHECKPOINT_URL": "http://127.0.0.1:9/cp", "CHAINLOG_READ_TIMEOUT": "7s",
+			"CHAINLOG_WITNESS": "http://127.0.0.1:7380=" + w1 + ", https://w2.example/=" + w2, "CHAINLOG_WITNESS_QUORUM": "1"},
+			"--witness-timeout", "9s",
 			"--listen", "127.0.0.1:8999", "--node-id", "n1", "--token", "tok", "--signer-key", keyFile,
 			"--init", "--max-body-bytes", "100", "--max-inflight-bytes", "200", "--queue-events", "300",
 			"--batch-events", "40", "--verify-interval", "2m", "--full-verify-interval", "3h",
@@ -68,8 +74,16 @@ func TestServeDaemonConfig(t *testing.T) {
 		if got.Logger != logger {
 			t.Error("the logger was not passed on")
 		}
-		got.Signer, got.Logger = nil, nil
+		var ws []string
+		for _, w := range got.Witnesses {
+			ws = append(ws, w.URL+" "+w.Name()+" "+w.Key)
+		}
+		if want := fmt.Sprint([]string{"http://127.0.0.1:7380 w1.example/w " + w1, "https://w2.example w2.example/w " + w2}); fmt.Sprint(ws) != want {
+			t.Errorf("Witnesses = %v; want %v", ws, want)
+		}
+		got.Signer, got.Logger, got.Witnesses = nil, nil, nil
 		want := daemon.Config{
+			WitnessQuorum: 1, WitnessTimeout: 9 * time.Second,
 			Store: store, Init: true, Listen: "127.0.0.1:8999", NodeID: "n1", Token: "tok",
 			MaxBodyBytes: 100, MaxInflightBytes: 200, QueueEvents: 300, BatchEvents: 40,
 			VerifyInterval: 2 * time.Minute, FullVerifyInterval: 3 * time.Hour,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"chainlog/daemon"
+	"chainlog/watch"
 )
 
 // serveConfig is the daemon's configuration. Every flag has an environment
@@ -38,13 +39,19 @@ type serveConfig struct {
 	init           bool
 	autoKey        bool
 	cp             checkpointFlags
+	watch          map[string]*string // agentFolder.flag -> DIR to follow
 }
 
 const serveUsage = `serve [--store PATH] [--listen ADDR] [--node-id ID] [--token TOKEN] [flags]
 
 Runs the ingest daemon. Every flag can also be set by environment variable:
 CHAINLOG_ followed by the flag name in capitals, - as _ (CHAINLOG_LISTEN,
-CHAINLOG_NODE_ID, CHAINLOG_TOKEN, ...). A flag on the command line wins.`
+CHAINLOG_NODE_ID, CHAINLOG_TOKEN, ...). A flag on the command line wins.
+
+--watch-claude-code, --watch-codex and --watch-openclaw make the daemon
+follow those transcript folders as "chainlog watch" does: their events are
+committed through the daemon's writer, with the positions reached kept in
+the store in the same transaction.`
 
 func (c *serveConfig) register(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8900", "address to listen on")
@@ -65,6 +72,10 @@ func (c *serveConfig) register(fs *flag.FlagSet, e *env) {
 	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "time allowed to read a whole request, body included")
 	fs.BoolVar(&c.init, "init", false, "add chainlog's tables to a database that has other tables but no events table")
 	fs.BoolVar(&c.autoKey, "auto-key", true, "on first start, when no signer key is configured or found, make one for the store (STORE.key) so that checkpoints are on")
+	c.watch = map[string]*string{}
+	for _, a := range agentFolders {
+		c.watch[a.flag] = fs.String("watch-"+a.flag, "", fmt.Sprintf("follow the %s transcripts in this `DIR` (see chainlog watch)", a.format))
+	}
 	c.cp.register(fs, e)
 }
 
@@ -112,6 +123,16 @@ func runServe(ctx context.Context, e *env, args []string) int {
 			return usageError(e, fs, "no --node-id and no host name")
 		}
 	}
+	// The folders to follow must exist, before anything is opened.
+	var watched []watch.Folder
+	for _, a := range agentFolders {
+		if dir := *c.watch[a.flag]; dir != "" {
+			if err := isDir(dir); err != nil {
+				return usageError(e, fs, "--watch-%s: %v", a.flag, err)
+			}
+			watched = append(watched, a.folder(dir, c.nodeID))
+		}
+	}
 	path, err := store()
 	if err != nil {
 		return fail(e, "serve", err)
@@ -124,7 +145,9 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	if err := c.cp.setup(path); err != nil {
 		return fail(e, "serve", err)
 	}
-	d, err := daemon.New(c.daemonConfig(path, logger))
+	cfg := c.daemonConfig(path, logger)
+	cfg.Watch = watched
+	d, err := daemon.New(cfg)
 	if err == nil {
 		err = d.Run(ctx)
 	}
@@ -233,6 +256,7 @@ func (c *serveConfig) daemonConfig(path string, logger *slog.Logger) daemon.Conf
 		// The file is written before each commit goes on; the command and
 		// the URL, if any, publish on their own goroutines.
 		cfg.Signer, cfg.CheckpointFile, cfg.Publish = c.cp.signer, c.cp.file, c.cp.publishers
+		cfg.Witnesses, cfg.WitnessQuorum, cfg.WitnessTimeout = c.cp.witnesses, c.cp.witnessQuorum, c.cp.witnessTimeout
 	}
 	return cfg
 }

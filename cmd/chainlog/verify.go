@@ -15,7 +15,7 @@ import (
 )
 
 func runVerify(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "verify-integrity", "verify-integrity [--store PATH] [--node-id ID] [--checkpoint FILE --key VERIFIER_KEY]... [--integrity-check] [--json]")
+	fs := newFlagSet(e, "verify-integrity", "verify-integrity [--store PATH] [--node-id ID] [--checkpoint FILE --key VERIFIER_KEY [--witness-key VKEY]... [--quorum N]]... [--integrity-check] [--json]")
 	store := storeFlag(e, fs)
 	nodeID := fs.String("node-id", "", "verify only this node's chain")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
@@ -23,6 +23,8 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 	var cpFiles, keys multiFlag
 	fs.Var(&cpFiles, "checkpoint", "compare the store with every signed checkpoint in this `file`; repeatable")
 	fs.Var(&keys, "key", "verifier `key` for the checkpoints (the text keygen printed, or a file holding it); repeatable")
+	var cosigned cosignedFlags
+	cosigned.register(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -36,6 +38,12 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 	verifiers, err := loadVerifiers(keys)
 	if err != nil {
 		return usageError(e, fs, "%v", err)
+	}
+	if err := cosigned.load(); err != nil {
+		return usageError(e, fs, "%v", err)
+	}
+	if len(cosigned.verifiers) > 0 && len(cpFiles) == 0 {
+		return usageError(e, fs, "--witness-key needs --checkpoint: the cosigned checkpoints file (STORE.cosigned) to check")
 	}
 	path, err := store()
 	if err != nil {
@@ -54,7 +62,7 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 	// after committing the tree it covers, so every checkpoint read now is
 	// of a tree the snapshot holds. Read inside it, a checkpoint signed
 	// meanwhile would be larger than the snapshot's tree: a false INVALID.
-	cps, err := gatherCheckpoints(ctx, st, cpFiles, verifiers)
+	cps, err := gatherCheckpoints(ctx, st, cpFiles, verifiers, &cosigned)
 	if err != nil {
 		return verifyFailed(e, *jsonOut, *nodeID, err)
 	}
@@ -193,9 +201,9 @@ func orDash(s string) string {
 const storeCopySource = "the store's own copy (proves less than a checkpoint kept outside the store: pass --checkpoint and --key)"
 
 // gatherCheckpoints reads every checkpoint to compare the store with: each
-// note of each --checkpoint file, its signature checked, or else the copy
-// kept in the store.
-func gatherCheckpoints(ctx context.Context, st *sqlite.Store, files []string, vs []note.Verifier) ([]chainlog.SourcedCheckpoint, error) {
+// note of each --checkpoint file, its signature (and, with --witness-key,
+// its cosignatures) checked, or else the copy kept in the store.
+func gatherCheckpoints(ctx context.Context, st *sqlite.Store, files []string, vs []note.Verifier, cosigned *cosignedFlags) ([]chainlog.SourcedCheckpoint, error) {
 	var cps []chainlog.SourcedCheckpoint
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -209,6 +217,9 @@ func gatherCheckpoints(ctx context.Context, st *sqlite.Store, files []string, vs
 		for i, n := range notes {
 			sc := chainlog.SourcedCheckpoint{Source: fmt.Sprintf("%s #%d", f, i+1)}
 			c, err := openWithAny(n, vs)
+			if err == nil {
+				err = cosigned.check(n)
+			}
 			if err != nil {
 				sc.Checkpoint, _ = chainlog.ParseSignedCheckpoint(n)
 				sc.Invalid = err.Error()

@@ -4,9 +4,11 @@
 package chainlogtest
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"testing"
 
+	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -30,3 +32,19 @@ func NewKey(tb testing.TB, origin string) (note.Signer, note.Verifier) {
 
 // Ptr returns a pointer to a copy of v.
 func Ptr[T any](v T) *T { return &v }
+
+// NewWitnessKey returns a fresh witness key named name: a C2SP
+// tlog-cosignature (cosignature/v1) signer and its verifier key's text,
+// as litewitness prints it.
+func NewWitnessKey(tb testing.TB, name string) (*torchwood.CosignatureSigner, string) {
+	tb.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := torchwood.NewCosignatureSigner(name, priv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s, s.Verifier().String()
+}

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
@@ -217,6 +219,62 @@ func (s *Server) postOTLP(w http.ResponseWriter, r *http.Request, sig otlpSignal
 		s.otlpFail(w, r, sig, s.bodyRefusal(r, err))
 		return
 	}
+	s.exportOTLP(w, r, sig, body, json, release)
+}
+
+// postOTLPRoot takes an OTLP/JSON export posted to the listener's root, as
+// exporters do that are given one URL for every signal (Gemini CLI with
+// "otlpProtocol": "http"): the body's first key says which signal it is.
+// A protobuf body does not say, and is refused with where to send it.
+func (s *Server) postOTLPRoot(w http.ResponseWriter, r *http.Request) {
+	json, err := otlpContentType(r)
+	if err == nil && !json {
+		err = invalid("a protobuf export names no signal: POST it to /v1/logs or /v1/traces")
+	}
+	if err != nil {
+		s.otlpFail(w, r, otlpUnknown, err)
+		return
+	}
+	body, held, err := s.readBody(w, r)
+	release := s.releaser(held)
+	defer release()
+	if err != nil {
+		s.otlpFail(w, r, otlpUnknown, s.bodyRefusal(r, err))
+		return
+	}
+	switch firstKey(body) {
+	case "resourceLogs", "resource_logs":
+		s.exportOTLP(w, r, otlpLogs, body, json, release)
+	case "resourceSpans", "resource_spans":
+		s.exportOTLP(w, r, otlpTraces, body, json, release)
+	case "resourceMetrics", "resource_metrics":
+		s.otlpFail(w, r, otlpUnknown, withMessage(chainlog.ErrNotFound,
+			"metrics are not stored: chainlog takes OTLP logs and traces; point the metrics exporter elsewhere"))
+	default:
+		s.otlpFail(w, r, otlpUnknown, invalid("the body is not an OTLP/JSON export of logs or traces (no resourceLogs or resourceSpans)"))
+	}
+}
+
+// otlpUnknown labels the metrics of a request whose signal is not known.
+var otlpUnknown = otlpSignal{name: "unknown"}
+
+// firstKey returns the first key of the JSON object in b; "" when b is not
+// an object with one.
+func firstKey(b []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	t, err := dec.Token()
+	if err != nil {
+		return ""
+	}
+	k, _ := t.(string)
+	return k
+}
+
+// exportOTLP decodes, maps and commits one export whose body was read.
+func (s *Server) exportOTLP(w http.ResponseWriter, r *http.Request, sig otlpSignal, body []byte, json bool, release func()) {
 	records, events, rejected, reason, err := sig.decode(s.cfg.OTLP, body, json)
 	if err != nil {
 		s.cfg.Logger.Info("OTLP body does not decode", "signal", sig.name, "err", err, "remote", r.RemoteAddr)
@@ -226,7 +284,7 @@ func (s *Server) postOTLP(w http.ResponseWriter, r *http.Request, sig otlpSignal
 	events, rejected, reason = s.checkMapped(events, rejected, reason)
 	s.cfg.Metrics.otlpRecords(sig.name, records, rejected)
 	if len(events) > 0 {
-		_, err = s.cfg.Writer.Submit(r.Context(), events)
+		_, err := s.cfg.Writer.Submit(r.Context(), events)
 		release()
 		if err != nil {
 			s.otlpFail(w, r, sig, submitFailure(err))

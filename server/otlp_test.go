@@ -583,3 +583,45 @@ func TestOTLPAgentsrcMapper(t *testing.T) {
 		})
 	}
 }
+
+// TestOTLPRoot: on the OTLP listener, an OTLP/JSON export posted to the
+// root (an exporter given one URL for every signal) goes to the signal
+// its first key names; metrics, protobuf and other bodies are refused,
+// and nothing of them is stored.
+func TestOTLPRoot(t *testing.T) {
+	d := newOTLPDaemon(t, daemonConfig{Token: "tok", Handler: func(s *server.Server) http.Handler { return s.OTLPHandler() }})
+	wantExported(t, d.otlpPost(t, "/", ctJSON, readTestdata(t, "logs.json")), "/v1/logs", ctJSON)
+	if n := len(storedIDs(t, d.path)); n != 3 {
+		t.Fatalf("%d events stored after the logs; want 3", n)
+	}
+	wantExported(t, d.otlpPost(t, "/", ctJSON, readTestdata(t, "traces.json")), "/v1/traces", ctJSON)
+	if n := len(storedIDs(t, d.path)); n != 5 {
+		t.Fatalf("%d events stored after the spans; want 5", n)
+	}
+	for _, tc := range []struct {
+		name, ct string
+		body     []byte
+		status   int
+		msg      string
+	}{
+		{"metrics", ctJSON, []byte(`{"resourceMetrics":[]}`), http.StatusNotFound, "metrics are not stored"},
+		{"protobuf", ctProto, logsProto(t, readTestdata(t, "logs.json")), http.StatusBadRequest, "POST it to /v1/logs or /v1/traces"},
+		{"not an export", ctJSON, []byte(`{"hello":1}`), http.StatusBadRequest, "not an OTLP/JSON export"},
+		{"not JSON", ctJSON, []byte(`resourceLogs`), http.StatusBadRequest, "not an OTLP/JSON export"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := wantRefused(t, d.otlpPost(t, "/", tc.ct, tc.body), tc.status, tc.ct)
+			if !strings.Contains(st.GetMessage(), tc.msg) {
+				t.Errorf("message %q; want it to say %q", st.GetMessage(), tc.msg)
+			}
+		})
+	}
+	if n := len(storedIDs(t, d.path)); n != 5 {
+		t.Errorf("%d events stored; want still 5", n)
+	}
+	// The daemon's main listener has no such route.
+	main := newOTLPDaemon(t, daemonConfig{Token: "tok"})
+	if r := main.otlpPost(t, "/", ctJSON, readTestdata(t, "logs.json")); r.status != http.StatusNotFound && r.status != http.StatusMethodNotAllowed {
+		t.Errorf("POST / on the main listener = %s; want 404 or 405", r)
+	}
+}

@@ -113,6 +113,9 @@ func New(cfg Config) *Server {
 		}
 	}
 	s.otlpMux.HandleFunc("GET /healthz", s.healthz)
+	if cfg.OTLP != nil {
+		s.otlpMux.HandleFunc("POST /{$}", s.postOTLPRoot)
+	}
 	s.mux.HandleFunc("POST /v1/events", s.postEvents)
 	s.mux.HandleFunc("GET /v1/events", s.getEvents)
 	s.mux.HandleFunc("GET /v1/integrity", s.getIntegrity)

@@ -41,7 +41,18 @@ type Store interface {
 	// same commit. An event whose id is already stored, or repeated
 	// earlier in the slice, is counted as a duplicate and changes nothing.
 	// Events must already be validated (DecodeEvent).
-	Ingest(ctx context.Context, events []Event) (IngestResult, error)
+	//
+	// The cursors are upserted in the same transaction, keyed by (Source,
+	// Path), the last one for a key winning: they commit with the events,
+	// or neither does. A call with cursors and no events commits the
+	// cursors. A cursor that fails Validate fails the whole call, with an
+	// error wrapping ErrCursor.
+	Ingest(ctx context.Context, events []Event, cursors ...Cursor) (IngestResult, error)
+
+	// Cursors returns the stored cursors of source (of every source when
+	// source is empty), ordered by source, then path; an empty list when
+	// there are none.
+	Cursors(ctx context.Context, source string) ([]Cursor, error)
 
 	// Event returns the stored event with id, or ErrNotFound.
 	Event(ctx context.Context, id string) (*StoredEvent, error)

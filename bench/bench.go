@@ -33,6 +33,8 @@ type Config struct {
 	// HTTPEvents is how many events each HTTP measurement posts; 0 skips
 	// the HTTP measurements.
 	HTTPEvents int
+	// HTTPOnly runs the HTTP measurements alone.
+	HTTPOnly bool
 	// Progress, when not nil, is told what is being measured.
 	Progress func(msg string)
 }
@@ -61,11 +63,13 @@ func newMeasure(name, unit string, runs []float64) Measure {
 
 // Result is a whole benchmark run.
 type Result struct {
-	Events   int       `json:"events"`
-	Batch    int       `json:"batch"`
-	Nodes    int       `json:"nodes"`
-	Runs     int       `json:"runs"`
-	Measures []Measure `json:"measures"`
+	Events int `json:"events"` // per store; 0 when only HTTP was measured
+	// HTTPEvents is what each HTTP measurement posted; 0 when none ran.
+	HTTPEvents int       `json:"http_events"`
+	Batch      int       `json:"batch"`
+	Nodes      int       `json:"nodes"`
+	Runs       int       `json:"runs"`
+	Measures   []Measure `json:"measures"`
 }
 
 // Run builds the stores and measures them.
@@ -86,7 +90,30 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if say == nil {
 		say = func(string) {}
 	}
-	var off, chain, noTree, on, ratioDigest, ratioTree, ratio, verify, proveMs, checkMs, httpBatch, httpSingle []float64
+	res := &Result{Events: cfg.Events, HTTPEvents: cfg.HTTPEvents, Batch: cfg.Batch, Nodes: cfg.Nodes, Runs: cfg.Runs}
+	if cfg.HTTPOnly {
+		res.Events = 0
+	} else {
+		m, err := storeMeasures(ctx, cfg, dir, say)
+		if err != nil {
+			return nil, err
+		}
+		res.Measures = m
+	}
+	if cfg.HTTPEvents > 0 {
+		m, err := httpMeasures(ctx, cfg, dir, say)
+		if err != nil {
+			return nil, err
+		}
+		res.Measures = append(res.Measures, m...)
+	}
+	return res, nil
+}
+
+// storeMeasures measures ingest, verification, proofs and the store's
+// size, cfg.Runs times.
+func storeMeasures(ctx context.Context, cfg Config, dir string, say func(string)) ([]Measure, error) {
+	var off, chain, noTree, on, ratioDigest, ratioTree, ratio, verify, proveMs, checkMs []float64
 	var bytesEv, bytesOff, rssMB, monFull, monIncr, cli []float64
 	for run := 1; run <= cfg.Runs; run++ {
 		rOff, bOff, err := ingestMeasure(ctx, cfg, dir, run, "off", sqlite.Options{DisableIntegrity: true}, say)
@@ -137,24 +164,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 		cli = append(cli, rCLI)
-		if cfg.HTTPEvents > 0 {
-			say(fmt.Sprintf("run %d/%d: HTTP, NDJSON batches of 1000", run, cfg.Runs))
-			hb, err := httpRun(ctx, dir, cfg.HTTPEvents, 1000, 4)
-			if err != nil {
-				return nil, err
-			}
-			say(fmt.Sprintf("run %d/%d: HTTP, single events from 64 clients", run, cfg.Runs))
-			hs, err := httpRun(ctx, dir, cfg.HTTPEvents/4, 1, 64)
-			if err != nil {
-				return nil, err
-			}
-			httpBatch, httpSingle = append(httpBatch, hb), append(httpSingle, hs)
-		}
 		off, chain, noTree, on = append(off, rOff), append(chain, rChain), append(noTree, rNoTree), append(on, rOn)
 		ratioDigest, ratioTree = append(ratioDigest, rNoTree/rChain), append(ratioTree, rOn/rNoTree)
 		ratio, verify = append(ratio, rOn/rOff), append(verify, rv)
 	}
-	res := &Result{Events: cfg.Events, Batch: cfg.Batch, Nodes: cfg.Nodes, Runs: cfg.Runs, Measures: []Measure{
+	return []Measure{
 		newMeasure("ingest, integrity off", "events/s", off),
 		newMeasure("ingest, chain only", "events/s", chain),
 		newMeasure("ingest, chain and payload digests", "events/s", noTree),
@@ -171,13 +185,47 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		newMeasure("daemon's verification, 1% new events", "ms", monIncr),
 		newMeasure("store size, everything on", "bytes/event", bytesEv),
 		newMeasure("store size, integrity off", "bytes/event", bytesOff),
-	}}
-	if cfg.HTTPEvents > 0 {
-		res.Measures = append(res.Measures,
-			newMeasure("HTTP ingest, NDJSON batches of 1000 (4 clients)", "events/s", httpBatch),
-			newMeasure("HTTP ingest, single events from 64 clients", "events/s", httpSingle))
+	}, nil
+}
+
+// httpMeasures measures the daemon's handler over loopback, cfg.Runs
+// times: NDJSON in batches of 1000, single events, and OTLP/HTTP logs
+// (protobuf, mapped by agentsrc) against NDJSON in batches of the same
+// size, with their ratio.
+func httpMeasures(ctx context.Context, cfg Config, dir string, say func(string)) ([]Measure, error) {
+	const otlpBatch = 512
+	loads := []struct {
+		name    string
+		clients int
+		make    func() (*load, error)
+	}{
+		{"HTTP ingest, NDJSON batches of 1000 (4 clients)", 4, func() (*load, error) { return ndjsonLoad(cfg.HTTPEvents, 1000) }},
+		{"HTTP ingest, single events from 64 clients", 64, func() (*load, error) { return ndjsonLoad(cfg.HTTPEvents/4, 1) }},
+		{fmt.Sprintf("HTTP ingest, NDJSON batches of %d (4 clients)", otlpBatch), 4, func() (*load, error) { return ndjsonLoad(cfg.HTTPEvents, otlpBatch) }},
+		{fmt.Sprintf("OTLP/HTTP logs, protobuf batches of %d records (4 clients)", otlpBatch), 4, func() (*load, error) { return otlpLoad(cfg.HTTPEvents, otlpBatch) }},
 	}
-	return res, nil
+	rates := make([][]float64, len(loads))
+	var ratio []float64
+	for run := 1; run <= cfg.Runs; run++ {
+		for i, ld := range loads {
+			say(fmt.Sprintf("run %d/%d: %s", run, cfg.Runs, ld.name))
+			l, err := ld.make()
+			if err != nil {
+				return nil, err
+			}
+			r, err := httpRun(ctx, dir, l, ld.clients)
+			if err != nil {
+				return nil, err
+			}
+			rates[i] = append(rates[i], r)
+		}
+		ratio = append(ratio, rates[3][run-1]/rates[2][run-1])
+	}
+	var out []Measure
+	for i, ld := range loads {
+		out = append(out, newMeasure(ld.name, "events/s", rates[i]))
+	}
+	return append(out, newMeasure(fmt.Sprintf("ratio OTLP/HTTP logs / NDJSON, batches of %d", otlpBatch), "", ratio)), nil
 }
 
 // ingestMeasure ingests into a throw-away store and returns events/s and

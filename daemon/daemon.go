@@ -1,6 +1,7 @@
 // Package daemon runs chainlog's ingest daemon: it opens the store, runs
-// the writer and the HTTP server, verifies in the background, signs and
-// publishes checkpoints, and shuts down in order. The chainlog command's
+// the writer and the HTTP server, follows transcript folders (package
+// watch), verifies in the background, signs and publishes checkpoints, and
+// shuts down in order. The chainlog command's
 // serve only parses its flags into a Config and calls New and Run.
 package daemon
 
@@ -17,10 +18,12 @@ import (
 	"time"
 
 	"chainlog"
+	"chainlog/agentsrc"
 	"chainlog/publish"
 	"chainlog/server"
 	"chainlog/sqlite"
 	"chainlog/tiles"
+	"chainlog/watch"
 	"chainlog/witness"
 
 	"golang.org/x/mod/sumdb/note"
@@ -31,6 +34,13 @@ type Config struct {
 	Store  string // the SQLite store's path
 	Init   bool   // add chainlog's tables to a database with other tables
 	Listen string // the address to listen on, host:port
+	// OTLPListen, if set, is a second address that serves only the OTLP
+	// receiver (POST /v1/logs, POST /v1/traces) and /healthz, as OTLP
+	// exporters expect (127.0.0.1:4318). The main address serves them too.
+	OTLPListen string
+	// OTLP maps the OTLP receiver's payloads to events; default an
+	// agentsrc.Mapper with NodeID.
+	OTLP   server.OTLPMapper
 	NodeID string // node_id for events that have none
 	Token  string // required bearer token; empty means none
 
@@ -65,10 +75,22 @@ type Config struct {
 	// PublishTimeout.
 	WitnessTimeout time.Duration
 
+	// Watch are transcript folders the daemon follows (package watch):
+	// their events are submitted through the writer, merged with the
+	// HTTP requests' into group commits, each batch with its files'
+	// cursors in the same transaction. Empty: none.
+	Watch []watch.Folder
+	// WatchPoll is how often the watched folders are rescanned; 0 is
+	// watch's default.
+	WatchPoll time.Duration
+
 	Logger *slog.Logger     // default: discard
 	Now    func() time.Time // the clock; default time.Now
 	// Ready, if set, is called once the daemon listens, with its address.
 	Ready func(addr net.Addr)
+	// OTLPReady, if set, is called once the OTLP listener listens, with
+	// its address, before Ready.
+	OTLPReady func(addr net.Addr)
 }
 
 // PublishShutdownWait bounds how long a stopping daemon waits for the last
@@ -123,7 +145,7 @@ type Daemon struct {
 	cfg Config
 }
 
-// New checks cfg and fills in its defaults (Logger, Now). It opens
+// New checks cfg and fills in its defaults (Logger, Now, OTLP). It opens
 // nothing: Run does.
 func New(cfg Config) (*Daemon, error) {
 	if err := cfg.check(); err != nil {
@@ -135,11 +157,15 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.OTLP == nil {
+		cfg.OTLP = &agentsrc.Mapper{NodeID: cfg.NodeID}
+	}
 	return &Daemon{cfg: cfg}, nil
 }
 
 // Run runs the daemon until ctx ends, then shuts down in order: stop
-// accepting, let in-flight requests get their answers, commit everything
+// accepting, stop the transcript watchers once they committed what they
+// read, let in-flight requests get their answers, commit everything
 // queued, sign a last checkpoint, close the store. It returns nil after a
 // shutdown that ctx asked for.
 func (d *Daemon) Run(ctx context.Context) error {
@@ -193,15 +219,28 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go w.Run(writeCtx)
 	srv := server.New(server.Config{Writer: w, Reader: ro, Monitor: chainlog.NewMonitor(), Metrics: metrics,
 		Logger: logger, Token: cfg.Token, MaxBodyBytes: cfg.MaxBodyBytes, MaxInflightBytes: cfg.MaxInflightBytes,
-		NodeID: cfg.NodeID,
-		Tiles:  &tiles.Handler{Source: ro, Checkpoint: servedCheckpoint(cfg.CheckpointFile), Logger: logger}})
-	hs := &http.Server{Addr: cfg.Listen, Handler: srv, ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: cfg.ReadTimeout, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		NodeID: cfg.NodeID, OTLP: cfg.OTLP,
+		Tiles: &tiles.Handler{Source: ro, Checkpoint: servedCheckpoint(cfg.CheckpointFile), Logger: logger}})
+	hs := d.httpServer(srv)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		w.Close()
 		return err
+	}
+	servers, serve := []*http.Server{hs}, []func() error{func() error { return hs.Serve(ln) }}
+	if cfg.OTLPListen != "" {
+		ohs := d.httpServer(srv.OTLPHandler())
+		oln, err := net.Listen("tcp", cfg.OTLPListen)
+		if err != nil {
+			ln.Close()
+			w.Close()
+			return fmt.Errorf("OTLP listener: %w", err)
+		}
+		logger.Info("OTLP receiver listening", "addr", oln.Addr().String())
+		if cfg.OTLPReady != nil {
+			cfg.OTLPReady(oln.Addr())
+		}
+		servers, serve = append(servers, ohs), append(serve, func() error { return ohs.Serve(oln) })
 	}
 	logger.Info("chainlog serving", "addr", ln.Addr().String(), "store", cfg.Store, "node_id", cfg.NodeID,
 		"auth", cfg.Token != "", "checkpoints", cfg.Signer != nil)
@@ -210,11 +249,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	var bg sync.WaitGroup
 	bgCtx, stopBg := context.WithCancel(ctx)
+	watchDone, err := startWatch(bgCtx, cfg, w, st)
+	if err != nil {
+		stopBg()
+		ln.Close()
+		w.Close()
+		return err
+	}
 	vs := &verifySchedule{full: cfg.FullVerifyInterval, now: now, last: now()}
 	bg.Go(func() { verifyLoop(bgCtx, srv, cfg.VerifyInterval, vs, logger) })
 	bg.Go(func() { cps.tick(bgCtx, logger) })
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	errc := make(chan error, len(serve))
+	for _, f := range serve {
+		go func() { errc <- f() }()
+	}
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
@@ -222,11 +270,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 	logger.Info("shutting down: finishing requests and committing the queue")
 	srv.Stopping()
 	stopBg()
+	// The watcher commits what it read through the writer, so it stops
+	// before the writer closes.
+	if werr := <-watchDone; werr != nil {
+		logger.Error("transcript watcher", "err", werr)
+	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 	defer cancel()
-	if serr := hs.Shutdown(shutCtx); serr != nil {
-		logger.Error("http shutdown", "err", serr)
+	// Every listener stops taking requests, and those in flight get their
+	// answers, before the writer drains its queue.
+	var shut sync.WaitGroup
+	for _, hs := range servers {
+		shut.Go(func() {
+			if serr := hs.Shutdown(shutCtx); serr != nil {
+				logger.Error("http shutdown", "err", serr)
+			}
+		})
 	}
+	shut.Wait()
 	w.Close()
 	bg.Wait()
 	if cerr := cp.Run(writeCtx, st); cerr != nil {
@@ -239,6 +300,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	logger.Info("stopped")
 	return err
+}
+
+// httpServer returns the daemon's HTTP server settings around h.
+func (d *Daemon) httpServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: d.cfg.ReadTimeout, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(d.cfg.Logger.Handler(), slog.LevelWarn)}
 }
 
 // verifySchedule says whether a background verification is a whole-store
@@ -337,4 +405,25 @@ func servedCheckpoint(file string) func() ([]byte, error) {
 		}
 		return last, nil
 	}
+}
+
+// startWatch runs the transcript watcher on cfg.Watch until ctx ends; the
+// channel gets its result once it has committed what it read. With no
+// folders it is closed at once.
+func startWatch(ctx context.Context, cfg Config, w *server.Writer, st *sqlite.Store) (<-chan error, error) {
+	done := make(chan error, 1)
+	if len(cfg.Watch) == 0 {
+		close(done)
+		return done, nil
+	}
+	wt, err := watch.New(watch.Config{Folders: cfg.Watch, Sink: watch.SubmitSink{Writer: w, Cursor: st},
+		Logger: cfg.Logger.With("component", "watch"), Poll: cfg.WatchPoll})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range cfg.Watch {
+		cfg.Logger.Info("watching transcripts", "source", f.Source, "dir", f.Dir)
+	}
+	go func() { done <- wt.Run(ctx) }()
+	return done, nil
 }

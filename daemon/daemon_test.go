@@ -84,6 +84,7 @@ func (b *lockedBuffer) String() string {
 // running is a daemon started in process by start.
 type running struct {
 	url    string
+	otlp   string // the OTLP listener's URL, when there is one
 	cancel context.CancelFunc
 	done   chan error
 	log    *lockedBuffer
@@ -96,6 +97,7 @@ func start(t *testing.T, cfg Config) *running {
 	cfg.Logger = slog.New(slog.NewTextHandler(r.log, nil))
 	ready := make(chan net.Addr, 1)
 	cfg.Ready = func(a net.Addr) { ready <- a }
+	cfg.OTLPReady = func(a net.Addr) { r.otlp = "http://" + a.String() } // called before Ready
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	d, err := New(cfg)

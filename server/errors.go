@@ -20,6 +20,19 @@ func (b badRequest) Unwrap() error { return b.err }
 // invalid returns a badRequest with the message msg.
 func invalid(msg string) error { return badRequest{errors.New(msg)} }
 
+// messaged is an error answered with another message than its own; the
+// status table sees the error it wraps.
+type messaged struct {
+	err error
+	msg string
+}
+
+func (m messaged) Error() string { return m.msg }
+func (m messaged) Unwrap() error { return m.err }
+
+// withMessage returns err, answered with msg.
+func withMessage(err error, msg string) error { return messaged{err, msg} }
+
 // internal is a failure of the daemon itself, such as a store it cannot
 // read, whatever the error it wraps: 500.
 type internal struct{ err error }
@@ -39,6 +52,7 @@ var statuses = []struct {
 	{is(errUnauthorized), http.StatusUnauthorized, false},
 	{as[*http.MaxBytesError], http.StatusRequestEntityTooLarge, false},
 	{as[unsupportedEncoding], http.StatusUnsupportedMediaType, false},
+	{as[unsupportedMediaType], http.StatusUnsupportedMediaType, false},
 	{as[badRequest], http.StatusBadRequest, false},
 	{as[*chainlog.NoSuchNodeError], http.StatusNotFound, false},
 	{is(chainlog.ErrNotFound), http.StatusNotFound, false},

@@ -62,6 +62,10 @@ type daemonConfig struct {
 	Reader func(*sqlite.Store) server.Reader
 	// ReadTimeout is the http.Server's; 0 is none.
 	ReadTimeout time.Duration
+	// OTLP is the OTLP receiver's mapper; nil serves no OTLP.
+	OTLP server.OTLPMapper
+	// Handler, when set, wraps the handler the test server serves.
+	Handler func(*server.Server) http.Handler
 }
 
 // daemon is one running daemon under test.
@@ -78,13 +82,13 @@ type daemon struct {
 	token   string
 }
 
-func newDaemon(t *testing.T, cfg daemonConfig) *daemon {
+func newDaemon(t testing.TB, cfg daemonConfig) *daemon {
 	t.Helper()
 	return newDaemonAt(t, filepath.Join(t.TempDir(), "chainlog.db"), cfg)
 }
 
 // newDaemonAt runs a daemon on the store at path, creating it if missing.
-func newDaemonAt(t *testing.T, path string, cfg daemonConfig) *daemon {
+func newDaemonAt(t testing.TB, path string, cfg daemonConfig) *daemon {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), path, sqlite.Options{Now: testClock()})
 	if err != nil {
@@ -113,8 +117,12 @@ func newDaemonAt(t *testing.T, path string, cfg daemonConfig) *daemon {
 	}
 	d.srv = server.New(server.Config{Writer: d.writer, Reader: reader, Monitor: d.monitor, Metrics: d.metrics,
 		Token: cfg.Token, MaxBodyBytes: cfg.MaxBodyBytes, MaxInflightBytes: cfg.MaxInflightBytes,
-		MaxEventBytes: cfg.MaxEventBytes, PageBytes: cfg.PageBytes, NodeID: cfg.NodeID})
-	d.ts = httptest.NewUnstartedServer(d.srv)
+		MaxEventBytes: cfg.MaxEventBytes, PageBytes: cfg.PageBytes, NodeID: cfg.NodeID, OTLP: cfg.OTLP})
+	var h http.Handler = d.srv
+	if cfg.Handler != nil {
+		h = cfg.Handler(d.srv)
+	}
+	d.ts = httptest.NewUnstartedServer(h)
 	d.ts.Config.ReadTimeout = cfg.ReadTimeout
 	d.ts.Start()
 	t.Cleanup(d.ts.Close)
@@ -436,9 +444,10 @@ type fakeIngester struct {
 	entered chan int
 
 	mu    sync.Mutex
-	fail  map[int]error // commit number (from 1) -> error returned, nothing committed
-	calls [][]int       // each commit's group sizes
-	done  int           // commits finished (successfully or not)
+	fail  map[int]error       // commit number (from 1) -> error returned, nothing committed
+	calls [][]int             // each commit's group sizes
+	curs  [][]chainlog.Cursor // each commit's cursors
+	done  int                 // commits finished (successfully or not)
 }
 
 func newFake(next server.Ingester, gated bool) *fakeIngester {
@@ -451,13 +460,14 @@ func newFake(next server.Ingester, gated bool) *fakeIngester {
 
 var errInjected = errors.New("injected commit failure")
 
-func (f *fakeIngester) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]chainlog.IngestResult, error) {
+func (f *fakeIngester) IngestGroups(ctx context.Context, groups [][]chainlog.Event, cursors ...chainlog.Cursor) ([]chainlog.IngestResult, error) {
 	f.mu.Lock()
 	sizes := make([]int, len(groups))
 	for i, g := range groups {
 		sizes[i] = len(g)
 	}
 	f.calls = append(f.calls, sizes)
+	f.curs = append(f.curs, slices.Clone(cursors))
 	n := len(f.calls)
 	err := f.fail[n]
 	f.mu.Unlock()
@@ -477,7 +487,7 @@ func (f *fakeIngester) IngestGroups(ctx context.Context, groups [][]chainlog.Eve
 		return nil, err
 	}
 	if f.next != nil {
-		return f.next.IngestGroups(ctx, groups)
+		return f.next.IngestGroups(ctx, groups, cursors...)
 	}
 	res := make([]chainlog.IngestResult, len(groups))
 	for i, g := range groups {
@@ -502,6 +512,13 @@ func (f *fakeIngester) Calls() [][]int {
 		out[i] = slices.Clone(c)
 	}
 	return out
+}
+
+// Cursors returns each commit's cursors so far.
+func (f *fakeIngester) Cursors() [][]chainlog.Cursor {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.curs)
 }
 
 func (f *fakeIngester) Done() int {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,11 @@ type Metrics struct {
 	queueMu                         sync.Mutex // orders the queue gauge's updates
 	verifyValid, verifyTime         prometheus.Gauge
 	verifyChecked                   prometheus.Gauge
+	// The OTLP receiver's, by signal (logs, traces): requests by HTTP
+	// status, records received in bodies that decoded, records rejected
+	// (partial_success).
+	otlpRequests                 *prometheus.CounterVec
+	otlpReceived, otlpRejectedRs *prometheus.CounterVec
 }
 
 // NewMetrics registers the daemon's metrics in a new registry.
@@ -54,6 +60,18 @@ func NewMetrics() *Metrics {
 	m.verifyValid = g("last_verification_valid", "1 when the last verification found the store valid or empty, 0 when invalid.")
 	m.verifyTime = g("last_verification_timestamp_seconds", "When the last verification finished.")
 	m.verifyChecked = g("last_verification_checked_events", "Chained events the last verification covered.")
+	vec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		x := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "chainlog", Name: name, Help: help}, labels)
+		m.Registry.MustRegister(x)
+		return x
+	}
+	m.otlpRequests = vec("otlp_requests_total", "OTLP export requests, by signal and HTTP status.", "signal", "code")
+	m.otlpReceived = vec("otlp_records_total", "OTLP log records or spans received in bodies that decoded.", "signal")
+	m.otlpRejectedRs = vec("otlp_records_rejected_total", "OTLP log records or spans rejected (partial_success).", "signal")
+	for _, signal := range []string{"logs", "traces"} {
+		m.otlpReceived.WithLabelValues(signal)
+		m.otlpRejectedRs.WithLabelValues(signal)
+	}
 	return m
 }
 
@@ -76,6 +94,19 @@ func (m *Metrics) accepted(r chainlog.IngestResult) {
 	}
 	m.acceptedC.Add(float64(r.Inserted))
 	m.duplicates.Add(float64(r.Duplicates))
+}
+
+func (m *Metrics) otlpRequest(signal string, code int) {
+	if m != nil {
+		m.otlpRequests.WithLabelValues(signal, strconv.Itoa(code)).Inc()
+	}
+}
+
+func (m *Metrics) otlpRecords(signal string, received int, rejected int64) {
+	if m != nil {
+		m.otlpReceived.WithLabelValues(signal).Add(float64(received))
+		m.otlpRejectedRs.WithLabelValues(signal).Add(float64(rejected))
+	}
 }
 
 func (m *Metrics) reject(n int) {

@@ -8,6 +8,8 @@
 //	POST /v1/events       a JSON array, one object, or NDJSON (application/x-ndjson)
 //	GET  /v1/events       query with filters and keyset pagination
 //	GET  /v1/integrity    the verify-integrity --json report (?node_id=, ?full=1)
+//	POST /v1/logs         OTLP/HTTP logs (otlp.go)
+//	POST /v1/traces       OTLP/HTTP traces (otlp.go)
 //	GET  /healthz         liveness
 //	GET  /metrics         Prometheus text format
 package server
@@ -64,6 +66,9 @@ type Config struct {
 	// holds at least one event.
 	PageBytes int64
 	NodeID    string // given to events that have no node_id
+	// OTLP maps the OTLP receiver's payloads to events; nil leaves
+	// /v1/logs and /v1/traces unserved.
+	OTLP OTLPMapper
 	// Tiles, if set, serves the tree as tlog-tiles: GET /checkpoint and
 	// GET /tile/..., under the same token rule as every other path.
 	Tiles http.Handler
@@ -73,6 +78,7 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	mux      *http.ServeMux
+	otlpMux  *http.ServeMux // the OTLP receiver alone (OTLPHandler)
 	stopping atomic.Bool
 	full     fullState
 	inflight *budget
@@ -99,7 +105,17 @@ func New(cfg Config) *Server {
 	}
 	// A page may go one event past its bound: leave room for that.
 	cfg.PageBytes = min(cfg.PageBytes, cfg.MaxInflightBytes/4)
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), inflight: &budget{max: cfg.MaxInflightBytes}}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), otlpMux: http.NewServeMux(), inflight: &budget{max: cfg.MaxInflightBytes}}
+	if cfg.OTLP != nil {
+		for _, mux := range []*http.ServeMux{s.mux, s.otlpMux} {
+			mux.HandleFunc("POST /v1/logs", s.postLogs)
+			mux.HandleFunc("POST /v1/traces", s.postTraces)
+		}
+	}
+	s.otlpMux.HandleFunc("GET /healthz", s.healthz)
+	if cfg.OTLP != nil {
+		s.otlpMux.HandleFunc("POST /{$}", s.postOTLPRoot)
+	}
 	s.mux.HandleFunc("POST /v1/events", s.postEvents)
 	s.mux.HandleFunc("GET /v1/events", s.getEvents)
 	s.mux.HandleFunc("GET /v1/integrity", s.getIntegrity)
@@ -118,13 +134,22 @@ func New(cfg Config) *Server {
 func (s *Server) Stopping() { s.stopping.Store(true) }
 
 // ServeHTTP checks the bearer token, then routes.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r, s.mux) }
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, mux *http.ServeMux) {
 	if s.cfg.Token != "" && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="chainlog"`)
-		fail(w, errUnauthorized)
+		switch {
+		case s.cfg.OTLP != nil && r.URL.Path == "/v1/logs":
+			s.otlpFail(w, r, otlpLogs, errUnauthorized)
+		case s.cfg.OTLP != nil && r.URL.Path == "/v1/traces":
+			s.otlpFail(w, r, otlpTraces, errUnauthorized)
+		default:
+			fail(w, errUnauthorized)
+		}
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	mux.ServeHTTP(w, r)
 }
 
 func (s *Server) authorized(r *http.Request) bool {
@@ -145,12 +170,10 @@ type EventError struct {
 
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	body, held, err := s.readBody(w, r)
-	// The budget is given back once the events are committed, before the
-	// answer: a client that has its answer may send again at once.
-	release := sync.OnceFunc(func() { s.inflight.give(held); s.reclaim.after(held) })
+	release := s.releaser(held)
 	defer release()
 	if err != nil {
-		s.bodyRefused(w, r, err)
+		fail(w, s.bodyRefusal(r, err))
 		return
 	}
 	events, bad := s.decodeBody(r, body)
@@ -166,35 +189,50 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.cfg.Writer.Submit(r.Context(), events)
 	release()
+	if err != nil {
+		fail(w, submitFailure(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"accepted": res.Inserted, "duplicates": res.Duplicates})
+}
+
+// releaser returns the function that gives held bytes back to the
+// in-flight budget, once however often it is called. A handler calls it
+// as soon as its events are committed, before the answer (a client that
+// has its answer may send again at once), and defers it for the other
+// paths.
+func (s *Server) releaser(held int64) func() {
+	return sync.OnceFunc(func() { s.inflight.give(held); s.reclaim.after(held) })
+}
+
+// submitFailure is err, an error of Writer.Submit, with the message that
+// answers it.
+func submitFailure(err error) error {
 	switch {
 	case errors.Is(err, ErrQueueFull), errors.Is(err, ErrClosed):
-		writeFailure(w, err, err.Error()+"; retry later")
+		return withMessage(err, err.Error()+"; retry later")
 	case errors.Is(err, ErrHalted):
-		writeFailure(w, err, err.Error()+"; the request is not acknowledged")
-	case err != nil:
-		writeFailure(w, err, "commit failed: "+err.Error())
-	default:
-		writeJSON(w, http.StatusOK, map[string]int{"accepted": res.Inserted, "duplicates": res.Duplicates})
+		return withMessage(err, err.Error()+"; the request is not acknowledged")
 	}
+	return withMessage(err, "commit failed: "+err.Error())
 }
 
 // errInvalidEvents answers a request with invalid events, listed beside it.
 var errInvalidEvents = invalid("invalid events; nothing was stored")
 
-// bodyRefused answers a request whose body readBody refused.
-func (s *Server) bodyRefused(w http.ResponseWriter, r *http.Request, err error) {
+// bodyRefusal returns the error, with its message, that answers a request
+// whose body readBody refused.
+func (s *Server) bodyRefusal(r *http.Request, err error) error {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.Is(err, errBudget):
-		s.budgetSpent(w, r)
+		return s.budgetSpent(r)
 	case errors.As(err, &tooBig):
-		writeFailure(w, err, fmt.Sprintf("body is larger than %d bytes", s.cfg.MaxBodyBytes))
-	default:
-		if as[badRequest](err) {
-			s.cfg.Logger.Info("request body unreadable", "err", err, "remote", r.RemoteAddr)
-		}
-		fail(w, err)
+		return withMessage(err, fmt.Sprintf("body is larger than %d bytes", s.cfg.MaxBodyBytes))
+	case as[badRequest](err):
+		s.cfg.Logger.Info("request body unreadable", "err", err, "remote", r.RemoteAddr)
 	}
+	return err
 }
 
 // unsupportedEncoding is a Content-Encoding the daemon does not decode.
@@ -394,7 +432,7 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	// A page takes its byte bound from the in-flight budget before it is
 	// read, and what one large event adds beyond it after.
 	if !s.inflight.take(s.cfg.PageBytes) {
-		s.budgetSpent(w, r)
+		fail(w, s.budgetSpent(r))
 		return
 	}
 	held := s.cfg.PageBytes
@@ -411,7 +449,7 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if size > held {
 		if !s.inflight.take(size - held) {
-			s.budgetSpent(w, r)
+			fail(w, s.budgetSpent(r))
 			return
 		}
 		held = size
@@ -419,10 +457,11 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	writeEventsPage(w, events, next)
 }
 
-// budgetSpent answers 503 when the in-flight budget is spent.
-func (s *Server) budgetSpent(w http.ResponseWriter, r *http.Request) {
+// budgetSpent returns the error, with its message, that answers a request
+// when the in-flight budget is spent (503).
+func (s *Server) budgetSpent(r *http.Request) error {
 	s.cfg.Logger.Debug("request refused: the in-flight byte budget is spent", "limit", s.cfg.MaxInflightBytes, "remote", r.RemoteAddr)
-	writeFailure(w, errBudget, fmt.Sprintf("%v (%d); retry later", errBudget, s.cfg.MaxInflightBytes))
+	return withMessage(errBudget, fmt.Sprintf("%v (%d); retry later", errBudget, s.cfg.MaxInflightBytes))
 }
 
 // writeEventsPage writes {"events":[...],"next":...} one event at a time,

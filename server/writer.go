@@ -13,10 +13,11 @@ import (
 )
 
 // Ingester commits groups of events in one transaction; *sqlite.Store is
-// one. Each group gets its own counts. When it returns without error, every
-// group is durably committed.
+// one. Each group gets its own counts. The cursors are upserted in the
+// same transaction, the last one for a (Source, Path) winning. When it
+// returns without error, every group and cursor is durably committed.
 type Ingester interface {
-	IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]chainlog.IngestResult, error)
+	IngestGroups(ctx context.Context, groups [][]chainlog.Event, cursors ...chainlog.Cursor) ([]chainlog.IngestResult, error)
 }
 
 // Errors Submit returns instead of queueing.
@@ -62,8 +63,9 @@ type Writer struct {
 }
 
 type job struct {
-	events []chainlog.Event
-	reply  chan reply
+	events  []chainlog.Event
+	cursors []chainlog.Cursor
+	reply   chan reply
 }
 
 type reply struct {
@@ -114,9 +116,11 @@ func NewWriter(store Ingester, cfg WriterConfig) *Writer {
 // Submit queues events and waits until they are committed. It fails with
 // ErrQueueFull when the queue holds too many events, with ErrClosed after
 // Close, and with an error wrapping ErrHalted once the writer stopped
-// acknowledging. A request is atomic: all its events commit together or
-// none.
-func (w *Writer) Submit(ctx context.Context, events []chainlog.Event) (chainlog.IngestResult, error) {
+// acknowledging. A request is atomic: all its events and cursors commit
+// together or none. When requests are merged into one commit, the cursors
+// of all of them are written, in queue order, so that a later request's
+// cursor for the same file wins.
+func (w *Writer) Submit(ctx context.Context, events []chainlog.Event, cursors ...chainlog.Cursor) (chainlog.IngestResult, error) {
 	if err := w.halted(); err != nil {
 		return chainlog.IngestResult{}, err
 	}
@@ -134,7 +138,7 @@ func (w *Writer) Submit(ctx context.Context, events []chainlog.Event) (chainlog.
 		w.metrics.queueDepth(&w.queued) // another update may have seen n
 		return chainlog.IngestResult{}, ErrQueueFull
 	}
-	j := &job{events: events, reply: make(chan reply, 1)}
+	j := &job{events: events, cursors: cursors, reply: make(chan reply, 1)}
 	select {
 	case w.jobs <- j:
 	default:
@@ -204,11 +208,13 @@ func (w *Writer) commit(ctx context.Context, batch []*job, n int) {
 		return
 	}
 	groups := make([][]chainlog.Event, len(batch))
+	var cursors []chainlog.Cursor
 	for i, j := range batch {
 		groups[i] = j.events
+		cursors = append(cursors, j.cursors...)
 	}
 	start := time.Now()
-	res, err := w.store.IngestGroups(ctx, groups)
+	res, err := w.store.IngestGroups(ctx, groups, cursors...)
 	if errors.Is(err, chainlog.ErrFilesReplaced) {
 		w.Halt(err)
 		err = w.halted()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -135,6 +136,37 @@ func TestWriterGroupCommit(t *testing.T) {
 	}
 	if got := calls[1]; len(got) != 10 {
 		t.Errorf("second commit's groups = %v; want the ten requests", got)
+	}
+}
+
+// TestWriterMergesCursors: requests merged into one commit pass all their
+// cursors, in queue order, so that the store keeps the later one of a file.
+func TestWriterMergesCursors(t *testing.T) {
+	t.Parallel()
+	f := newFake(nil, true)
+	w := startWriter(t, f, server.WriterConfig{})
+	first := chainlog.Cursor{Source: "codex", Path: "/s/a.jsonl", Offset: 5}
+	c0 := make(chan error, 1)
+	go func() { _, err := w.Submit(context.Background(), events("first", 1), first); c0 <- err }()
+	f.waitEntered(t, 1)
+	a := chainlog.Cursor{Source: "codex", Path: "/s/a.jsonl", Offset: 10}
+	b := chainlog.Cursor{Source: "codex", Path: "/s/b.jsonl", Offset: 3}
+	a2 := chainlog.Cursor{Source: "codex", Path: "/s/a.jsonl", Offset: 20}
+	c1 := make(chan error, 1)
+	go func() { _, err := w.Submit(context.Background(), events("x", 1), a, b); c1 <- err }()
+	waitQueued(t, w, 2, 1) // the held commit's event, and x's
+	c2 := make(chan error, 1)
+	go func() { _, err := w.Submit(context.Background(), nil, a2); c2 <- err }()
+	waitQueued(t, w, 2, 2)
+	f.open()
+	for i, c := range []chan error{c0, c1, c2} {
+		if err := <-c; err != nil {
+			t.Errorf("request %d: %v", i, err)
+		}
+	}
+	want := [][]chainlog.Cursor{{first}, {a, b, a2}}
+	if got := f.Cursors(); !reflect.DeepEqual(got, want) {
+		t.Errorf("commits' cursors = %+v, want %+v", got, want)
 	}
 }
 

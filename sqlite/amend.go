@@ -220,7 +220,7 @@ func (s *Store) anchorTx(conn *sqlite.Conn, head chainlog.Head, now string) (app
 		return appended{}, fmt.Errorf("amend: anchor: %w", err)
 	}
 	e := chainlog.AnchorEvent(head.Seq, head.Hash, now)
-	a, err := s.appendTx(conn, [][]chainlog.Event{{e}}, now)
+	a, err := s.appendTx(conn, [][]chainlog.Event{{e}}, nil, now)
 	if err != nil {
 		return a, fmt.Errorf("amend: anchor %q: %w", e.ID, err)
 	}

@@ -464,9 +464,10 @@ func dumpStore(t *testing.T, path string) storeDump {
 	t.Helper()
 	d := storeDump{}
 	for _, r := range rawQuery(t, path, `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`) {
-		// ORDER BY 1, 2 orders a WITHOUT ROWID table (event_ids) by its key.
+		// ORDER BY 1, 2 orders a WITHOUT ROWID table (event_ids,
+		// cursors) by its key.
 		order := "rowid"
-		if r[0] == "event_ids" {
+		if r[0] == "event_ids" || r[0] == "cursors" {
 			order = "1, 2"
 		}
 		d[r[0]] = rawQuery(t, path, `SELECT * FROM "`+r[0]+`" ORDER BY `+order)

@@ -30,9 +30,10 @@ const maxConflictRetries = 5
 // head moves by compare-and-swap in it; the in-memory heads move only after
 // the commit. When another process moved a head in between, the batch is
 // rolled back and retried on the fresh heads. Events must already be
-// validated (chainlog.DecodeEvent).
-func (s *Store) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.IngestResult, error) {
-	res, err := s.IngestGroups(ctx, [][]chainlog.Event{events})
+// validated (chainlog.DecodeEvent). The cursors are upserted in the same
+// transaction (see chainlog.Store).
+func (s *Store) Ingest(ctx context.Context, events []chainlog.Event, cursors ...chainlog.Cursor) (chainlog.IngestResult, error) {
+	res, err := s.IngestGroups(ctx, [][]chainlog.Event{events}, cursors...)
 	if err != nil {
 		return chainlog.IngestResult{}, err
 	}
@@ -41,8 +42,9 @@ func (s *Store) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.I
 
 // IngestGroups is Ingest for several groups of events (the requests a
 // daemon merges into one commit): all groups are committed in one
-// transaction, in order, and each gets its own counts.
-func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]chainlog.IngestResult, error) {
+// transaction, in order, and each gets its own counts. The cursors are
+// upserted in that transaction, after the events, in order.
+func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event, cursors ...chainlog.Cursor) ([]chainlog.IngestResult, error) {
 	if s.readOnly {
 		return nil, fmt.Errorf("ingest: %w", chainlog.ErrReadOnly)
 	}
@@ -62,7 +64,7 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]
 			return err
 		}
 		for attempt := 0; ; attempt++ {
-			a, err := s.ingestTx(conn, groups)
+			a, err := s.ingestTx(conn, groups, cursors)
 			if errors.Is(err, chainlog.ErrConflict) && attempt < maxConflictRetries {
 				if err := s.reloadHeads(conn); err != nil {
 					return err
@@ -94,7 +96,7 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event) ([]
 	return res, nil
 }
 
-func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (a appended, err error) {
+func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event, cursors []chainlog.Cursor) (a appended, err error) {
 	end, err := sqlitex.ImmediateTransaction(conn)
 	if err != nil {
 		return a, err
@@ -103,7 +105,7 @@ func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event) (a append
 	if err := s.recheckSchema(conn); err != nil {
 		return a, err
 	}
-	return s.appendTx(conn, groups, s.timestamp())
+	return s.appendTx(conn, groups, cursors, s.timestamp())
 }
 
 // appended is what one appendTx wrote: each group's counts, the chain heads
@@ -128,10 +130,11 @@ func (s *Store) committed(a appended) {
 
 // appendTx stamps and appends groups inside the caller's write transaction,
 // at time now: the one path that writes events, for Ingest and for the
-// anchor events of amendTx. It drops duplicates, inserts the rows, writes
+// anchor events of amendTx. It drops duplicates, inserts the rows, upserts
+// the cursors (Ingest's; the anchors have none), writes
 // the tree's hashes and moves every chain head and the tree head by
 // compare-and-swap. The caller commits, then calls committed.
-func (s *Store) appendTx(conn *sqlite.Conn, groups [][]chainlog.Event, now string) (a appended, err error) {
+func (s *Store) appendTx(conn *sqlite.Conn, groups [][]chainlog.Event, cursors []chainlog.Cursor, now string) (a appended, err error) {
 	if err := s.tail.sync(conn); err != nil {
 		return a, err
 	}
@@ -182,6 +185,9 @@ func (s *Store) appendTx(conn *sqlite.Conn, groups [][]chainlog.Event, now strin
 	}
 	if f.err != nil {
 		return a, f.err
+	}
+	if err := s.writeCursors(conn, cursors, now); err != nil {
+		return a, err
 	}
 	if lt != nil {
 		tw.pending, tw.size = lt.pending, lt.size

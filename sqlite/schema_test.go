@@ -143,7 +143,7 @@ func TestCheckStoreIntegrityCheck(t *testing.T) {
 	}
 }
 
-// TestSchemaObjectMissing drops each object schema version 5 requires:
+// TestSchemaObjectMissing drops each object schema version 6 requires:
 // verification is INVALID naming it, and a writer refuses the store.
 func TestSchemaObjectMissing(t *testing.T) {
 	t.Parallel()
@@ -166,6 +166,7 @@ func TestSchemaObjectMissing(t *testing.T) {
 		{"table checkpoint_latest", []rawStmt{rawSQL(`DROP TABLE checkpoint_latest`)}},
 		{"table event_ids", []rawStmt{rawSQL(`DROP TABLE event_ids`)}},
 		{"table event_ids_upto", []rawStmt{rawSQL(`DROP TABLE event_ids_upto`)}},
+		{"table cursors", []rawStmt{rawSQL(`DROP TABLE cursors`)}},
 	} {
 		t.Run(tc.object, func(t *testing.T) {
 			t.Parallel()
@@ -522,6 +523,11 @@ func TestCheckStoreAcceptsChainlogSchemas(t *testing.T) {
 		{"version 4 with extra columns", func(t *testing.T) string {
 			path := schemaStore(t)
 			downgradeToV4(t, path, []string{`"note" TEXT NOT NULL DEFAULT 'none'`, `weight REAL`})
+			return path
+		}},
+		{"version 5", func(t *testing.T) string {
+			path := schemaStore(t)
+			downgradeToV5(t, path)
 			return path
 		}},
 	} {

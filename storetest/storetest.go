@@ -9,7 +9,8 @@
 //
 // The suite covers ingest and de-duplication, the chain hashes against the
 // known-answer vectors in the module's testdata, heads, durability across a
-// reopen, and two writers on one storage, the tree and its proofs, checkpoints, amendments, read-only
+// reopen, and two writers on one storage, watcher cursors committed with
+// the events, the tree and its proofs, checkpoints, amendments, read-only
 // refusal, commit order and not-found behaviour, and VerifyStore finds what
 // each subtest wrote VALID.
 package storetest
@@ -79,6 +80,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"AnchorTrailRewritten", testAnchorTrailRewritten},
 		{"AnchorDeleted", testAnchorDeleted},
 		{"ReadOnly", testReadOnly},
+		{"Cursors", testCursors},
+		{"CursorsAtomic", testCursorsAtomic},
 		{"NotFound", testNotFound},
 	}
 	for _, tt := range tests {
@@ -913,4 +916,106 @@ func testAnchorDeleted(t *testing.T, b Backend) {
 		j, _ := json.Marshal(rep)
 		t.Fatalf("VerifyStore = %s; want invalid with a missing leaf", j)
 	}
+}
+
+func cursors(t *testing.T, s chainlog.Store, source string) []chainlog.Cursor {
+	t.Helper()
+	cs, err := s.Cursors(t.Context(), source)
+	if err != nil {
+		t.Fatalf("Cursors(%q): %v", source, err)
+	}
+	return cs
+}
+
+func wantCursors(t *testing.T, what string, got, want []chainlog.Cursor) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: cursors = %+v, want %+v", what, got, want)
+	}
+}
+
+// testCursors: cursors are committed with events, read back by source in
+// (source, path) order, upserted (a later one for the same file wins, even
+// one that goes back), committed by a batch without events, kept across a
+// reopen, and read but never written by a read-only store.
+func testCursors(t *testing.T, b Backend) {
+	s := open(t, b)
+	wantCursors(t, "empty store", cursors(t, s, ""), nil)
+	a1 := chainlog.Cursor{Source: "codex", Path: "/s/b.jsonl", Offset: 120, FileID: "1:7", Size: 130}
+	a2 := chainlog.Cursor{Source: "claude_code", Path: "/p/z.jsonl", Offset: 40, FileID: "1:8", Size: 40}
+	a3 := chainlog.Cursor{Source: "codex", Path: "/s/a.jsonl", Offset: 9, Size: 9}
+	res, err := s.Ingest(t.Context(), events(t, "x", "c1", "c2"), a1, a2, a3)
+	if err != nil || res != (chainlog.IngestResult{Inserted: 2}) {
+		t.Fatalf("Ingest with cursors = %+v, %v; want 2 inserted", res, err)
+	}
+	wantCursors(t, "all", cursors(t, s, ""), []chainlog.Cursor{a2, a3, a1})
+	wantCursors(t, "codex", cursors(t, s, "codex"), []chainlog.Cursor{a3, a1})
+	wantCursors(t, "unknown source", cursors(t, s, "openclaw"), nil)
+
+	// Upsert: the last cursor of a file in a batch wins, a truncated file's
+	// cursor goes back, and a batch of duplicates and cursors alone commits
+	// its cursors.
+	back := chainlog.Cursor{Source: "codex", Path: "/s/b.jsonl", Offset: 0, FileID: "1:9", Size: 0}
+	mid := a3
+	mid.Offset, mid.Size = 50, 60
+	last := a3
+	last.Offset, last.Size = 70, 70
+	res, err = s.Ingest(t.Context(), events(t, "x", "c1"), back, mid, last)
+	if err != nil || res != (chainlog.IngestResult{Duplicates: 1}) {
+		t.Fatalf("Ingest of a duplicate with cursors = %+v, %v; want 1 duplicate", res, err)
+	}
+	wantCursors(t, "after upsert", cursors(t, s, "codex"), []chainlog.Cursor{last, back})
+	if _, err := s.Ingest(t.Context(), nil, a1); err != nil {
+		t.Fatalf("Ingest of a cursor alone: %v", err)
+	}
+	wantCursors(t, "cursor alone", cursors(t, s, "codex"), []chainlog.Cursor{last, a1})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, b)
+	want := []chainlog.Cursor{a2, last, a1}
+	wantCursors(t, "after reopen", cursors(t, s, ""), want)
+
+	r := openRO(t, b)
+	wantCursors(t, "read-only", cursors(t, r, ""), want)
+	moved := a2
+	moved.Offset = 99
+	if _, err := r.Ingest(t.Context(), nil, moved); !errors.Is(err, chainlog.ErrReadOnly) {
+		t.Errorf("Ingest of a cursor on a read-only store: %v; want an error wrapping ErrReadOnly", err)
+	}
+	wantCursors(t, "after the refused write", cursors(t, s, ""), want)
+	verifyValid(t, b, 2)
+}
+
+// testCursorsAtomic: a batch that fails (one of its cursors is invalid)
+// commits neither its events nor any of its cursors, and the error names
+// the field.
+func testCursorsAtomic(t *testing.T, b Backend) {
+	s := open(t, b)
+	old := chainlog.Cursor{Source: "openclaw", Path: "/a/s.jsonl", Offset: 10, Size: 10}
+	ingest(t, s, events(t, "x", "k1"), chainlog.IngestResult{Inserted: 1})
+	if _, err := s.Ingest(t.Context(), nil, old); err != nil {
+		t.Fatal(err)
+	}
+	next := old
+	next.Offset, next.Size = 30, 30
+	for _, tc := range []struct {
+		bad   chainlog.Cursor
+		field string
+	}{
+		{chainlog.Cursor{Path: "/a/t.jsonl"}, "source"},
+		{chainlog.Cursor{Source: "openclaw"}, "path"},
+		{chainlog.Cursor{Source: "openclaw", Path: "/a/t.jsonl", Offset: -1}, "offset"},
+		{chainlog.Cursor{Source: "openclaw", Path: "/a/t.jsonl", Size: -1}, "size"},
+	} {
+		res, err := s.Ingest(t.Context(), events(t, "x", "k2", "k3"), next, tc.bad)
+		if !errors.Is(err, chainlog.ErrCursor) || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("Ingest with a cursor lacking a valid %s = %+v, %v; want an error wrapping ErrCursor naming it", tc.field, res, err)
+		}
+	}
+	wantCursors(t, "after failed batches", cursors(t, s, ""), []chainlog.Cursor{old})
+	if got := ids(export(t, s, "")); !slices.Equal(got, []string{"k1"}) {
+		t.Errorf("events after failed batches: %v, want [k1]", got)
+	}
+	verifyValid(t, b, 1)
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func runBench(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "bench", "bench [--events N] [--runs R] [--batch B] [--nodes K] [--http-events N] [--dir DIR] [--json]")
+	fs := newFlagSet(e, "bench", "bench [--events N] [--runs R] [--batch B] [--nodes K] [--http-events N] [--http-only] [--dir DIR] [--json]")
 	var cfg bench.Config
 	fs.IntVar(&cfg.Events, "events", 1_000_000, "events per store")
 	fs.IntVar(&cfg.Runs, "runs", 3, "runs; the median and min-max are reported")
@@ -19,6 +19,7 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	fs.IntVar(&cfg.Nodes, "nodes", 4, "distinct node ids")
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the generated stores (default: a temporary directory)")
 	fs.IntVar(&cfg.HTTPEvents, "http-events", 200000, "events posted by each HTTP measurement (a quarter of it for single-event requests); 0 skips them")
+	fs.BoolVar(&cfg.HTTPOnly, "http-only", false, "run only the HTTP measurements: NDJSON batches, single events, and OTLP/HTTP logs against NDJSON in batches of 512")
 	jsonOut := fs.Bool("json", false, "print the results as JSON")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -38,6 +39,9 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	if cfg.HTTPEvents < 0 {
 		return usageError(e, fs, "--http-events %d: want 0 (none) or more", cfg.HTTPEvents)
 	}
+	if cfg.HTTPOnly && cfg.HTTPEvents == 0 {
+		return usageError(e, fs, "--http-only with --http-events 0 measures nothing")
+	}
 	cfg.Progress = func(msg string) { fmt.Fprintln(e.stderr, "bench:", msg) }
 	res, err := bench.Run(ctx, cfg)
 	if err != nil {
@@ -52,7 +56,12 @@ func runBench(ctx context.Context, e *env, args []string) int {
 }
 
 func printBench(w io.Writer, r *bench.Result) {
-	fmt.Fprintf(w, "%d events, batches of %d, %d nodes, %d runs\n", r.Events, r.Batch, r.Nodes, r.Runs)
+	if r.Events > 0 {
+		fmt.Fprintf(w, "%d events, batches of %d, %d nodes, %d runs\n", r.Events, r.Batch, r.Nodes, r.Runs)
+	}
+	if r.HTTPEvents > 0 {
+		fmt.Fprintf(w, "%d events posted by each HTTP measurement, %d runs\n", r.HTTPEvents, r.Runs)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tmedian\tmin\tmax\tunit")
 	for _, m := range r.Measures {

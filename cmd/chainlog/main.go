@@ -33,6 +33,7 @@ Usage:
 Commands:
   serve             run the ingest daemon (HTTP) on the store
   ingest            import NDJSON events into the store, or post them to a daemon
+  watch             follow Claude Code, Codex and OpenClaw transcripts and commit their events
   export            write the stored events as NDJSON, in commit order
   export-tiles      write the signed tree as tlog-tiles, for monitors and witnesses
   backfill-costs    fill cost_usd and token_count from the model price table
@@ -52,6 +53,7 @@ otherwise. Run "chainlog <command> -h" for a command's flags.
 Examples:
   chainlog ingest events.ndjson
   agent | chainlog ingest -
+  chainlog watch --once
   chainlog verify-integrity --json
   chainlog export --node-id node-a > node-a.ndjson
 
@@ -77,6 +79,7 @@ type command struct {
 var commands = []command{
 	{"serve", runServe},
 	{"ingest", runIngest},
+	{"watch", runWatch},
 	{"export", runExport},
 	{"export-tiles", runExportTiles},
 	{"backfill-costs", runBackfill},

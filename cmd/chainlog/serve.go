@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"chainlog/daemon"
+	"chainlog/watch"
 )
 
 // serveConfig is the daemon's configuration. Every flag has an environment
@@ -20,6 +21,7 @@ import (
 // given on the command line wins.
 type serveConfig struct {
 	listen         string
+	otlpListen     string
 	nodeID         string
 	token          string
 	insecure       bool
@@ -37,16 +39,23 @@ type serveConfig struct {
 	init           bool
 	autoKey        bool
 	cp             checkpointFlags
+	watch          map[string]*string // agentFolder.flag -> DIR to follow
 }
 
 const serveUsage = `serve [--store PATH] [--listen ADDR] [--node-id ID] [--token TOKEN] [flags]
 
 Runs the ingest daemon. Every flag can also be set by environment variable:
 CHAINLOG_ followed by the flag name in capitals, - as _ (CHAINLOG_LISTEN,
-CHAINLOG_NODE_ID, CHAINLOG_TOKEN, ...). A flag on the command line wins.`
+CHAINLOG_NODE_ID, CHAINLOG_TOKEN, ...). A flag on the command line wins.
+
+--watch-claude-code, --watch-codex and --watch-openclaw make the daemon
+follow those transcript folders as "chainlog watch" does: their events are
+committed through the daemon's writer, with the positions reached kept in
+the store in the same transaction.`
 
 func (c *serveConfig) register(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8900", "address to listen on")
+	fs.StringVar(&c.otlpListen, "otlp-listen", "", "also serve the OTLP/HTTP receiver (POST /v1/logs and /v1/traces) alone on this `ADDR`, e.g. 127.0.0.1:4318 (the --listen address serves it too)")
 	fs.StringVar(&c.nodeID, "node-id", "", "node_id for events that have none (default: the host name)")
 	fs.StringVar(&c.token, "token", "", "require \"Authorization: Bearer `TOKEN`\" on every request")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow listening on a non-loopback address without --token")
@@ -63,6 +72,10 @@ func (c *serveConfig) register(fs *flag.FlagSet, e *env) {
 	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "time allowed to read a whole request, body included")
 	fs.BoolVar(&c.init, "init", false, "add chainlog's tables to a database that has other tables but no events table")
 	fs.BoolVar(&c.autoKey, "auto-key", true, "on first start, when no signer key is configured or found, make one for the store (STORE.key) so that checkpoints are on")
+	c.watch = map[string]*string{}
+	for _, a := range agentFolders {
+		c.watch[a.flag] = fs.String("watch-"+a.flag, "", fmt.Sprintf("follow the %s transcripts in this `DIR` (see chainlog watch)", a.format))
+	}
 	c.cp.register(fs, e)
 }
 
@@ -110,6 +123,16 @@ func runServe(ctx context.Context, e *env, args []string) int {
 			return usageError(e, fs, "no --node-id and no host name")
 		}
 	}
+	// The folders to follow must exist, before anything is opened.
+	var watched []watch.Folder
+	for _, a := range agentFolders {
+		if dir := *c.watch[a.flag]; dir != "" {
+			if err := isDir(dir); err != nil {
+				return usageError(e, fs, "--watch-%s: %v", a.flag, err)
+			}
+			watched = append(watched, a.folder(dir, c.nodeID))
+		}
+	}
 	path, err := store()
 	if err != nil {
 		return fail(e, "serve", err)
@@ -122,7 +145,9 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	if err := c.cp.setup(path); err != nil {
 		return fail(e, "serve", err)
 	}
-	d, err := daemon.New(c.daemonConfig(path, logger))
+	cfg := c.daemonConfig(path, logger)
+	cfg.Watch = watched
+	d, err := daemon.New(cfg)
 	if err == nil {
 		err = d.Run(ctx)
 	}
@@ -188,17 +213,24 @@ func (c *serveConfig) check() error {
 	if err := c.cp.check(); err != nil {
 		return err
 	}
-	return checkListen(c.listen, c.token, c.insecure)
+	if err := checkListen("listen", c.listen, c.token, c.insecure); err != nil {
+		return err
+	}
+	if c.otlpListen == "" {
+		return nil
+	}
+	return checkListen("otlp-listen", c.otlpListen, c.token, c.insecure)
 }
 
-// checkListen refuses a non-loopback address without a token.
-func checkListen(addr, token string, insecure bool) error {
+// checkListen refuses a non-loopback address without a token; flag names
+// the flag that gave it.
+func checkListen(flag, addr, token string, insecure bool) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("--listen %q: %v", addr, err)
+		return fmt.Errorf("--%s %q: %v", flag, addr, err)
 	}
 	if _, err := net.LookupPort("tcp", port); err != nil || port == "" {
-		return fmt.Errorf("--listen %q: want a port number after the colon", addr)
+		return fmt.Errorf("--%s %q: want a port number after the colon", flag, addr)
 	}
 	if token != "" || insecure || host == "localhost" {
 		return nil
@@ -206,14 +238,14 @@ func checkListen(addr, token string, insecure bool) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("--listen %q is not a loopback address: set --token (or CHAINLOG_TOKEN), or --insecure to listen without one", addr)
+	return fmt.Errorf("--%s %q is not a loopback address: set --token (or CHAINLOG_TOKEN), or --insecure to listen without one", flag, addr)
 }
 
 // daemonConfig is the daemon's configuration from the flags, once check
 // and the checkpoint setup have run.
 func (c *serveConfig) daemonConfig(path string, logger *slog.Logger) daemon.Config {
 	cfg := daemon.Config{
-		Store: path, Init: c.init, Listen: c.listen, NodeID: c.nodeID, Token: c.token,
+		Store: path, Init: c.init, Listen: c.listen, OTLPListen: c.otlpListen, NodeID: c.nodeID, Token: c.token,
 		MaxBodyBytes: c.maxBody, MaxInflightBytes: c.maxInflight,
 		QueueEvents: c.queueEvents, BatchEvents: c.batchEvents,
 		VerifyInterval: c.verifyEvery, FullVerifyInterval: c.fullEvery,

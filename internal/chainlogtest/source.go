@@ -27,11 +27,13 @@ type Source struct {
 	Leaves    []LeafAt // commit order
 	TreeSize  int64
 	TreeRoot  tlog.Hash
-	tree      chainlog.TreeBuilder
-	hashes    []tlog.Hash // the tree's stored hashes, in tlog's layout
-	hasher    chainlog.Hasher
-	n         int
-	signed    []byte // the latest checkpoint (see Checkpoint)
+	// CursorRows are the watcher cursors Ingest keeps, in first-write order.
+	CursorRows []chainlog.Cursor
+	tree       chainlog.TreeBuilder
+	hashes     []tlog.Hash // the tree's stored hashes, in tlog's layout
+	hasher     chainlog.Hasher
+	n          int
+	signed     []byte // the latest checkpoint (see Checkpoint)
 
 	ChainRead, AmendRead, LeafRead int
 	Scans                          []string          // "node after upto" of each ScanChainRange

@@ -2,6 +2,7 @@ package chainlogtest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -30,12 +31,18 @@ func (s *Source) hashReader() tlog.HashReader {
 }
 
 // Ingest stamps events in slice order; an id already stored, or earlier in
-// the slice, is a duplicate.
-func (s *Source) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.IngestResult, error) {
+// the slice, is a duplicate. The cursors are checked before anything
+// changes, then upserted with the events.
+func (s *Source) Ingest(ctx context.Context, events []chainlog.Event, cursors ...chainlog.Cursor) (chainlog.IngestResult, error) {
 	var res chainlog.IngestResult
 	for _, e := range events {
 		if err := chainlog.CheckUserNodeID(e.NodeID); err != nil {
 			return res, fmt.Errorf("ingest: event %q: %w", e.ID, err)
+		}
+	}
+	for i := range cursors {
+		if err := cursors[i].Validate(); err != nil {
+			return res, fmt.Errorf("ingest: %w", err)
 		}
 	}
 	seen := make(map[string]bool, len(s.Rows)+len(events))
@@ -51,7 +58,30 @@ func (s *Source) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.
 		s.stamp(e)
 		res.Inserted++
 	}
+	for _, c := range cursors {
+		i := slices.IndexFunc(s.CursorRows, func(o chainlog.Cursor) bool { return o.Source == c.Source && o.Path == c.Path })
+		if i < 0 {
+			s.CursorRows = append(s.CursorRows, c)
+		} else {
+			s.CursorRows[i] = c
+		}
+	}
 	return res, nil
+}
+
+// Cursors returns the cursors of source (all when empty), ordered by
+// source, then path.
+func (s *Source) Cursors(ctx context.Context, source string) ([]chainlog.Cursor, error) {
+	var out []chainlog.Cursor
+	for _, c := range s.CursorRows {
+		if source == "" || c.Source == source {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b chainlog.Cursor) int {
+		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Path, b.Path))
+	})
+	return out, nil
 }
 
 // Event returns a copy of the stored event with id, or chainlog.ErrNotFound.
@@ -223,7 +253,7 @@ func (s *Source) ReadOnly() *ReadOnly { return &ReadOnly{s} }
 type ReadOnly struct{ *Source }
 
 // Ingest refuses.
-func (r *ReadOnly) Ingest(ctx context.Context, events []chainlog.Event) (chainlog.IngestResult, error) {
+func (r *ReadOnly) Ingest(ctx context.Context, events []chainlog.Event, cursors ...chainlog.Cursor) (chainlog.IngestResult, error) {
 	return chainlog.IngestResult{}, fmt.Errorf("ingest: %w", chainlog.ErrReadOnly)
 }
 

@@ -1120,3 +1120,30 @@ func TestConcurrentBackfillTwoStores(t *testing.T) {
 		t.Errorf("amendments checked = %d; want %d", rep.Amendments.Checked, n)
 	}
 }
+
+// Rewriting a record and hashing every later record again, with the head
+// moved to match, makes a trail that is consistent in itself: only the
+// anchor event committed with the record still holds its real hash.
+func TestAmendTamperTrailRecomputedForward(t *testing.T) {
+	t.Parallel()
+	f := newTrailFixture(t)
+	prev := f.rec(2).Hash
+	var stmts []rawStmt
+	var forged []chainlog.Amendment
+	for seq := int64(3); seq <= 6; seq++ {
+		a := f.rec(seq)
+		if seq == 3 {
+			a.Reason = "routine"
+		}
+		a.PrevHash = prev
+		a.Hash = chainlog.AmendmentHash(prev, &a)
+		prev = a.Hash
+		forged = append(forged, a)
+		stmts = append(stmts, rawSQL(`UPDATE amendments SET reason = ?, prev_hash = ?, hash = ? WHERE seq = ?`, a.Reason, a.PrevHash, a.Hash, seq))
+	}
+	stmts = append(stmts, rawSQL(`UPDATE amendment_head SET hash = ?`, prev))
+	attack(t, f.path, stmts...)
+	recs, head := allAmendments(t, f.path)
+	wantLinked(t, recs, head) // the trail alone is consistent
+	f.verifyTampered(t, f.anchorBreak(3, chainlog.ReasonAnchorMismatch, f.rec(3).Hash, forged[0].Hash))
+}

@@ -134,7 +134,7 @@ func TestExitCodes(t *testing.T) {
 		{"redact other field", []string{"redact", "--store", valid, "--reason", "r", "--actor", "a", "--model", "m", "ev-1-0002"}, exitError, "flag provided but not defined: -model"},
 		{"amend", []string{"amend", "--store", valid, "--reason", "r", "--actor", "a", "--model", "m", "ev-1-0002"}, exitOK, "amendment #1 on ev-1-0002: amend [model]"},
 		{"redact", []string{"redact", "--store", valid, "--reason", "r", "--actor", "a", "ev-1-0002"}, exitOK, "amendment #2 on ev-1-0002: redact [data]"},
-		{"verify after amend", []string{"verify-integrity", "--store", valid}, exitOK, "Amendments: 2 records, trail VALID"},
+		{"verify after amend", []string{"verify-integrity", "--store", valid}, exitOK, "Amendments: 2 records, trail VALID, anchored in the tree up to #2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -432,7 +432,7 @@ func TestAmendJSONRecord(t *testing.T) {
 		t.Errorf("amendment head is seq %d %s, want seq %d %s", headSeq, headHash, last.Seq, last.Hash)
 	}
 	r := runCLI(t, nil, "", "verify-integrity", "--store", store)
-	if r.code != exitOK || !strings.Contains(r.stdout, "Amendments: 4 records, trail VALID\n") {
+	if r.code != exitOK || !strings.Contains(r.stdout, "Amendments: 4 records, trail VALID, anchored in the tree up to #4 (4 anchor events on chainlog:amendments)\n") {
 		t.Errorf("verify-integrity: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
@@ -470,7 +470,7 @@ func TestHistoryReadOnlyStore(t *testing.T) {
 		t.Errorf("history of an unknown id on a read-only store: exit %d\nstderr:\n%s", r.code, r.stderr)
 	}
 	r = runBinary(t, bin, "verify-integrity", "--store", store)
-	if r.code != exitOK || !strings.Contains(r.stdout, "Amendments: 2 records, trail VALID\n") {
+	if r.code != exitOK || !strings.Contains(r.stdout, "Amendments: 2 records, trail VALID, anchored in the tree up to #2 (2 anchor events on chainlog:amendments)\n") {
 		t.Errorf("verify-integrity on a read-only store: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	for _, args := range [][]string{

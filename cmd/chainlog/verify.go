@@ -141,7 +141,13 @@ func printReport(w io.Writer, r *chainlog.Report, layout sqlite.ChainLayout) {
 		fmt.Fprintf(w, ", %d unsealed (stored before payload digests)", r.PayloadsUnsealed)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Amendments: %d records, trail %s\n", r.Amendments.Checked, strings.ToUpper(r.Amendments.Status))
+	fmt.Fprintf(w, "Amendments: %d records, trail %s", r.Amendments.Checked, strings.ToUpper(r.Amendments.Status))
+	if a := r.Amendments; a.Anchors > 0 {
+		// The anchors are events of their own node: prove one with
+		// chainlog prove --id amendments:<seq>:<hash>.
+		fmt.Fprintf(w, ", anchored in the tree up to #%d (%d anchor events on %s)", a.AnchoredSeq, a.Anchors, chainlog.AnchorNode)
+	}
+	fmt.Fprintln(w)
 	printTree(w, r.Tree)
 	switch r.Status {
 	case chainlog.StatusValid:

@@ -100,11 +100,12 @@ func TestIntegrityReport(t *testing.T) {
 			wantReportJSON(t, body, verifyPath(t, d.path, q.node))
 		})
 	}
+	// 31 events and the two amendments' anchor events, on their own node.
 	rep, _ := getReport(t, d, "")
-	if rep.Status != chainlog.StatusValid || rep.NodeID != chainlog.ScopeAll || rep.Checked != 31 ||
-		rep.Amendments.Checked != 2 || rep.Tree == nil || rep.Tree.Leaves != 31 || len(rep.Nodes) != 3 ||
-		rep.BrokenAt != nil || rep.Error != nil || rep.PayloadsChecked != 31 {
-		t.Errorf("report = %+v; want valid, all, 31 checked, 2 amendments, 31 leaves, 3 nodes", rep)
+	if rep.Status != chainlog.StatusValid || rep.NodeID != chainlog.ScopeAll || rep.Checked != 33 ||
+		rep.Amendments.Checked != 2 || rep.Amendments.Anchors != 2 || rep.Tree == nil || rep.Tree.Leaves != 33 || len(rep.Nodes) != 4 ||
+		rep.BrokenAt != nil || rep.Error != nil || rep.PayloadsChecked != 33 {
+		t.Errorf("report = %+v; want valid, all, 33 checked, 2 amendments and their anchors, 33 leaves, 4 nodes", rep)
 	}
 	rep, _ = getReport(t, d, "?node_id=n3")
 	if rep.NodeID != "n3" || rep.Checked != 4 || len(rep.Nodes) != 1 || rep.Status != chainlog.StatusValid {
@@ -112,7 +113,7 @@ func TestIntegrityReport(t *testing.T) {
 	}
 	// A node the store does not have is 404, with the nodes it has.
 	r := d.get(t, "/v1/integrity?node_id=ghost")
-	if b := wantError(t, r, http.StatusNotFound); b.Error != `no such node: "ghost"; nodes in the store: n1, n2, n3` {
+	if b := wantError(t, r, http.StatusNotFound); b.Error != `no such node: "ghost"; nodes in the store: chainlog:amendments, n1, n2, n3` {
 		t.Errorf("ghost: error %q", b.Error)
 	}
 }
@@ -149,11 +150,12 @@ func TestIntegrityIncremental(t *testing.T) {
 			t.Errorf("GET /v1/integrity%s read %d leaves; want %d", query, got, wantLeaves)
 		}
 	}
-	check("", 31, 31, 31) // the first check starts at genesis
-	check("", 31, 0, 0)
+	// 31 events and 2 anchor events.
+	check("", 33, 33, 33) // the first check starts at genesis
+	check("", 33, 0, 0)
 	for _, k := range []int{1, 7, 40} {
 		wantPosted(t, d.post(t, specArray(specs("n2", 100*k, 100*k+k))), postResult{k, 0})
-		total := int64(31)
+		total := int64(33)
 		for _, x := range []int{1, 7, 40} {
 			total += int64(x)
 			if x == k {
@@ -163,9 +165,9 @@ func TestIntegrityIncremental(t *testing.T) {
 		check("", total, int64(k), int64(k))
 	}
 	check("?node_id=n3", 4, 0, 0) // a scoped check still advances only over new rows
-	check("?full=1", 79, 79, 79)
-	check("", 79, 0, 0)
-	check("?full=1&node_id=n2", 55, 79, 79)
+	check("?full=1", 81, 81, 81)
+	check("", 81, 0, 0)
+	check("?full=1&node_id=n2", 55, 81, 81)
 }
 
 // TestIntegrityTamper changes the store through a separate connection
@@ -227,8 +229,9 @@ func TestIntegrityTamper(t *testing.T) {
 			execSQL(t, rawConn(t, d.path), tt.sql...)
 			// More traffic after the tampering is still verified.
 			wantPosted(t, d.post(t, specArray(specs("n4", 0, 3))), postResult{3, 0})
-			if rep, _ := getReport(t, d, ""); rep.Checked != 34 {
-				t.Errorf("incremental check after tampering: %d checked; want 34", rep.Checked)
+			// 34 events and the fixture's two anchor events.
+			if rep, _ := getReport(t, d, ""); rep.Checked != 34+2 {
+				t.Errorf("incremental check after tampering: %d checked; want 34+2", rep.Checked)
 			}
 			rep, body := getReport(t, d, "?full=1")
 			b := rep.BrokenAt
@@ -322,8 +325,8 @@ func TestIntegrityPreChainRows(t *testing.T) {
 		}
 	}
 	rep, body := getReport(t, d, "")
-	if rep.Status != chainlog.StatusValid || rep.Checked != 3 || rep.PreChain != 5 || rep.PayloadsChecked != 5 {
-		t.Errorf("report = %s; want valid, 3 checked, 5 pre-chain, 5 payloads (3 stamped, 2 amended pre-chain)", body)
+	if rep.Status != chainlog.StatusValid || rep.Checked != 3+3 || rep.PreChain != 5 || rep.PayloadsChecked != 5+3 || rep.Amendments.Anchors != 3 {
+		t.Errorf("report = %s; want valid, 3+3 checked (and the 3 anchors), 5 pre-chain, 5+3 payloads (3 stamped, 2 amended pre-chain, 3 anchors)", body)
 	}
 	wantReportJSON(t, body, verifyPath(t, path, ""))
 	_, body = getReport(t, d, "?node_id=old")

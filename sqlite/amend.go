@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -257,6 +258,9 @@ func (s *Store) amendOne(conn *sqlite.Conn, req *AmendRequest, head *chainlog.He
 	if err != nil {
 		return chainlog.Amendment{}, fmt.Errorf("amend %q: %w", req.EventID, err)
 	}
+	if err := checkAmendable(conn, rid); err != nil {
+		return chainlog.Amendment{}, fmt.Errorf("amend %q: %w", req.EventID, err)
+	}
 	next, err := req.Patch.Apply(cur)
 	if err != nil {
 		return chainlog.Amendment{}, fmt.Errorf("amend %q: %w", req.EventID, err)
@@ -293,6 +297,21 @@ func readMutable(conn *sqlite.Conn, rowid int64) (chainlog.Mutable, string, erro
 	var m chainlog.Mutable
 	readMutableCols(stmt, 0, &m)
 	return m, chainlog.PayloadDigest(&m), nil
+}
+
+// checkAmendable refuses to amend the store's own events (the trail's
+// anchors): their data repeats what their identity commits to.
+func checkAmendable(conn *sqlite.Conn, rowid int64) error {
+	stmt := conn.Prep(`SELECT node_id FROM events WHERE rowid = ?1`)
+	defer stmt.Reset()
+	stmt.BindInt64(1, rowid)
+	if ok, err := stmt.Step(); err != nil || !ok {
+		return cmp.Or(err, chainlog.ErrNotFound)
+	}
+	if err := chainlog.CheckUserNodeID(stmt.ColumnText(0)); err != nil {
+		return fmt.Errorf("the store's own events cannot be amended: %w", err)
+	}
+	return nil
 }
 
 func readMutableCols(stmt *sqlite.Stmt, col int, m *chainlog.Mutable) {

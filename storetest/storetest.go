@@ -861,10 +861,14 @@ func testAnchors(t *testing.T, b Backend) {
 		t.Errorf("inclusion of the anchor (leaf %d, chain hash %s) in checkpoint %d: %v", idx, pe.ChainHash, c.Size, err)
 	}
 
-	// Events from users may not use the reserved node.
+	// Events from users may not use the reserved node, and the anchors
+	// cannot be amended.
 	forged := chainlog.AnchorEvent(2, strings.Repeat("0", 64), anchor.TS)
 	if res, err := s.Ingest(t.Context(), []chainlog.Event{forged}); err == nil {
 		t.Errorf("Ingest of an event on %s = %+v; want an error", chainlog.AnchorNode, res)
+	}
+	if a, err := b.Amend(t.Context(), s, id, chainlog.Patch{Set: []string{chainlog.FieldData}, Values: chainlog.Mutable{Data: []byte(`{}`)}}, "r", "storetest"); err == nil {
+		t.Errorf("amending the anchor %s = %+v; want an error", id, a)
 	}
 	rep := verifyValid(t, b, 1+1)
 	if a := rep.Amendments; a.Anchors != 1 || a.AnchoredSeq != 1 {

@@ -60,6 +60,7 @@ func exhaustiveStore(tb testing.TB) (memHashes, []tlog.Hash, []tlog.Hash) {
 // flipped rotates with the tree size, the leaf and the byte, so that every
 // bit position is exercised across the trees.
 func TestProveRecordExhaustive(t *testing.T) {
+	t.Parallel()
 	store, leaves, roots := exhaustiveStore(t)
 	checks := 0
 	for size := int64(1); size <= 100; size++ {
@@ -109,6 +110,7 @@ func TestProveRecordExhaustive(t *testing.T) {
 // TestProveTreeExhaustive checks every consistency proof between trees of
 // up to 100 leaves, with a bit flipped in each byte of each proof hash.
 func TestProveTreeExhaustive(t *testing.T) {
+	t.Parallel()
 	store, _, roots := exhaustiveStore(t)
 	checks := 0
 	for size := int64(1); size <= 100; size++ {

@@ -95,6 +95,7 @@ func (w *walStore) walSize(t *testing.T) int64 {
 // connection still truncates the WAL: the reader never pins an old
 // snapshot, so the WAL stays small. (Not parallel: it measures the WAL.)
 func TestWALNotHeldBack(t *testing.T) {
+	t.Parallel()
 	w := newWALStore(t)
 	w.ingest(t, 100)
 	mon := chainlog.NewMonitor()
@@ -161,6 +162,7 @@ func TestWALNotHeldBack(t *testing.T) {
 // holds one read transaction (Snapshot, as verify-integrity does) makes a
 // TRUNCATE checkpoint fail with busy, and the WAL keeps growing.
 func TestWALHeldBySnapshot(t *testing.T) {
+	t.Parallel()
 	w := newWALStore(t)
 	w.ingest(t, 100)
 	err := w.ro.Snapshot(t.Context(), func() error {

@@ -98,7 +98,7 @@ func TestIngestOtherProcessesOpenAndClose(t *testing.T) {
 // holds them, and that it fails once the -wal file was deleted.
 func TestCheckpointWAL(t *testing.T) {
 	path := newStorePath(t)
-	st := openStore(t, path, sqlite.Options{})
+	st := openFresh(t, path, sqlite.Options{})
 	ingest(t, st, mkEvents(t, "n1", 0, 5)...)
 	// dbOnly copies the database file without its -wal and runs q there.
 	dbOnly := func(q string) string {

@@ -1,9 +1,11 @@
 package sqlite_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,8 +47,20 @@ func newStorePath(t *testing.T) string {
 }
 
 // openStore opens path for writing. The store is closed at cleanup; closing
-// it earlier (to tamper with the file) is fine, Close is idempotent.
+// it earlier (to tamper with the file) is fine, Close is idempotent. A path
+// that does not exist starts as a copy of the empty store that Open created
+// once for the package (emptyStore): the same file, without migrating again.
 func openStore(t *testing.T, path string, opts sqlite.Options) *sqlite.Store {
+	t.Helper()
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		copyEmptyStore(t, path)
+	}
+	return openFresh(t, path, opts)
+}
+
+// openFresh is openStore without the copy: at a path that does not exist,
+// Open creates the store itself, and its schema is in the -wal file.
+func openFresh(t *testing.T, path string, opts sqlite.Options) *sqlite.Store {
 	t.Helper()
 	if opts.Now == nil {
 		opts.Now = testClock()
@@ -57,6 +71,56 @@ func openStore(t *testing.T, path string, opts sqlite.Options) *sqlite.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// templateDir holds the package's empty store, made once by emptyStore and
+// removed by TestMain.
+var templateDir string
+
+// emptyStore returns the contents of a store that Open created and closed
+// with nothing in it.
+var emptyStore = sync.OnceValues(func() ([]byte, error) {
+	path := filepath.Join(templateDir, "empty.db")
+	st, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Close(); err != nil {
+		return nil, err
+	}
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		if fileExists(path + suffix) {
+			return nil, fmt.Errorf("closed empty store left %s%s", path, suffix)
+		}
+	}
+	return os.ReadFile(path)
+})
+
+// copyEmptyStore writes the empty store at path, creating its directory.
+func copyEmptyStore(t *testing.T, path string) {
+	t.Helper()
+	b, err := emptyStore()
+	if err != nil {
+		t.Fatalf("empty store: %v", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "chainlog-sqlite-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	templateDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // openRO opens path read-only; the store is closed at cleanup.

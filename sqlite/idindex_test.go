@@ -612,8 +612,9 @@ func TestMigrateToIDIndex(t *testing.T) {
 	}
 }
 
-// forKeyModes runs test, in parallel with other tests, with and without
-// the writers' in-memory copy of the id index's keys, which opts sets.
+// forKeyModes runs test, in parallel with other tests and with itself,
+// with and without the writers' in-memory copy of the id index's keys,
+// which opts sets.
 func forKeyModes(t *testing.T, test func(t *testing.T, opts sqlite.Options)) {
 	t.Parallel()
 	for _, m := range []struct {
@@ -621,6 +622,7 @@ func forKeyModes(t *testing.T, test func(t *testing.T, opts sqlite.Options)) {
 		after int
 	}{{"keys in memory", -1}, {"keys looked up", 1 << 30}} {
 		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
 			test(t, sqlite.Options{IDKeySetAfter: m.after})
 		})
 	}

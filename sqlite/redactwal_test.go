@@ -47,6 +47,7 @@ func holdSnapshot(t *testing.T, path string) (release func()) {
 // redaction's retry window: the redaction is committed, but the text
 // stays in the -wal file, and Amend says so instead of succeeding.
 func TestRedactReportsWALNotTruncated(t *testing.T) {
+	t.Parallel()
 	path := newStorePath(t)
 	st := openStore(t, path, sqlite.Options{WALTruncateWait: 300 * time.Millisecond})
 	ingest(t, st, mkEvents(t, "node-a", 0, 2)...)
@@ -80,6 +81,7 @@ func TestRedactReportsWALNotTruncated(t *testing.T) {
 // retry window: the redaction then succeeds and the -wal file no longer
 // holds the text.
 func TestRedactRetriesWALTruncation(t *testing.T) {
+	t.Parallel()
 	path := newStorePath(t)
 	st := openStore(t, path, sqlite.Options{WALTruncateWait: 10 * time.Second})
 	ingest(t, st, mkEvents(t, "node-a", 0, 2)...)

@@ -16,6 +16,7 @@ var _ chainlog.Store = (*sqlite.Store)(nil)
 // TestStoreContract runs the conformance suite on a fresh store file per
 // subtest; two Stores opened on one file are two writers.
 func TestStoreContract(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) storetest.Backend {
 		path := newStorePath(t)
 		return storetest.Backend{

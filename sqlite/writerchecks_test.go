@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"chainlog"
 	"chainlog/sqlite"
@@ -203,5 +204,46 @@ func TestIngestNoticesKeysLostUnderOpenWriter(t *testing.T) {
 	}
 	if got := eventCount(t, path); got != n {
 		t.Errorf("events: %d, want %d", got, n)
+	}
+}
+
+// TestIngestAfterTailRowDeleted deletes a row of the tail (after
+// event_ids_upto) under an open writer. The id index is intact, so the
+// writer goes on ingesting, whether or not it counts the index again at
+// that batch: the count compares event_ids with the events up to its bound
+// as the batch's transaction sees them, not with the rows the writer read
+// in earlier transactions.
+func TestIngestAfterTailRowDeleted(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		recheck time.Duration
+	}{
+		{"recounted", -1},
+		{"not recounted", time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			opts := sqlite.Options{IDTailMergeAt: 4, IDKeySetAfter: 1 << 30, IDRecheckEvery: tc.recheck}
+			path := newStorePath(t)
+			st := openStore(t, path, opts)
+			ingest(t, st, mkEvents(t, "node-a", 0, 4)...)
+			ingest(t, st, mkEvents(t, "node-a", 4, 6)...)
+			if got, want := idUpto(t, path), int64(4); got != want {
+				t.Fatalf("event_ids_upto = %d, want %d", got, want)
+			}
+			if got := tierOf(t, path, "node-a/5"); got != "tail" {
+				t.Fatalf("node-a/5 is %s; want tail", got)
+			}
+			attack(t, path, rawSQL(`DELETE FROM events WHERE id = 'node-a/5'`))
+			n := eventCount(t, path)
+			res, err := st.Ingest(t.Context(), mkEvents(t, "node-b", 0, 2))
+			if err != nil || res.Inserted != 2 {
+				t.Fatalf("Ingest after a tail row was deleted = %+v, %v; want 2 inserted", res, err)
+			}
+			if got, want := eventCount(t, path), n+2; got != want {
+				t.Errorf("events: %d, want %d", got, want)
+			}
+		})
 	}
 }

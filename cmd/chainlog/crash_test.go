@@ -16,6 +16,7 @@ import (
 // twice, and sending it again gives one copy. At the end the store verifies,
 // and so do the checkpoints signed across the crashes.
 func TestCrashRecovery(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	bin := chainlogBinary(t)
 	dir := t.TempDir()

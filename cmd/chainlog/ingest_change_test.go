@@ -284,6 +284,7 @@ func replaceIn(t *testing.T, name, old, new string) {
 // TestIngestStdinTwoPasses: standard input is spooled in the first pass
 // and the second reads the spool, which matches batch for batch.
 func TestIngestStdinTwoPasses(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	store := filepath.Join(dir, "s.db")
 	r := runCLI(t, map[string]string{"TMPDIR": dir}, changeInput(2500), "ingest", "--store", store, "-")

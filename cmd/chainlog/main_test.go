@@ -6,12 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,6 +35,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("GORACE") == "" {
 		os.Setenv("GORACE", "atexit_sleep_ms=10")
 	}
+	if filepath.Base(os.Args[0]) != "chainlog" { // not a script's chainlog
+		defaultParallel(4)
+	}
 	testscript.Main(m, map[string]func(){
 		"chainlog": func() {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -41,6 +46,18 @@ func TestMain(m *testing.M) {
 			os.Exit(code)
 		},
 	})
+}
+
+// defaultParallel runs up to n parallel tests at once unless -parallel was
+// given (its default is GOMAXPROCS): these tests spend most of their time
+// waiting for child processes, daemons and disk syncs, not on the CPU.
+func defaultParallel(n int) {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given && runtime.GOMAXPROCS(0) < n {
+		flag.Set("test.parallel", strconv.Itoa(n))
+	}
 }
 
 // TestScripts runs the end-to-end CLI scripts in testdata/script.

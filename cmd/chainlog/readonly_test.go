@@ -25,6 +25,7 @@ const nobody = 65534
 // was. The CLI runs as a separate process so that, under root,
 // it can run as an unprivileged user.
 func TestReadOnlyStore(t *testing.T) {
+	t.Parallel()
 	bin := sharedBinary(t)
 
 	t.Run("closed WAL store", func(t *testing.T) {

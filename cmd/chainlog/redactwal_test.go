@@ -16,6 +16,7 @@ import (
 // the removed text may remain on disk and exits 1. Without the snapshot,
 // the next redaction exits 0 and says nothing.
 func TestRedactReportsTextLeftOnDisk(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "s.db")
 	events := writeFile(t, dir, "events.ndjson",

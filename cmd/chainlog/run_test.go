@@ -77,6 +77,7 @@ const vectorsFile = "../../testdata/chain-vectors.events.ndjson"
 // empty), 1 tampering found or input lines rejected, 2 store unreadable or
 // usage wrong.
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	valid := filepath.Join(dir, "valid.db")
 	if r := runCLI(t, nil, "", "ingest", "--store", valid, vectorsFile); r.code != exitOK {
@@ -327,6 +328,7 @@ func TestIngestDashDash(t *testing.T) {
 // prev_hash and canonical form, the records link in seq order, and the
 // head is the last record.
 func TestAmendJSONRecord(t *testing.T) {
+	t.Parallel()
 	store := filepath.Join(t.TempDir(), "s.db")
 	ingest(t, store, vectorsFile)
 	steps := [][]string{
@@ -441,6 +443,7 @@ func TestAmendJSONRecord(t *testing.T) {
 // on a store whose file and directory the user cannot write, and leaves
 // them byte for byte as they were; amend and redact fail cleanly there.
 func TestHistoryReadOnlyStore(t *testing.T) {
+	t.Parallel()
 	bin := sharedBinary(t)
 	dir := sharedTempDir(t)
 	store := filepath.Join(dir, "s.db")

@@ -61,6 +61,10 @@ func orDefault(s, def string) string {
 // input is built from decoded JSON or pdata values, which always encode;
 // keys come out sorted, so that equal content gives equal bytes.
 func marshalData(v any) json.RawMessage {
+	if b, ok := appendJSON(nil, v); ok {
+		return b
+	}
+	// What appendJSON refuses, encoding/json refuses too: say why.
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

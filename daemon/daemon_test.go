@@ -47,7 +47,15 @@ func testConfig(t *testing.T) Config {
 // store, and returns the matching verifier.
 func withSigner(t *testing.T, cfg *Config) note.Verifier {
 	t.Helper()
-	skey, vkey, err := note.GenerateKey(rand.Reader, "chainlog/test/s")
+	v, _ := withNamedSigner(t, cfg, "chainlog/test/s")
+	return v
+}
+
+// withNamedSigner is withSigner with a key named origin; it also returns
+// the verifier key's text, which a witness needs.
+func withNamedSigner(t *testing.T, cfg *Config, origin string) (note.Verifier, string) {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +68,26 @@ func withSigner(t *testing.T, cfg *Config) note.Verifier {
 		t.Fatal(err)
 	}
 	cfg.Signer, cfg.CheckpointFile = s, cfg.Store+".checkpoints"
-	return v
+	return v, vkey
+}
+
+// verifyStore verifies the store at path as verify-integrity does.
+func verifyStore(t *testing.T, path string) *chainlog.Report {
+	t.Helper()
+	ctx := context.Background()
+	ro, err := sqlite.OpenReadOnly(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	var rep *chainlog.Report
+	if err := ro.Snapshot(ctx, func() (err error) {
+		rep, err = chainlog.VerifyStore(ctx, ro, chainlog.VerifyOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
 
 // lockedBuffer is a log destination safe for the daemon's goroutines.
@@ -218,20 +245,7 @@ func TestRunShutdownOrder(t *testing.T) {
 		}
 		last = i
 	}
-	ctx := context.Background()
-	ro, err := sqlite.OpenReadOnly(ctx, cfg.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
-	var rep *chainlog.Report
-	if err := ro.Snapshot(ctx, func() (err error) {
-		rep, err = chainlog.VerifyStore(ctx, ro, chainlog.VerifyOptions{})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if rep.Status != chainlog.StatusValid || rep.Checked != 6 {
+	if rep := verifyStore(t, cfg.Store); rep.Status != chainlog.StatusValid || rep.Checked != 6 {
 		t.Errorf("store after shutdown: %s, %d checked; want valid, 6", rep.Status, rep.Checked)
 	}
 }

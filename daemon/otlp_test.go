@@ -184,19 +184,7 @@ func TestRunOTLPEndToEnd(t *testing.T) {
 			t.Errorf("no %s event among %v", want, types)
 		}
 	}
-	ro, err := sqlite.OpenReadOnly(ctx, cfg.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
-	var rep *chainlog.Report
-	if err := ro.Snapshot(ctx, func() (err error) {
-		rep, err = chainlog.VerifyStore(ctx, ro, chainlog.VerifyOptions{})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if rep.Status != chainlog.StatusValid || rep.Checked != 5 {
+	if rep := verifyStore(t, cfg.Store); rep.Status != chainlog.StatusValid || rep.Checked != 5 {
 		t.Errorf("verify: %s, %d checked; want VALID, 5", rep.Status, rep.Checked)
 	}
 }

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"crypto/rand"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,20 +21,7 @@ import (
 // witness needs.
 func withWitnessedSigner(t *testing.T, cfg *Config) (note.Verifier, string) {
 	t.Helper()
-	skey, vkey, err := note.GenerateKey(rand.Reader, "chainlog/test/witnessed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Signer, cfg.CheckpointFile = s, cfg.Store+".checkpoints"
-	return v, vkey
+	return withNamedSigner(t, cfg, "chainlog/test/witnessed")
 }
 
 // TestRunWitnessed: the daemon has its checkpoints cosigned by a real

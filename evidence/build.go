@@ -169,8 +169,16 @@ func (p *Pack) addAmendments(ctx context.Context, src Source, size int64) error 
 		}
 		runs = append(runs, [2]int64{s, hi})
 	}
+	held := make(map[string]bool, len(p.Events)+len(p.Context))
+	for _, list := range [][]Event{p.Events, p.Context} {
+		for _, e := range list {
+			held[e.ID] = true
+		}
+	}
 	for _, r := range runs {
-		p.Anchors = append(p.Anchors, anchors[r[1]])
+		if a := anchors[r[1]]; !held[a.ID] { // an anchor the filter selects is among the events
+			p.Anchors = append(p.Anchors, a)
+		}
 		err := src.ScanAmendmentRange(ctx, r[0]-1, r[1], func(a *chainlog.AmendmentScan) error {
 			p.Amendments = append(p.Amendments, a.Amendment)
 			return nil

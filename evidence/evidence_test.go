@@ -188,3 +188,34 @@ func TestTamperedPackFails(t *testing.T) {
 		}
 	})
 }
+
+// TestFiltersVerify builds and checks the packs of other selections,
+// including one with every event (the anchors among them) and a time
+// window whose ranges hold events outside it.
+func TestFiltersVerify(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name   string
+		filter evidence.Filter
+		events int
+	}{
+		{"everything", evidence.Filter{}, 9 + 2},
+		{"node n1", evidence.Filter{NodeID: "n1"}, 8},
+		{"node n1, a window", evidence.Filter{NodeID: "n1", Since: "2026-01-01T00:00:03Z", Until: "2026-01-01T00:00:06Z"}, 3},
+		{"session s2 in a window", evidence.Filter{SessionID: "s2", Since: "2026-01-01T00:00:02Z"}, 3},
+		{"agent", evidence.Filter{AgentID: "main"}, 9},
+		{"the anchors' node", evidence.Filter{NodeID: chainlog.AnchorNode}, 2},
+		{"nothing", evidence.Filter{SessionID: "none"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := roundTrip(t, f.pack(t, tt.filter))
+			if len(p.Events) != tt.events {
+				t.Errorf("%d events, want %d", len(p.Events), tt.events)
+			}
+			if _, err := evidence.Verify(p, evidence.Options{Verifiers: []note.Verifier{f.verifier}}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

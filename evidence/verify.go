@@ -211,11 +211,16 @@ func (v *verifier) checkEvent(e *Event) error {
 // within each run of consecutive seqs, and that each run ends at a record
 // an anchor of the pack commits to.
 func (v *verifier) checkAmendments() error {
+	// Every anchor event of the pack counts, whichever list holds it: a
+	// filter may select the anchor node's events.
 	anchored := map[int64]string{}
-	for i := range v.p.Anchors {
-		id := v.p.Anchors[i].identity()
-		seq, hash, _ := chainlog.ParseAnchor(&id)
-		anchored[seq] = hash
+	for _, list := range [][]Event{v.p.Events, v.p.Context, v.p.Anchors} {
+		for i := range list {
+			id := list[i].identity()
+			if seq, hash, ok := chainlog.ParseAnchor(&id); ok {
+				anchored[seq] = hash
+			}
+		}
 	}
 	v.amended = map[string][]*chainlog.Amendment{}
 	recs := v.p.Amendments
@@ -248,8 +253,8 @@ func (v *verifier) checkAmendments() error {
 	}
 	for seq, hash := range anchored {
 		i, ok := slices.BinarySearchFunc(recs, seq, func(a chainlog.Amendment, s int64) int { return int(min(max(a.Seq-s, -1), 1)) })
-		if !ok || recs[i].Hash != hash {
-			return fail(fmt.Sprintf("anchor of amendment %d", seq), "the pack's trail has no record %d with hash %s", seq, hash)
+		if ok && recs[i].Hash != hash { // an anchor with no record in the pack asserts nothing here
+			return fail(fmt.Sprintf("amendment %d (event %q)", seq, recs[i].EventID), "its hash %s is not the hash %s its anchor commits to", recs[i].Hash, hash)
 		}
 	}
 	if seq, hash, ok, _ := v.cp.Amendments(); ok {

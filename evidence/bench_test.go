@@ -58,6 +58,7 @@ func benchStore(b *testing.B) (*sqlite.Store, []byte, note.Verifier) {
 func BenchmarkPack10k(b *testing.B) {
 	st, signed, _ := benchStore(b)
 	var buf bytes.Buffer
+	var hashes int
 	for b.Loop() {
 		p, err := evidence.Build(context.Background(), st, evidence.Filter{SessionID: "s1"}, signed)
 		if err != nil {
@@ -66,12 +67,14 @@ func BenchmarkPack10k(b *testing.B) {
 		if len(p.Events) != 10000 {
 			b.Fatalf("%d events, want 10000", len(p.Events))
 		}
+		hashes = len(p.Hashes)
 		buf.Reset()
 		if err := evidence.Encode(&buf, p); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(buf.Len()), "pack-bytes")
+	b.ReportMetric(float64(hashes), "tree-hashes")
 }
 
 // BenchmarkVerify10k decodes and verifies the pack of a 10,000-event

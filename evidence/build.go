@@ -32,7 +32,7 @@ type Source interface {
 func Build(ctx context.Context, src Source, f Filter, signed []byte) (*Pack, error) {
 	cp, err := chainlog.ParseSignedCheckpoint(signed)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %w", err)
+		return nil, err // it names the checkpoint
 	}
 	p := &Pack{Format: Format, Origin: cp.Origin, Checkpoint: string(signed), Filter: f,
 		Events: []Event{}, Context: []Event{}, Anchors: []Event{}, Amendments: []chainlog.Amendment{}, Ranges: []Range{}}

@@ -219,3 +219,37 @@ func TestFiltersVerify(t *testing.T) {
 		})
 	}
 }
+
+// TestOlderCheckpointFails swaps a pack's checkpoint for an older,
+// genuine one of the same log: the event committed after it has no leaf
+// in its tree. (Events within the older tree still prove true: they are
+// in it.)
+func TestOlderCheckpointFails(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.st.Ingest(ctx, []chainlog.Event{{ID: "late", AgentType: "openclaw", NodeID: "n1", AgentID: "main",
+		SessionID: chainlogtest.Ptr("s1"), EventType: "msg", TS: "2026-01-01T00:01:00Z"}}); err != nil {
+		t.Fatal(err)
+	}
+	newer, err := f.st.Checkpoint(ctx, f.signer, f.signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ session, reason string }{
+		{"s1", "is outside the checkpoint's tree of 11 leaves"}, // "late" came after it
+	} {
+		p, err := evidence.Build(ctx, f.st, evidence.Filter{SessionID: tt.session}, newer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := evidence.Options{Verifiers: []note.Verifier{f.verifier}}
+		if _, err := evidence.Verify(roundTrip(t, p), opts); err != nil {
+			t.Fatalf("%s: the pack against the newer checkpoint: %v", tt.session, err)
+		}
+		p.Checkpoint = string(f.signed)
+		_, err = evidence.Verify(roundTrip(t, p), opts)
+		if !errors.Is(err, evidence.ErrInvalid) || !strings.Contains(err.Error(), tt.reason) {
+			t.Errorf("%s: got %v, want it to say %q", tt.session, err, tt.reason)
+		}
+	}
+}

@@ -28,7 +28,7 @@ type fixture struct {
 	signed   []byte
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), sqlite.Options{})
@@ -69,7 +69,7 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{st: st, signer: signer, verifier: verifier, signed: signed}
 }
 
-func (f *fixture) pack(t *testing.T, flt evidence.Filter) *evidence.Pack {
+func (f *fixture) pack(t testing.TB, flt evidence.Filter) *evidence.Pack {
 	t.Helper()
 	p, err := evidence.Build(context.Background(), f.st, flt, f.signed)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"chainlog/evidence"
 	"chainlog/internal/chainlogtest"
 	"chainlog/sqlite"
+	"chainlog/witness"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -251,5 +252,39 @@ func TestOlderCheckpointFails(t *testing.T) {
 		if !errors.Is(err, evidence.ErrInvalid) || !strings.Contains(err.Error(), tt.reason) {
 			t.Errorf("%s: got %v, want it to say %q", tt.session, err, tt.reason)
 		}
+	}
+}
+
+// TestCosignedCheckpoint checks the witnesses' quorum: a pack whose
+// checkpoint a witness cosigned verifies with its key; one without the
+// cosignature does not.
+func TestCosignedCheckpoint(t *testing.T) {
+	f := newFixture(t)
+	wsigner, vkey := chainlogtest.NewWitnessKey(t, "witness.test")
+	wverifier, err := witness.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := chainlog.ParseSignedCheckpoint(f.signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosigned, err := note.Sign(&note.Note{Text: cp.Text()}, f.signer, wsigner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := evidence.Options{Verifiers: []note.Verifier{f.verifier}, Cosigned: func(signed []byte) error {
+		return chainlog.CheckCosignatures(signed, 1, []note.Verifier{wverifier})
+	}}
+	p, err := evidence.Build(context.Background(), f.st, evidence.Filter{SessionID: "s1"}, cosigned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := evidence.Verify(roundTrip(t, p), opts); err != nil {
+		t.Errorf("cosigned: %v", err)
+	}
+	p.Checkpoint = string(f.signed)
+	if _, err := evidence.Verify(roundTrip(t, p), opts); !errors.Is(err, evidence.ErrInvalid) || !strings.HasPrefix(err.Error(), "checkpoint: ") {
+		t.Errorf("not cosigned: got %v, want the checkpoint refused", err)
 	}
 }

@@ -140,8 +140,11 @@ func (p *Pack) addAmendments(ctx context.Context, src Source, size int64) error 
 		}
 		return nil
 	})
-	if err != nil || len(seqs) == 0 {
-		return err
+	if err != nil {
+		return fmt.Errorf("read the amendment trail: %w", err)
+	}
+	if len(seqs) == 0 {
+		return nil
 	}
 	anchors := map[int64]Event{}
 	var anchorSeqs []int64

@@ -288,3 +288,22 @@ func TestCosignedCheckpoint(t *testing.T) {
 		t.Errorf("not cosigned: got %v, want the checkpoint refused", err)
 	}
 }
+
+// TestUnanchoredAmendment refuses to pack an amendment that the
+// checkpoint's tree does not anchor yet, with a hint.
+func TestUnanchoredAmendment(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.st.Amend(ctx, sqlite.AmendRequest{EventID: "e5", Kind: chainlog.KindAmend, Reason: "late", Actor: "ops",
+		Patch: chainlog.Patch{Set: []string{chainlog.FieldModel}, Values: chainlog.Mutable{Model: chainlogtest.Ptr("m-3")}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := evidence.Build(ctx, f.st, evidence.Filter{SessionID: "s1"}, f.signed)
+	if err == nil || !strings.Contains(err.Error(), "amendment 4 is not yet anchored in the checkpoint's tree: sign a newer checkpoint first") {
+		t.Errorf("got %v, want amendment 4 refused", err)
+	}
+	// Another session's pack does not need it.
+	if _, err := evidence.Build(ctx, f.st, evidence.Filter{SessionID: "s2"}, f.signed); err != nil {
+		t.Errorf("s2: %v", err)
+	}
+}

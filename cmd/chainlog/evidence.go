@@ -148,11 +148,17 @@ func evidenceResult(e *env, jsonOut bool, res *evidence.Result, err error) int {
 		msg = &s
 	}
 	if jsonOut {
-		writeJSON(e.stdout, struct {
-			Status string           `json:"status"`
-			Error  *string          `json:"error"`
-			Result *evidence.Result `json:"result,omitempty"`
-		}{status, msg, res})
+		out := struct {
+			Status  string           `json:"status"`
+			Error   *string          `json:"error"`
+			Subject string           `json:"subject,omitempty"` // what failed: an event, an amendment, a range, the checkpoint
+			Reason  string           `json:"reason,omitempty"`
+			Result  *evidence.Result `json:"result,omitempty"`
+		}{Status: status, Error: msg, Result: res}
+		if ee, ok := errors.AsType[*evidence.Error](err); ok {
+			out.Subject, out.Reason = ee.Subject, ee.Reason
+		}
+		writeJSON(e.stdout, out)
 		return code
 	}
 	if err != nil {

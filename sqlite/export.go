@@ -71,3 +71,35 @@ func (s *Store) Event(ctx context.Context, id string) (*chainlog.StoredEvent, er
 	}
 	return found, nil
 }
+
+// ChainEvents streams nodeID's stamped events with fromSeq <= chain_seq <=
+// toSeq, with every column, in chain_seq order. The *StoredEvent passed to
+// fn is reused between calls.
+func (s *Store) ChainEvents(ctx context.Context, nodeID string, fromSeq, toSeq int64, fn func(*chainlog.StoredEvent) error) error {
+	if !s.hasChain {
+		return nil
+	}
+	q := `SELECT ` + s.storedColumns() + ` FROM events WHERE node_id = ?1 AND chain_seq >= ?2 AND chain_seq <= ?3
+		ORDER BY chain_seq, rowid`
+	return s.withConn(ctx, func(conn *sqlite.Conn) error {
+		stmt, err := conn.Prepare(q)
+		if err != nil {
+			return err
+		}
+		defer stmt.Reset()
+		stmt.BindText(1, nodeID)
+		stmt.BindInt64(2, fromSeq)
+		stmt.BindInt64(3, toSeq)
+		var e chainlog.StoredEvent
+		for {
+			ok, err := stmt.Step()
+			if err != nil || !ok {
+				return err
+			}
+			readStored(stmt, &e)
+			if err := fn(&e); err != nil {
+				return err
+			}
+		}
+	})
+}

@@ -45,6 +45,8 @@ Commands:
   prove             write an offline-verifiable proof that an event is in a checkpoint
   verify-proof      check a proof bundle offline, without the store
   consistency       prove, or check offline, that a checkpoint extends an older one
+  evidence          write an evidence pack: selected events, their history and proofs, for an auditor
+  verify-evidence   check an evidence pack offline, without the store
   bench             measure ingest and verify throughput on generated stores
 
 The store is ~/.chainlog/chainlog.db unless --store or CHAINLOG_STORE says
@@ -91,6 +93,8 @@ var commands = []command{
 	{"prove", runProve},
 	{"verify-proof", runVerifyProof},
 	{"consistency", runConsistency},
+	{"evidence", runEvidence},
+	{"verify-evidence", runVerifyEvidence},
 	{"bench", runBench},
 }
 

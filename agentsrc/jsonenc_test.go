@@ -25,7 +25,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		nil, "", "plain", "quote\" back\\slash", "ctl\x00\x01\x1f\b\f\n\r\t\x7f", "<html>&amp;",
 		"bad\xffutf8\xc3", "sep\u2028\u2029", "日本語 🎉", true, false,
 		int64(0), int64(-9223372036854775808), 42, int32(-7),
-		0.0, -0.0, 1.5, 1e-7, 1e-6, 123456789e12, 1e21, 1e20, 5e-324, math.MaxFloat64, 0.1 + 0.2, -2.5e-9,
+		0.0, math.Copysign(0, -1), 1.5, 1e-7, 1e-6, 123456789e12, 1e21, 1e20, 5e-324, math.MaxFloat64, 0.1 + 0.2, -2.5e-9,
 		json.Number("12"), json.Number("-0.5e+10"), json.Number(""),
 		json.RawMessage(`{ "a" : [1, 2] }`), json.RawMessage(nil),
 		[]byte("bytes\x00"), []byte(nil), []byte{},

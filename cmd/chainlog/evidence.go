@@ -103,30 +103,11 @@ func writePack(e *env, path string, p *evidence.Pack) error {
 }
 
 func runVerifyEvidence(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "verify-evidence", "verify-evidence --key VERIFIER_KEY [--witness-key VKEY]... [--quorum N] [--json] PACK|-")
-	var keys multiFlag
-	fs.Var(&keys, "key", "verifier `key` (the text keygen printed, or a file holding it); repeatable")
-	jsonOut := fs.Bool("json", false, "print the result as JSON")
-	var cosigned cosignedFlags
-	cosigned.register(fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return flagExit(err)
+	a, code := parseOffline(e, "verify-evidence", "verify-evidence --key VERIFIER_KEY [--witness-key VKEY]... [--quorum N] [--json] PACK|-", "pack file", args)
+	if code >= 0 {
+		return code
 	}
-	if len(pos) != 1 || len(keys) == 0 {
-		return usageError(e, fs, "want --key and one pack file")
-	}
-	vs, err := loadVerifiers(keys)
-	if err != nil {
-		return usageError(e, fs, "%v", err)
-	}
-	if err := cosigned.load(); err != nil {
-		return usageError(e, fs, "%v", err)
-	}
-	data, err := readIn(e, pos[0])
-	if err != nil {
-		return fail(e, "verify-evidence", err)
-	}
+	vs, cosigned, jsonOut, data := a.verifiers, &a.cosigned, &a.json, a.data
 	p, err := evidence.Decode(data)
 	var res *evidence.Result
 	if err == nil {

@@ -98,31 +98,52 @@ func readIn(e *env, path string) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
-func runVerifyProof(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "verify-proof", "verify-proof --key VERIFIER_KEY [--witness-key VKEY]... [--quorum N] [--json] BUNDLE|-")
+// offlineArgs is what the offline verifiers (verify-proof and
+// verify-evidence) are given: the log's verifier keys, the witnesses' keys
+// and quorum, --json, and the one file to check.
+type offlineArgs struct {
+	verifiers []note.Verifier
+	cosigned  cosignedFlags
+	json      bool
+	data      []byte
+}
+
+// parseOffline parses an offline verifier's flags and reads its file;
+// what names the file in the usage error. A non-negative code says the
+// command ends there with it.
+func parseOffline(e *env, name, usage, what string, args []string) (*offlineArgs, int) {
+	fs := newFlagSet(e, name, usage)
 	var keys multiFlag
 	fs.Var(&keys, "key", "verifier `key` (the text keygen printed, or a file holding it); repeatable")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
-	var cosigned cosignedFlags
-	cosigned.register(fs)
+	var a offlineArgs
+	a.cosigned.register(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
-		return flagExit(err)
+		return nil, flagExit(err)
 	}
 	if len(pos) != 1 || len(keys) == 0 {
-		return usageError(e, fs, "want --key and one bundle file")
+		return nil, usageError(e, fs, "want --key and one %s", what)
 	}
-	vs, err := loadVerifiers(keys)
-	if err != nil {
-		return usageError(e, fs, "%v", err)
+	if a.verifiers, err = loadVerifiers(keys); err != nil {
+		return nil, usageError(e, fs, "%v", err)
 	}
-	if err := cosigned.load(); err != nil {
-		return usageError(e, fs, "%v", err)
+	if err := a.cosigned.load(); err != nil {
+		return nil, usageError(e, fs, "%v", err)
 	}
-	data, err := readIn(e, pos[0])
-	if err != nil {
-		return fail(e, "verify-proof", err)
+	if a.data, err = readIn(e, pos[0]); err != nil {
+		return nil, fail(e, name, err)
 	}
+	a.json = *jsonOut
+	return &a, -1
+}
+
+func runVerifyProof(ctx context.Context, e *env, args []string) int {
+	a, code := parseOffline(e, "verify-proof", "verify-proof --key VERIFIER_KEY [--witness-key VKEY]... [--quorum N] [--json] BUNDLE|-", "bundle file", args)
+	if code >= 0 {
+		return code
+	}
+	vs, cosigned, jsonOut, data := a.verifiers, &a.cosigned, &a.json, a.data
 	b, err := chainlog.ParseProofBundle(data)
 	if err != nil {
 		return proofResult(e, *jsonOut, nil, nil, err)

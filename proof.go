@@ -36,6 +36,14 @@ type ProvenEvent struct {
 	PayloadDigest string  `json:"payload_digest"`
 }
 
+// ProvenOf returns what a proof says about a stored event: its identity,
+// its chain stamp and its ingest payload digest.
+func ProvenOf(e *StoredEvent) ProvenEvent {
+	return ProvenEvent{ID: e.ID, AgentType: e.AgentType, NodeID: e.NodeID, AgentID: e.AgentID,
+		SessionID: e.SessionID, WorkspaceID: e.WorkspaceID, EventType: e.EventType, TS: e.TS,
+		ChainSeq: e.Seq, ChainPrevHash: e.PrevHash, ChainHash: e.Hash, PayloadDigest: e.PayloadDigest}
+}
+
 // Identity returns the event's identity fields.
 func (p *ProvenEvent) Identity() Event {
 	return Event{ID: p.ID, AgentType: p.AgentType, NodeID: p.NodeID, AgentID: p.AgentID,

@@ -83,24 +83,13 @@ func (f *Filter) Match(e *Event) bool {
 // payload digest and its leaf, and for selected events its current
 // mutable fields. Data is the stored text verbatim (null for SQL NULL).
 type Event struct {
-	ID            string   `json:"id"`
-	AgentType     string   `json:"agent_type"`
-	NodeID        string   `json:"node_id"`
-	AgentID       string   `json:"agent_id"`
-	SessionID     *string  `json:"session_id"`
-	WorkspaceID   *string  `json:"workspace_id"`
-	EventType     string   `json:"event_type"`
-	TS            string   `json:"ts"`
-	Data          *string  `json:"data,omitempty"`
-	CostUSD       *float64 `json:"cost_usd,omitempty"`
-	TokenCount    *int64   `json:"token_count,omitempty"`
-	Model         *string  `json:"model,omitempty"`
-	CreatedAt     string   `json:"created_at,omitempty"`
-	ChainSeq      int64    `json:"chain_seq"`
-	ChainPrevHash string   `json:"chain_prev_hash"`
-	ChainHash     string   `json:"chain_hash"`
-	PayloadDigest string   `json:"payload_digest"`
-	LeafIndex     int64    `json:"leaf_index"`
+	chainlog.ProvenEvent
+	Data       *string  `json:"data,omitempty"`
+	CostUSD    *float64 `json:"cost_usd,omitempty"`
+	TokenCount *int64   `json:"token_count,omitempty"`
+	Model      *string  `json:"model,omitempty"`
+	CreatedAt  string   `json:"created_at,omitempty"`
+	LeafIndex  int64    `json:"leaf_index"`
 }
 
 // Range is one node's run of seqs that a pack holds in full (selected or
@@ -116,9 +105,7 @@ type Range struct {
 }
 
 func fromStored(s *chainlog.StoredEvent, full bool) Event {
-	e := Event{ID: s.ID, AgentType: s.AgentType, NodeID: s.NodeID, AgentID: s.AgentID,
-		SessionID: s.SessionID, WorkspaceID: s.WorkspaceID, EventType: s.EventType, TS: s.TS,
-		ChainSeq: s.Seq, ChainPrevHash: s.PrevHash, ChainHash: s.Hash, PayloadDigest: s.PayloadDigest}
+	e := Event{ProvenEvent: chainlog.ProvenOf(s)}
 	if s.LeafIndex != nil {
 		e.LeafIndex = *s.LeafIndex
 	}
@@ -132,21 +119,12 @@ func fromStored(s *chainlog.StoredEvent, full bool) Event {
 	return e
 }
 
-func (e *Event) identity() chainlog.Event {
-	return chainlog.Event{ID: e.ID, AgentType: e.AgentType, NodeID: e.NodeID, AgentID: e.AgentID,
-		SessionID: e.SessionID, WorkspaceID: e.WorkspaceID, EventType: e.EventType, TS: e.TS}
-}
-
 func (e *Event) mutable() chainlog.Mutable {
 	m := chainlog.Mutable{CostUSD: e.CostUSD, TokenCount: e.TokenCount, Model: e.Model}
 	if e.Data != nil {
 		m.Data = json.RawMessage(*e.Data)
 	}
 	return m
-}
-
-func (e *Event) leaf() chainlog.Leaf {
-	return chainlog.Leaf{NodeID: e.NodeID, Seq: e.ChainSeq, ChainHash: e.ChainHash, PayloadDigest: e.PayloadDigest}
 }
 
 // Encode writes p as one JSON document, indented, strings as stored (no

@@ -175,7 +175,7 @@ func (v *verifier) checkEvents() error {
 					return fail(eventSubject(e), "the pack's filter does not select it")
 				}
 			case 2:
-				ev := e.identity()
+				ev := e.Identity()
 				if _, _, ok := chainlog.ParseAnchor(&ev); !ok {
 					return fail(eventSubject(e), "listed as an anchor, but it is not an amendment anchor")
 				}
@@ -189,7 +189,7 @@ func (v *verifier) checkEvent(e *Event) error {
 	if e.ChainSeq < 1 {
 		return fail(eventSubject(e), "chain_seq must be 1 or more")
 	}
-	id := e.identity()
+	id := e.Identity()
 	if got := v.h.SumStored(e.ChainPrevHash, &id); got != e.ChainHash {
 		return fail(eventSubject(e), "chain_hash is not the hash of its identity fields (expected %s, found %s)", got, e.ChainHash)
 	}
@@ -200,7 +200,7 @@ func (v *verifier) checkEvent(e *Event) error {
 	if err != nil {
 		return fail(eventSubject(e), "no inclusion proof: %v", err)
 	}
-	l := e.leaf()
+	l := e.Leaf()
 	if err := tlog.CheckRecord(proof, v.cp.Size, v.cp.Root, e.LeafIndex, chainlog.LeafHash(&l)); err != nil {
 		return fail(eventSubject(e), "not leaf %d of the checkpoint's tree (size %d): %v", e.LeafIndex, v.cp.Size, err)
 	}
@@ -216,7 +216,7 @@ func (v *verifier) checkAmendments() error {
 	anchored := map[int64]string{}
 	for _, list := range [][]Event{v.p.Events, v.p.Context, v.p.Anchors} {
 		for i := range list {
-			id := list[i].identity()
+			id := list[i].Identity()
 			if seq, hash, ok := chainlog.ParseAnchor(&id); ok {
 				anchored[seq] = hash
 			}

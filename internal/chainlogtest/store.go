@@ -166,9 +166,7 @@ func (s *Source) ProveEvent(ctx context.Context, id string, size int64) (chainlo
 	if r.LeafIndex == nil || *r.LeafIndex >= size || size > s.tree.Size() {
 		return chainlog.ProvenEvent{}, 0, nil, fmt.Errorf("prove %q: not in the tree of size %d", id, size)
 	}
-	pe := chainlog.ProvenEvent{ID: r.ID, AgentType: r.AgentType, NodeID: r.NodeID, AgentID: r.AgentID,
-		SessionID: r.SessionID, WorkspaceID: r.WorkspaceID, EventType: r.EventType, TS: r.TS,
-		ChainSeq: r.Seq, ChainPrevHash: r.PrevHash, ChainHash: r.Hash, PayloadDigest: r.PayloadDigest}
+	pe := chainlog.ProvenOf(r)
 	proof, err := tlog.ProveRecord(size, *r.LeafIndex, s.hashReader())
 	if err != nil {
 		return chainlog.ProvenEvent{}, 0, nil, fmt.Errorf("prove %q: %w", id, err)

@@ -304,15 +304,25 @@ func (s *Server) exportOTLP(w http.ResponseWriter, r *http.Request, sig otlpSign
 }
 
 // checkMapped holds the mapper's events to the rules POST /v1/events
-// holds its events to: an event without node_id takes Config.NodeID, and
-// one whose exported line would be over MaxEventBytes is rejected (one
-// record, one event), counted with the rest.
+// holds its events to: an event without node_id takes Config.NodeID; one
+// on a node reserved for chainlog's own events, or whose exported line
+// would be over MaxEventBytes, is rejected (one record, one event),
+// counted with the rest.
 func (s *Server) checkMapped(events []chainlog.Event, rejected int64, reason string) ([]chainlog.Event, int64, string) {
 	kept := events[:0]
 	for i := range events {
 		ev := &events[i]
 		if ev.NodeID == "" {
 			ev.NodeID = s.cfg.NodeID
+		}
+		if err := chainlog.CheckUserNodeID(ev.NodeID); err != nil {
+			// A resource whose host.name is one of chainlog's own nodes:
+			// DecodeEvent refuses the same on POST /v1/events.
+			if rejected == 0 {
+				reason = fmt.Sprintf("event %q: %v", ev.ID, err)
+			}
+			rejected++
+			continue
 		}
 		if n := exportedSize(ev); n > s.cfg.MaxEventBytes {
 			if rejected == 0 {

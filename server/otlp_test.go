@@ -625,3 +625,29 @@ func TestOTLPRoot(t *testing.T) {
 		t.Errorf("POST / on the main listener = %s; want 404 or 405", r)
 	}
 }
+
+// TestOTLPReservedNode: a resource whose host.name is one of chainlog's
+// own nodes cannot be stored; its record is rejected through
+// partial_success, and the rest of the export is stored.
+func TestOTLPReservedNode(t *testing.T) {
+	d := newOTLPDaemon(t, daemonConfig{})
+	body := []byte(`{"resourceLogs":[
+ {"resource":{"attributes":[{"key":"host.name","value":{"stringValue":"chainlog:amendments"}}]},
+  "scopeLogs":[{"logRecords":[{"timeUnixNano":"1767261600000000000","body":{"stringValue":"forged"}}]}]},
+ {"resource":{"attributes":[{"key":"host.name","value":{"stringValue":"laptop"}}]},
+  "scopeLogs":[{"logRecords":[{"timeUnixNano":"1767261600000000000","body":{"stringValue":"fine"}}]}]}]}`)
+	for _, ct := range []string{ctJSON, ctProto} {
+		b := body
+		if ct == ctProto {
+			b = logsProto(t, body)
+		}
+		got := wantExported(t, d.otlpPost(t, "/v1/logs", ct, b), "/v1/logs", ct)
+		if got.rejected != 1 || !strings.Contains(got.msg, `"chainlog:amendments" is reserved`) {
+			t.Errorf("%s: partial_success = %+v; want 1 rejected for the reserved node", ct, got)
+		}
+	}
+	evs := storedEvents(t, d.path)
+	if len(evs) != 1 || evs[0].NodeID != "laptop" {
+		t.Fatalf("stored %+v; want the laptop's event alone", evs)
+	}
+}

@@ -108,6 +108,11 @@ func (c *Config) check() error {
 	if c.Listen == "" {
 		return errors.New("daemon config: Listen is empty")
 	}
+	// Events without node_id take NodeID: one of chainlog's own nodes
+	// would make every such event fail at commit.
+	if err := chainlog.CheckUserNodeID(c.NodeID); err != nil {
+		return fmt.Errorf("daemon config: NodeID: %w", err)
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration

@@ -369,6 +369,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	}{
 		{"Store", func(c *Config) { c.Store = "" }},
 		{"Listen", func(c *Config) { c.Listen = "" }},
+		{"NodeID", func(c *Config) { c.NodeID = "chainlog:amendments" }},
 		{"VerifyInterval", func(c *Config) { c.VerifyInterval = 0 }},
 		{"FullVerifyInterval", func(c *Config) { c.FullVerifyInterval = -time.Second }},
 		{"CheckpointInterval", func(c *Config) { c.CheckpointInterval = 0 }},

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"chainlog"
 	"chainlog/sqlite"
 	"chainlog/watch"
 )
@@ -87,6 +88,9 @@ func runWatch(ctx context.Context, e *env, args []string) int {
 		if c.nodeID, err = os.Hostname(); err != nil || c.nodeID == "" {
 			return usageError(e, fs, "no --node-id and no host name")
 		}
+	}
+	if err := chainlog.CheckUserNodeID(c.nodeID); err != nil {
+		return usageError(e, fs, "--node-id: %v", err)
 	}
 	logger, err := newLogger(e, "text", c.logLevel)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 const (
 	KindAmend  = "amend"  // an enrichment or correction of mutable fields
 	KindRedact = "redact" // removal of personal data from data
+	// KindPrune is declared in prune.go.
 )
 
 // Amendment is one record of the amendment trail: a sanctioned change to an
@@ -30,13 +31,18 @@ type Amendment struct {
 	Reason       string   `json:"reason"`
 	Actor        string   `json:"actor"`
 	At           string   `json:"at"`
-	PrevHash     string   `json:"prev_hash"`
+	// Prune is the pruned range of a KindPrune record (whose EventID,
+	// Fields and digests are empty); nil for every other kind.
+	Prune    *PruneRange `json:"prune,omitempty"`
+	PrevHash string      `json:"prev_hash"`
 	Hash         string   `json:"hash"`
 }
 
 // AppendAmendmentCanonical appends the canonical text of a's recorded fields
 // (everything but PrevHash and Hash): a JSON object with keys in byte order,
-// no whitespace, strings escaped as in the identity canonical form.
+// no whitespace, strings escaped as in the identity canonical form. The
+// "prune" key is there only when Prune is set, so that the records written
+// before prune records existed keep their hashes.
 func AppendAmendmentCanonical(dst []byte, a *Amendment) []byte {
 	dst = append(dst, `{"actor":`...)
 	dst = appendPyString(dst, a.Actor)
@@ -57,6 +63,10 @@ func AppendAmendmentCanonical(dst []byte, a *Amendment) []byte {
 	}
 	dst = append(dst, `],"kind":`...)
 	dst = appendPyString(dst, a.Kind)
+	if a.Prune != nil {
+		dst = append(dst, `,"prune":`...)
+		dst = a.Prune.appendCanonical(dst)
+	}
 	dst = append(dst, `,"reason":`...)
 	dst = appendPyString(dst, a.Reason)
 	dst = append(dst, `,"seq":`...)
@@ -99,6 +109,9 @@ type amendmentVerifier struct {
 	report   AmendmentReport
 	lastSeq  int64
 	lastHash string
+	// prunes are the prune records met, as seq and hash, to compare
+	// with the ones the verifier read first (prunePlan).
+	prunes []anchorRef
 }
 
 // NewAmendmentVerifier returns a verifier positioned at genesis.
@@ -117,6 +130,9 @@ func (v *amendmentVerifier) Add(a *AmendmentScan) {
 		return
 	}
 	v.lastSeq, v.lastHash = a.Seq, a.Hash
+	if a.Kind == KindPrune {
+		v.prunes = append(v.prunes, anchorRef{seq: a.Seq, hash: a.Hash})
+	}
 }
 
 func (v *amendmentVerifier) check(a *AmendmentScan) *Break {
@@ -131,6 +147,13 @@ func (v *amendmentVerifier) check(a *AmendmentScan) *Break {
 	}
 	if got := AmendmentHash(a.PrevHash, &a.Amendment); got != a.Hash {
 		return brk(ReasonAmendHash, got, a.Hash)
+	}
+	if a.Kind == KindPrune || a.Prune != nil {
+		// A prune record names a node's range, not an event.
+		if a.Kind != KindPrune || a.Prune == nil || a.EventID != "" {
+			return brk(ReasonPruneRecord, "a prune record with its range and no event", fmt.Sprintf("kind %q, event %q", a.Kind, a.EventID))
+		}
+		return nil
 	}
 	switch {
 	case !a.EventExists:

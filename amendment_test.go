@@ -596,7 +596,7 @@ func TestVerifyAmendmentsTampering(t *testing.T) {
 			}
 
 			// The trail alone.
-			got, err := verifyAmendments(context.Background(), tr.source())
+			got, err := verifyAmendments(context.Background(), tr.source(), nil)
 			if err != nil {
 				t.Fatalf("verifyAmendments: got error %v, want nil", err)
 			}
@@ -804,11 +804,11 @@ func TestVerifyAmendmentsSourceError(t *testing.T) {
 		{"scan fails", &failingTrail{scanErr: errDB}, "scan amendments"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := verifyAmendments(context.Background(), tt.src)
+			_, err := verifyAmendments(context.Background(), tt.src, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.msg) || !strings.Contains(err.Error(), errDB.Error()) {
 				t.Errorf("verifyAmendments: got error %v, want one containing %q and %q", err, tt.msg, errDB)
 			}
-			rep, err := verifyChains(context.Background(), tt.src, "")
+			rep, err := verifyChains(context.Background(), tt.src, "", nil)
 			if err == nil || rep != nil {
 				t.Errorf("Verify: got report %v error %v, want nil and an error", rep, err)
 			}

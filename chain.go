@@ -66,3 +66,29 @@ func nextLink(node string, last link, e *StoredEvent, hashed *bool, hs *Hasher) 
 	}
 	return nil
 }
+
+// huskLink checks that e, a husk (a row a prune record covers, whose
+// identity is gone), is the row after last in node's chain: the next seq,
+// linked to last's hash, and, as the last pruned row, the record's anchor.
+// A husk's own hash cannot be recomputed: the tree, whose leaf commits to
+// it, vouches for it. It returns the break, or nil.
+func huskLink(node string, last link, e *StoredEvent, cut pruneCut) *Break {
+	brk := func(reason, detail, expected, found string) *Break {
+		return &Break{NodeID: node, Seq: e.Seq, EventID: e.ID, Reason: reason,
+			Detail: detail, Expected: expected, Found: found}
+	}
+	want := last.seq + 1
+	switch {
+	case e.Hash == "":
+		return brk(ReasonHiddenRow, "a pruned row", "a chain hash", "")
+	case last.seq > 0 && e.Seq == last.seq:
+		return brk(ReasonFork, fmt.Sprintf("seq %d appears twice", e.Seq), last.hash, e.Hash)
+	case e.Seq != want:
+		return brk(ReasonSeqGap, fmt.Sprintf("pruned rows: expected seq %d, found seq %d", want, e.Seq), fmt.Sprint(want), fmt.Sprint(e.Seq))
+	case e.PrevHash != last.hash:
+		return brk(ReasonPrevMismatch, "pruned rows", last.hash, e.PrevHash)
+	case e.Seq == cut.last && e.Hash != cut.anchor:
+		return brk(ReasonPruneAnchor, fmt.Sprintf("the prune record's last seq is %d", cut.last), cut.anchor, e.Hash)
+	}
+	return nil
+}

@@ -122,7 +122,11 @@ func (m *Monitor) checkNode(ctx context.Context, src RangeSource, node string, h
 	if seen {
 		after = v.last.seq
 	} else {
-		v = newNodeVerifier(node)
+		plan, err := readPrunePlan(ctx, src)
+		if err != nil {
+			return NodeReport{}, err
+		}
+		v = newNodeVerifier(node, plan)
 	}
 	upto := int64(1<<63 - 1) // a node without a head: read everything
 	if head != nil {

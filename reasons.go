@@ -34,6 +34,9 @@ const (
 	ReasonUnanchored         = "the amendment trail runs past its last anchor event: records were appended outside the amendment path"
 	ReasonAnchorMalformed    = "a row on the anchor node is not an anchor event: it was written outside the amendment path"
 	ReasonAnchorOrder        = "anchor events do not name increasing amendment seqs: an anchor was forged or reordered"
+	ReasonPruneRecord        = "a prune record breaks the prefix rule: only the next run of a chain's seqs, from seq 1, can be pruned"
+	ReasonPruneAnchor        = "a prune record's anchor is not the chain hash of the last pruned row: the record claims what the chain does not attest"
+	ReasonPruneRecords       = "the prune records read first differ from the trail's: the trail was changed while it was read, or its index was rewritten"
 )
 
 // Reasons a tree or a checkpoint fails verification.

@@ -70,7 +70,10 @@ type NodeReport struct {
 	PayloadsUnsealed int64  `json:"payloads_unsealed"`
 	HeadSeq          int64  `json:"head_seq"`
 	HeadHash         string `json:"head_hash,omitempty"`
-	Break            *Break `json:"broken_at"`
+	// Pruned counts the husks of pruned rows whose links were checked up
+	// to the prune records' anchor.
+	Pruned int64  `json:"pruned,omitempty"`
+	Break  *Break `json:"broken_at"`
 }
 
 // Report is the result of verifying a store, or one node of it. The
@@ -82,6 +85,10 @@ type Report struct {
 	PreChain         int64           `json:"pre_chain"`
 	PayloadsChecked  int64           `json:"payloads_checked"`
 	PayloadsUnsealed int64           `json:"payloads_unsealed"`
+	// Pruned counts the pruned rows checked (NodeReport.Pruned), and
+	// Prunes are the prune records the chains resume after.
+	Pruned           int64           `json:"pruned,omitempty"`
+	Prunes           []PruneSummary  `json:"prunes,omitempty"`
 	BrokenAt         *Break          `json:"broken_at"`
 	Error            *string         `json:"error"`
 	Amendments       AmendmentReport `json:"amendments"`
@@ -157,7 +164,7 @@ func (r *Report) settle() {
 		r.Status = StatusInvalid
 		msg := r.BrokenAt.Error()
 		r.Error = &msg
-	case r.Checked == 0 && r.PayloadsChecked == 0 && (r.NodeID != ScopeAll || r.Amendments.Checked == 0):
+	case r.Checked == 0 && r.Pruned == 0 && r.PayloadsChecked == 0 && (r.NodeID != ScopeAll || r.Amendments.Checked == 0):
 		// A node scope is empty when the node has nothing to check, whatever
 		// the store-wide trail holds.
 		r.Status = StatusEmpty
@@ -170,6 +177,11 @@ func (r *Report) settle() {
 // store-wide amendment trail and tree as they are.
 func (r *Report) Scope(nodeID string) *Report {
 	out := &Report{NodeID: nodeID, Amendments: r.Amendments, Tree: r.Tree, Store: r.Store, Nodes: []NodeReport{}}
+	for _, p := range r.Prunes {
+		if p.NodeID == nodeID {
+			out.Prunes = append(out.Prunes, p)
+		}
+	}
 	for _, n := range r.Nodes {
 		if n.NodeID != nodeID {
 			continue
@@ -177,6 +189,7 @@ func (r *Report) Scope(nodeID string) *Report {
 		out.Nodes = append(out.Nodes, n)
 		out.Checked, out.PreChain = n.Checked, n.PreChain
 		out.PayloadsChecked, out.PayloadsUnsealed = n.PayloadsChecked, n.PayloadsUnsealed
+		out.Pruned = n.Pruned
 		out.BrokenAt = n.Break
 	}
 	out.settle()

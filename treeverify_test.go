@@ -541,7 +541,7 @@ func TestReportAddTree(t *testing.T) {
 	ctx := context.Background()
 	src := newMemTree(15)
 	roots := rootsOf(src.events)
-	rep, err := verifyChains(ctx, src, "")
+	rep, err := verifyChains(ctx, src, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -580,7 +580,7 @@ func TestReportAddTree(t *testing.T) {
 
 	// A chain broken first keeps its break.
 	src.events[4].TS = "2027-01-01T00:00:00Z"
-	chainBroken, err := verifyChains(ctx, src, "")
+	chainBroken, err := verifyChains(ctx, src, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

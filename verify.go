@@ -13,11 +13,32 @@ type nodeVerifier struct {
 	hasher Hasher
 	last   link // the last row accepted
 	sealed bool // a stamped row with a payload digest was seen
+	cut    pruneCut
 }
 
-// newNodeVerifier returns a verifier for nodeID's chain.
-func newNodeVerifier(nodeID string) *nodeVerifier {
-	return &nodeVerifier{report: NodeReport{NodeID: nodeID}, last: link{hash: GenesisHash}}
+// newNodeVerifier returns a verifier for nodeID's chain; plan (nil when
+// there is none) says which of its rows are husks of a prune.
+func newNodeVerifier(nodeID string, plan *prunePlan) *nodeVerifier {
+	v := &nodeVerifier{report: NodeReport{NodeID: nodeID}, last: link{hash: GenesisHash}}
+	if plan != nil {
+		v.cut = plan.cuts[nodeID]
+	}
+	return v
+}
+
+// husk reports whether the stamped row at seq is a husk of a prune.
+func (v *nodeVerifier) husk(seq int64) bool {
+	return seq >= 1 && seq <= v.cut.last
+}
+
+// addHusk checks a husk's link; it reports whether the husk was taken.
+func (v *nodeVerifier) addHusk(e *StoredEvent) bool {
+	if b := huskLink(v.report.NodeID, v.last, e, v.cut); b != nil {
+		return false
+	}
+	v.report.Pruned++
+	v.last = link{seq: e.Seq, hash: e.Hash, prev: e.PrevHash, id: e.ID}
+	return true
 }
 
 // Add checks the next row of the chain. Rows must come in the order
@@ -28,6 +49,17 @@ func (v *nodeVerifier) Add(e *StoredEvent) {
 		v.report.PreChain++
 		if v.report.Break == nil {
 			v.report.Break = v.checkPayload(e)
+		}
+		return
+	}
+	if v.husk(e.Seq) {
+		if v.report.Break != nil {
+			v.report.Pruned++
+			return
+		}
+		if !v.addHusk(e) {
+			v.report.Pruned++
+			v.report.Break = huskLink(v.report.NodeID, v.last, e, v.cut)
 		}
 		return
 	}
@@ -89,7 +121,7 @@ func (v *nodeVerifier) Finish(head *Head) NodeReport {
 	if r.Break == nil {
 		r.Break = v.checkHead(head)
 	}
-	r.Status = statusOf(r.Break, r.Checked)
+	r.Status = statusOf(r.Break, r.Checked+r.Pruned)
 	return *r
 }
 
@@ -117,12 +149,12 @@ func (v *nodeVerifier) checkHead(head *Head) *Break {
 // and reports the first break of each node. It streams: memory grows with
 // the number of nodes, not of events. An error is returned only when src
 // cannot be read; tampering is reported in the Report.
-func verifyChains(ctx context.Context, src chainSource, nodeID string) (*Report, error) {
+func verifyChains(ctx context.Context, src chainSource, nodeID string, plan *prunePlan) (*Report, error) {
 	heads, err := src.Heads(ctx, nodeID)
 	if err != nil {
 		return nil, fmt.Errorf("read chain heads: %w", err)
 	}
-	w := &walker{heads: heads}
+	w := &walker{heads: heads, plan: plan}
 	var cur *nodeVerifier
 	var anchors anchorVerifier
 	err = src.ScanChains(ctx, nodeID, func(e *StoredEvent) error {
@@ -136,7 +168,7 @@ func verifyChains(ctx context.Context, src chainSource, nodeID string) (*Report,
 			if cur != nil {
 				w.finish(cur)
 			}
-			cur = newNodeVerifier(e.NodeID)
+			cur = newNodeVerifier(e.NodeID, plan)
 		}
 		cur.Add(e)
 		return nil
@@ -149,7 +181,7 @@ func verifyChains(ctx context.Context, src chainSource, nodeID string) (*Report,
 	}
 	w.orphans("", true) // heads left without rows
 	rep := w.report(nodeID)
-	if rep.Amendments, err = verifyAmendments(ctx, src); err != nil {
+	if rep.Amendments, err = verifyAmendments(ctx, src, plan); err != nil {
 		return nil, err
 	}
 	if nodeID != "" && nodeID != AnchorNode {
@@ -172,8 +204,9 @@ func verifyChains(ctx context.Context, src chainSource, nodeID string) (*Report,
 }
 
 // verifyAmendments walks the amendment trail in seq order and checks every
-// record's hash, link and digest_before, and the trail's head.
-func verifyAmendments(ctx context.Context, src chainSource) (AmendmentReport, error) {
+// record's hash, link and digest_before, and the trail's head, and that
+// its prune records are the ones plan read first.
+func verifyAmendments(ctx context.Context, src chainSource, plan *prunePlan) (AmendmentReport, error) {
 	head, err := src.AmendmentHead(ctx)
 	if err != nil {
 		return AmendmentReport{}, fmt.Errorf("read amendment head: %w", err)
@@ -186,13 +219,16 @@ func verifyAmendments(ctx context.Context, src chainSource) (AmendmentReport, er
 	if err != nil {
 		return AmendmentReport{}, fmt.Errorf("scan amendments: %w", err)
 	}
-	return v.Finish(head), nil
+	r := v.Finish(head)
+	plan.compareTrail(v, &r)
+	return r, nil
 }
 
 // walker merges the node-ordered row stream with the node-ordered heads.
 type walker struct {
 	heads []Head
 	nodes []NodeReport
+	plan  *prunePlan
 }
 
 // orphans reports every remaining head that sorts before node (all of them
@@ -200,7 +236,7 @@ type walker struct {
 // "all": a tampered row may carry node_id "".
 func (w *walker) orphans(node string, all bool) {
 	for len(w.heads) > 0 && (all || w.heads[0].NodeID < node) {
-		orphan := newNodeVerifier(w.heads[0].NodeID)
+		orphan := newNodeVerifier(w.heads[0].NodeID, w.plan)
 		w.nodes = append(w.nodes, orphan.Finish(&w.heads[0]))
 		w.heads = w.heads[1:]
 	}
@@ -230,6 +266,7 @@ func (w *walker) report(nodeID string) *Report {
 		r.PreChain += n.PreChain
 		r.PayloadsChecked += n.PayloadsChecked
 		r.PayloadsUnsealed += n.PayloadsUnsealed
+		r.Pruned += n.Pruned
 		if n.Break != nil && r.BrokenAt == nil {
 			r.BrokenAt = n.Break
 		}

@@ -479,7 +479,7 @@ func TestNodeVerifierPayloadAfterBreak(t *testing.T) {
 	rows := sealedChain("n", 5)
 	rows[1].Model = sp("x")
 	rows[3].PayloadDigest = ""
-	v := newNodeVerifier("n")
+	v := newNodeVerifier("n", nil)
 	for i := range rows {
 		v.Add(&rows[i])
 	}

@@ -203,7 +203,7 @@ func (s *memSource) deleteHead(node string) {
 
 func mustVerify(tb testing.TB, src chainSource, nodeID string) *Report {
 	tb.Helper()
-	rep, err := verifyChains(context.Background(), src, nodeID)
+	rep, err := verifyChains(context.Background(), src, nodeID, nil)
 	if err != nil {
 		tb.Fatalf("Verify(%q): got error %v, want nil", nodeID, err)
 	}
@@ -747,7 +747,7 @@ func TestVerifySourceErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep, err := verifyChains(context.Background(), tt.src, "")
+			rep, err := verifyChains(context.Background(), tt.src, "", nil)
 			if err == nil {
 				t.Fatalf("Verify: got report %+v, want an error", rep)
 			}
@@ -767,7 +767,7 @@ func TestVerifySourceErrors(t *testing.T) {
 func TestNodeVerifierCountsAfterBreak(t *testing.T) {
 	rows := buildChain("n", 6)
 	rows[1].TS = "x"
-	v := newNodeVerifier("n")
+	v := newNodeVerifier("n", nil)
 	for i := range rows {
 		v.Add(&rows[i])
 	}

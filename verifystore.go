@@ -183,17 +183,32 @@ func VerifyStore(ctx context.Context, src Source, opts VerifyOptions) (*Report, 
 // keys in the pass repeat), which checkIDs then settles; when the pass
 // could not run, it is true.
 func verifyStore(ctx context.Context, src Source, opts VerifyOptions) (*Report, bool, error) {
+	plan, err := readPrunePlan(ctx, src)
+	if err != nil {
+		return nil, true, err
+	}
+	rep, repeated, err := verifyPlanned(ctx, src, opts, plan)
+	if rep != nil {
+		rep.Prunes = plan.summaries()
+		if opts.NodeID != "" {
+			rep.Prunes = slices.DeleteFunc(rep.Prunes, func(s PruneSummary) bool { return s.NodeID != opts.NodeID })
+		}
+	}
+	return rep, repeated, err
+}
+
+func verifyPlanned(ctx context.Context, src Source, opts VerifyOptions, plan *prunePlan) (*Report, bool, error) {
 	if opts.Walk {
-		rep, err := verifyExact(ctx, src, opts.NodeID, opts.Origin, opts.Checkpoints)
+		rep, err := verifyExact(ctx, src, opts.NodeID, opts.Origin, opts.Checkpoints, plan)
 		return rep, true, err
 	}
 	nodeID, origin, cps := opts.NodeID, opts.Origin, opts.Checkpoints
-	rep, tree, repeated, err := verifyOnePass(ctx, src, nodeID, origin, cps)
+	rep, tree, repeated, err := verifyOnePass(ctx, src, nodeID, origin, cps, plan)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, false, err
 		}
-		rep, err := verifyExact(ctx, src, nodeID, origin, cps)
+		rep, err := verifyExact(ctx, src, nodeID, origin, cps, plan)
 		return rep, true, err
 	}
 	rep.AddTree(tree)
@@ -201,8 +216,8 @@ func verifyStore(ctx context.Context, src Source, opts VerifyOptions) (*Report, 
 }
 
 // verifyExact is the node-ordered walk and the separate leaf walk.
-func verifyExact(ctx context.Context, src Source, nodeID, origin string, cps []SourcedCheckpoint) (*Report, error) {
-	rep, err := verifyChains(ctx, src, nodeID)
+func verifyExact(ctx context.Context, src Source, nodeID, origin string, cps []SourcedCheckpoint, plan *prunePlan) (*Report, error) {
+	rep, err := verifyChains(ctx, src, nodeID, plan)
 	if err != nil {
 		return nil, err
 	}
@@ -218,8 +233,8 @@ func verifyExact(ctx context.Context, src Source, nodeID, origin string, cps []S
 // that walk: if the walk finds none (it reads in an order the store's
 // indexes may have been shaped to give), or cannot read the rows at all,
 // the pass's own report, with its breaks, is given instead.
-func verifyOnePass(ctx context.Context, src Source, nodeID, origin string, cps []SourcedCheckpoint) (*Report, TreeReport, bool, error) {
-	rep, tree, p, err := onePass(ctx, src, nodeID, origin, cps)
+func verifyOnePass(ctx context.Context, src Source, nodeID, origin string, cps []SourcedCheckpoint, plan *prunePlan) (*Report, TreeReport, bool, error) {
+	rep, tree, p, err := onePass(ctx, src, nodeID, origin, cps, plan)
 	if p != nil {
 		defer p.ids.close()
 	}
@@ -233,12 +248,12 @@ func verifyOnePass(ctx context.Context, src Source, nodeID, origin string, cps [
 	return rep, tree, repeated, nil
 }
 
-func onePass(ctx context.Context, src Source, nodeID, origin string, cps []SourcedCheckpoint) (*Report, TreeReport, *pass, error) {
+func onePass(ctx context.Context, src Source, nodeID, origin string, cps []SourcedCheckpoint, plan *prunePlan) (*Report, TreeReport, *pass, error) {
 	heads, err := src.Heads(ctx, nodeID)
 	if err != nil {
 		return nil, TreeReport{}, nil, err
 	}
-	p := newPass(nodeID, origin, cps, src.KeepsTree())
+	p := newPass(nodeID, origin, cps, src.KeepsTree(), plan)
 	if err := p.run(ctx, src); err != nil {
 		return nil, TreeReport{}, p, err
 	}
@@ -247,7 +262,7 @@ func onePass(ctx context.Context, src Source, nodeID, origin string, cps []Sourc
 		return nil, TreeReport{}, p, err
 	}
 	rep := p.chainReport(heads)
-	if rep.Amendments, err = verifyAmendments(ctx, src); err != nil {
+	if rep.Amendments, err = verifyAmendments(ctx, src, plan); err != nil {
 		return nil, TreeReport{}, p, err
 	}
 	if err := verifyAnchors(ctx, src, &p.anchors, &rep.Amendments); err != nil {
@@ -255,7 +270,7 @@ func onePass(ctx context.Context, src Source, nodeID, origin string, cps []Sourc
 	}
 	rep.settle()
 	if p.outOfPlace(rep) {
-		exact, err := verifyChains(ctx, src, nodeID)
+		exact, err := verifyChains(ctx, src, nodeID, plan)
 		switch {
 		case err != nil && rep.BrokenAt == nil && p.store == nil:
 			return nil, TreeReport{}, p, err
@@ -314,11 +329,14 @@ type pass struct {
 	ids    idKeys
 	// anchors are the anchor events met, whatever the scope.
 	anchors anchorVerifier
+	// plan says which rows are husks of a prune; read-only once the
+	// pass runs, so that the hashing workers read it too.
+	plan *prunePlan
 }
 
-func newPass(scope, origin string, cps []SourcedCheckpoint, keepsTree bool) *pass {
+func newPass(scope, origin string, cps []SourcedCheckpoint, keepsTree bool, plan *prunePlan) *pass {
 	return &pass{scope: scope, tree: newTreeVerifier(origin, cps), nodes: map[string]*passNode{}, keepsTree: keepsTree,
-		idSeed: maphash.MakeSeed()}
+		idSeed: maphash.MakeSeed(), plan: plan}
 }
 
 // checkIDs adds a duplicate id, if src can look for one and finds it, to
@@ -383,7 +401,7 @@ func (p *pass) run(ctx context.Context, src Source) error {
 		wg.Go(func() {
 			var h passHasher
 			for b := range work {
-				h.hashBatch(p.scope, p.idSeed, b)
+				h.hashBatch(p.scope, p.idSeed, p.plan, b)
 				close(b.done)
 			}
 		})
@@ -463,7 +481,7 @@ func (p *pass) follow(b *passBatch) {
 		n := p.nodes[r.NodeID]
 		if n == nil {
 			id := strings.Clone(r.NodeID) // r's strings are the batch's
-			n = &passNode{v: newNodeVerifier(id)}
+			n = &passNode{v: newNodeVerifier(id, p.plan)}
 			p.nodes[id] = n
 		}
 		if !n.touched {
@@ -490,7 +508,7 @@ func (p *pass) chainReport(heads []Head) *Report {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids) // byte order, as SQLite's BINARY collation sorts text
-	w := &walker{heads: heads}
+	w := &walker{heads: heads, plan: p.plan}
 	for _, id := range ids {
 		w.finish(p.nodes[id].v)
 	}
@@ -550,7 +568,7 @@ func (n *passNode) add(r *CommitRow, s *rowSums) {
 		n.bad = true
 		var e StoredEvent
 		r.stored(&e)
-		if n.rowBreak == nil {
+		if n.rowBreak == nil && !(r.stamped() && n.v.husk(r.Seq)) {
 			if b := brokenRow(n.v.report.NodeID, &e); b != nil {
 				n.rowBreak = b.clone()
 			}
@@ -613,6 +631,9 @@ func (n *passNode) fast(r *CommitRow, s *rowSums) bool {
 	}
 	var e StoredEvent
 	r.stored(&e)
+	if v.husk(r.Seq) {
+		return v.addHusk(&e)
+	}
 	if !s.chainOK || nextLink(v.report.NodeID, v.last, &e, &s.chainOK, &v.hasher) != nil {
 		return false
 	}
@@ -640,7 +661,7 @@ type passHasher struct {
 	buf []byte
 }
 
-func (h *passHasher) hashBatch(scope string, seed maphash.Seed, b *passBatch) {
+func (h *passHasher) hashBatch(scope string, seed maphash.Seed, plan *prunePlan, b *passBatch) {
 	var e StoredEvent
 	for i := range b.n {
 		r, s := &b.rows[i], &b.sums[i]
@@ -650,8 +671,8 @@ func (h *passHasher) hashBatch(scope string, seed maphash.Seed, b *passBatch) {
 		}
 		r.stored(&e)
 		s.badText = invalidText(&e.Event)
-		if r.Irregular || (scope != "" && r.NodeID != scope) {
-			continue
+		if r.Irregular || (scope != "" && r.NodeID != scope) || (r.stamped() && plan.husk(r.NodeID, r.Seq)) {
+			continue // a husk's identity and payload are gone
 		}
 		if r.Hash != "" {
 			h.buf = append(h.buf[:0], r.PrevHash...)

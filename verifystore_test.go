@@ -171,7 +171,7 @@ func (s *commitMem) AmendmentHashAt(ctx context.Context, seq int64) (string, boo
 func verifyBothWays(tb testing.TB, src *commitMem, nodeID string, cps []SourcedCheckpoint) (*Report, bool) {
 	tb.Helper()
 	ctx := context.Background()
-	exact, exactErr := verifyChains(ctx, src, nodeID)
+	exact, exactErr := verifyChains(ctx, src, nodeID, nil)
 	if exactErr == nil {
 		var tree TreeReport
 		tree, exactErr = verifyTree(ctx, src, treeOrigin, cps)

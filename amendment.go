@@ -35,7 +35,7 @@ type Amendment struct {
 	// Fields and digests are empty); nil for every other kind.
 	Prune    *PruneRange `json:"prune,omitempty"`
 	PrevHash string      `json:"prev_hash"`
-	Hash         string   `json:"hash"`
+	Hash     string      `json:"hash"`
 }
 
 // AppendAmendmentCanonical appends the canonical text of a's recorded fields

@@ -79,20 +79,20 @@ type NodeReport struct {
 // Report is the result of verifying a store, or one node of it. The
 // amendment trail is global: it is verified whatever the scope.
 type Report struct {
-	Status           string          `json:"status"`
-	NodeID           string          `json:"node_id"` // the scope: a node id or "all"
-	Checked          int64           `json:"checked"`
-	PreChain         int64           `json:"pre_chain"`
-	PayloadsChecked  int64           `json:"payloads_checked"`
-	PayloadsUnsealed int64           `json:"payloads_unsealed"`
+	Status           string `json:"status"`
+	NodeID           string `json:"node_id"` // the scope: a node id or "all"
+	Checked          int64  `json:"checked"`
+	PreChain         int64  `json:"pre_chain"`
+	PayloadsChecked  int64  `json:"payloads_checked"`
+	PayloadsUnsealed int64  `json:"payloads_unsealed"`
 	// Pruned counts the pruned rows checked (NodeReport.Pruned), and
 	// Prunes are the prune records the chains resume after.
-	Pruned           int64           `json:"pruned,omitempty"`
-	Prunes           []PruneSummary  `json:"prunes,omitempty"`
-	BrokenAt         *Break          `json:"broken_at"`
-	Error            *string         `json:"error"`
-	Amendments       AmendmentReport `json:"amendments"`
-	Tree             *TreeReport     `json:"tree,omitempty"`
+	Pruned     int64           `json:"pruned,omitempty"`
+	Prunes     []PruneSummary  `json:"prunes,omitempty"`
+	BrokenAt   *Break          `json:"broken_at"`
+	Error      *string         `json:"error"`
+	Amendments AmendmentReport `json:"amendments"`
+	Tree       *TreeReport     `json:"tree,omitempty"`
 	// Store is the first fault found in the store as a whole rather than
 	// in one chain, trail or the tree (Break.Trail is TrailStore): a
 	// schema object missing or unknown, an id stored twice, a stamped row

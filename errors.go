@@ -23,6 +23,10 @@ var (
 	// is pre-chain) or lies beyond the requested tree size.
 	ErrNotInTree = errors.New("event is not in the tree")
 
+	// ErrPruned is returned for an event that a prune removed: only its
+	// husk (its id, chain stamp and leaf) remains.
+	ErrPruned = errors.New("the event was pruned")
+
 	// ErrFilesReplaced is returned by a writer once the store's files were
 	// deleted or replaced while it was open: its connection still writes
 	// to the files it opened, which no longer are the store at its path.

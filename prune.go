@@ -302,3 +302,19 @@ func (p *prunePlan) compareTrail(v *amendmentVerifier, r *AmendmentReport) {
 		r.Status = statusOf(b, r.Checked)
 	}
 }
+
+// tsLayouts are the forms of ts that ParseTS reads: RFC 3339, and the ISO
+// 8601 forms without a zone that Python's isoformat writes (read as UTC).
+var tsLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999", "2006-01-02"}
+
+// ParseTS reads an event's ts as a time, for retention: the chain hashes
+// ts as text, and agents write it in more than one form.
+func ParseTS(ts string) (time.Time, error) {
+	for _, l := range tsLayouts {
+		if t, err := time.Parse(l, ts); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, &FieldError{Field: "ts", Msg: fmt.Sprintf("%q is not an RFC 3339 or ISO 8601 time", ts)}
+}

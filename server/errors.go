@@ -56,6 +56,7 @@ var statuses = []struct {
 	{as[badRequest], http.StatusBadRequest, false},
 	{as[*chainlog.NoSuchNodeError], http.StatusNotFound, false},
 	{is(chainlog.ErrNotFound), http.StatusNotFound, false},
+	{is(chainlog.ErrPruned), http.StatusGone, false},
 	{is(chainlog.ErrConflict), http.StatusConflict, false},
 	// Refusals for now: the client may send again later.
 	{is(errBudget), http.StatusServiceUnavailable, true},

@@ -302,11 +302,14 @@ func readMutable(conn *sqlite.Conn, rowid int64) (chainlog.Mutable, string, erro
 // checkAmendable refuses to amend the store's own events (the trail's
 // anchors): their data repeats what their identity commits to.
 func checkAmendable(conn *sqlite.Conn, rowid int64) error {
-	stmt := conn.Prep(`SELECT node_id FROM events WHERE rowid = ?1`)
+	stmt := conn.Prep(`SELECT node_id, event_type, chain_seq FROM events WHERE rowid = ?1`)
 	defer stmt.Reset()
 	stmt.BindInt64(1, rowid)
 	if ok, err := stmt.Step(); err != nil || !ok {
 		return cmp.Or(err, chainlog.ErrNotFound)
+	}
+	if stmt.ColumnText(1) == "" && stmt.ColumnInt64(2) > 0 {
+		return chainlog.ErrPruned
 	}
 	if err := chainlog.CheckUserNodeID(stmt.ColumnText(0)); err != nil {
 		return fmt.Errorf("the store's own events cannot be amended: %w", err)

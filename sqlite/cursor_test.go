@@ -13,7 +13,7 @@ import (
 // one as schema version 5 left it: no cursors table.
 func downgradeToV5(t *testing.T, path string) {
 	t.Helper()
-	attack(t, path, rawSQL(`DROP TABLE cursors`), rawSQL(`PRAGMA user_version = 5`))
+	attack(t, path, rawSQL(`DROP TABLE cursors`), rawSQL(`DROP TABLE prune_ranges`), rawSQL(`PRAGMA user_version = 5`))
 }
 
 // TestMigrateToCursors upgrades a version 5 store: migration 6 adds the
@@ -37,8 +37,8 @@ func TestMigrateToCursors(t *testing.T) {
 	closeStore(t, ro)
 
 	st := openStore(t, path, sqlite.Options{})
-	if v := userVersion(t, path); v != sqlite.SchemaVersion || v != 6 {
-		t.Errorf("user_version = %d; want 6 (SchemaVersion %d)", v, sqlite.SchemaVersion)
+	if v := userVersion(t, path); v != sqlite.SchemaVersion {
+		t.Errorf("user_version = %d; want SchemaVersion %d", v, sqlite.SchemaVersion)
 	}
 	if cols := tableColumns(t, path, "cursors"); !cols["byte_offset"] || !cols["file_id"] {
 		t.Errorf("cursors columns after migration: %v", cols)

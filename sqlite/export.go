@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 
 	"chainlog"
 
@@ -9,10 +10,10 @@ import (
 )
 
 // Export streams every stored event (of nodeID, when not empty) with all its
-// columns, in commit order. The *StoredEvent passed to fn is reused between
+// columns, in commit order; pruned events' husks are left out. The *StoredEvent passed to fn is reused between
 // calls.
 func (s *Store) Export(ctx context.Context, nodeID string, fn func(*chainlog.StoredEvent) error) error {
-	q := `SELECT ` + s.storedColumns() + ` FROM events WHERE ?1 = '' OR node_id = ?1 ORDER BY rowid`
+	q := `SELECT ` + s.storedColumns() + ` FROM events WHERE (?1 = '' OR node_id = ?1) AND ` + huskCond + ` ORDER BY rowid`
 	return s.withConn(ctx, func(conn *sqlite.Conn) error {
 		return scanRows(conn, q, nodeID, readStored, fn)
 	})
@@ -69,18 +70,22 @@ func (s *Store) Event(ctx context.Context, id string) (*chainlog.StoredEvent, er
 	if found == nil {
 		return nil, chainlog.ErrNotFound
 	}
+	if isHusk(found) {
+		return nil, fmt.Errorf("event %q: %w", id, chainlog.ErrPruned)
+	}
 	return found, nil
 }
 
 // ChainEvents streams nodeID's stamped events with fromSeq <= chain_seq <=
-// toSeq, with every column, in chain_seq order. The *StoredEvent passed to
+// toSeq, with every column, in chain_seq order; pruned events' husks are
+// left out. The *StoredEvent passed to
 // fn is reused between calls.
 func (s *Store) ChainEvents(ctx context.Context, nodeID string, fromSeq, toSeq int64, fn func(*chainlog.StoredEvent) error) error {
 	if !s.hasChain {
 		return nil
 	}
 	q := `SELECT ` + s.storedColumns() + ` FROM events WHERE node_id = ?1 AND chain_seq >= ?2 AND chain_seq <= ?3
-		ORDER BY chain_seq, rowid`
+		AND ` + huskCond + ` ORDER BY chain_seq, rowid`
 	return s.withConn(ctx, func(conn *sqlite.Conn) error {
 		stmt, err := conn.Prepare(q)
 		if err != nil {

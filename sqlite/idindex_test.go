@@ -462,6 +462,7 @@ func downgradeToV4(t *testing.T, path string, extraCols []string, extra ...rawSt
 		rawSQL(`DROP TABLE event_ids`),
 		rawSQL(`DROP TABLE event_ids_upto`),
 		rawSQL(`DROP TABLE cursors`),
+		rawSQL(`DROP TABLE prune_ranges`),
 		rawSQL(`ALTER TABLE events_v4 RENAME TO events`),
 		rawSQL(`CREATE UNIQUE INDEX events_node_seq ON events (node_id, chain_seq)`),
 	}

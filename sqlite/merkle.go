@@ -358,7 +358,10 @@ func (s *Store) ProveEvent(ctx context.Context, id string, size int64) (chainlog
 					ChainSeq: stmt.ColumnInt64(8), ChainPrevHash: stmt.ColumnText(9), ChainHash: stmt.ColumnText(10),
 					PayloadDigest: stmt.ColumnText(11)}
 				idx = -2
-				if stmt.ColumnType(12) != sqlite.TypeNull {
+				if e.EventType == "" {
+					idx = -3 // a husk
+				}
+				if stmt.ColumnType(12) != sqlite.TypeNull && idx == -2 {
 					idx = stmt.ColumnInt64(12)
 				}
 				return nil
@@ -368,6 +371,8 @@ func (s *Store) ProveEvent(ctx context.Context, id string, size int64) (chainlog
 			return err
 		case idx == -1:
 			return chainlog.ErrNotFound
+		case idx == -3:
+			return fmt.Errorf("event %q: %w", id, chainlog.ErrPruned)
 		case idx < 0 || idx >= size:
 			return chainlog.ErrNotInTree
 		}

@@ -28,6 +28,7 @@ var migrations = []migration{
 	{version: 4, file: "migrations/0004_merkle.sql", before: addLeafColumn, after: buildTree},
 	{version: 5, file: "migrations/0005_id_index.sql", before: rebuildEventsTable, after: buildIDIndex},
 	{version: cursorsVersion, file: "migrations/0006_cursors.sql"},
+	{version: prunesVersion, file: "migrations/0007_prunes.sql"},
 }
 
 // SchemaVersion is the schema version this package writes.

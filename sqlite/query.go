@@ -27,7 +27,7 @@ func (s *Store) Events(ctx context.Context, q chainlog.EventFilter) ([]chainlog.
 			where = append(where, f.col+"?"+strconv.Itoa(len(args)+2))
 		}
 	}
-	sqlq := `SELECT ` + s.storedColumns() + `, rowid FROM events WHERE rowid > ?1`
+	sqlq := `SELECT ` + s.storedColumns() + `, rowid FROM events WHERE rowid > ?1 AND ` + huskCond
 	for _, w := range where {
 		sqlq += " AND " + w
 	}

@@ -183,13 +183,14 @@ func (s *Store) ScanAmendments(ctx context.Context, fn func(*chainlog.AmendmentS
 	if s.hasPayload {
 		ingest = "e.payload_digest"
 	}
+	cols, join := s.pruneCols()
 	q := `WITH trail AS MATERIALIZED (SELECT seq, event_id, digest_after FROM amendments NOT INDEXED)
 		SELECT a.seq, a.event_id, a.kind, a.fields, a.digest_before, a.digest_after, a.reason, a.actor,
 		a.at, a.prev_hash, a.hash,
 		COALESCE((SELECT p.digest_after FROM trail p WHERE p.event_id = a.event_id AND p.seq < a.seq
 			ORDER BY p.seq DESC LIMIT 1), ` + ingest + `, ''),
-		e.id IS NOT NULL
-		FROM amendments a NOT INDEXED LEFT JOIN events e ON e.id = a.event_id
+		e.id IS NOT NULL, ` + cols + `
+		FROM amendments a NOT INDEXED LEFT JOIN events e ON e.id = a.event_id` + join + `
 		ORDER BY a.seq`
 	return s.withConn(ctx, func(conn *sqlite.Conn) error {
 		var a chainlog.AmendmentScan
@@ -198,6 +199,7 @@ func (s *Store) ScanAmendments(ctx context.Context, fn func(*chainlog.AmendmentS
 			readAmendment(stmt, &a.Amendment)
 			a.ExpectedBefore = stmt.ColumnText(11)
 			a.EventExists = stmt.ColumnBool(12)
+			readPruneCols(stmt, 13, &a.Amendment)
 			return fn(&a)
 		}})
 	})

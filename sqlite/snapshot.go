@@ -190,12 +190,13 @@ func (s *Store) ScanAmendmentRange(ctx context.Context, afterSeq, uptoSeq int64,
 	if s.hasPayload {
 		ingest = "e.payload_digest"
 	}
+	cols, join := s.pruneCols()
 	q := `SELECT a.seq, a.event_id, a.kind, a.fields, a.digest_before, a.digest_after, a.reason, a.actor,
 		a.at, a.prev_hash, a.hash,
 		COALESCE((SELECT p.digest_after FROM amendments p WHERE p.event_id = a.event_id AND p.seq < a.seq
 			ORDER BY p.seq DESC LIMIT 1), ` + ingest + `, ''),
-		e.id IS NOT NULL
-		FROM amendments a LEFT JOIN events e ON e.id = a.event_id
+		e.id IS NOT NULL, ` + cols + `
+		FROM amendments a LEFT JOIN events e ON e.id = a.event_id` + join + `
 		WHERE a.seq > ?1 AND a.seq <= ?2 ORDER BY a.seq LIMIT ?3`
 	return s.withConn(ctx, func(conn *sqlite.Conn) error {
 		seq := afterSeq
@@ -208,6 +209,7 @@ func (s *Store) ScanAmendmentRange(ctx context.Context, afterSeq, uptoSeq int64,
 			readAmendment(stmt, &a.Amendment)
 			a.ExpectedBefore = stmt.ColumnText(11)
 			a.EventExists = stmt.ColumnBool(12)
+			readPruneCols(stmt, 13, &a.Amendment)
 			seq = a.Seq
 			return fn(&a)
 		})

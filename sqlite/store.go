@@ -76,6 +76,7 @@ type Store struct {
 	hasChain      bool // the events table has chain columns
 	hasPayload    bool // the events table has payload_digest
 	hasAmendments bool // the amendments table exists
+	hasPrunes     bool // the prune_ranges table exists
 	hasTree       bool // the Merkle tree tables exist
 	hasIDIndex    bool // ids are indexed in two tiers (event_ids), not by a primary key
 	// integrityCheck makes CheckStore run integrity_check, not quick_check.
@@ -126,7 +127,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, &chainlog.OpenError{Path: path, Err: err}
 	}
-	s := &Store{path: path, opts: opts, conn: conn, hasChain: true, hasPayload: true, hasAmendments: true, hasTree: true, hasIDIndex: true}
+	s := &Store{path: path, opts: opts, conn: conn, hasChain: true, hasPayload: true, hasAmendments: true, hasPrunes: true, hasTree: true, hasIDIndex: true}
 	s.tail.recheckEvery = opts.IDRecheckEvery
 	if err := s.initWritable(ctx); err != nil {
 		conn.Close()
@@ -296,6 +297,11 @@ func (s *Store) initReadOnly() error {
 		return err
 	}
 	s.hasAmendments = len(amend) > 0
+	prunes, err := columns(s.conn, "prune_ranges")
+	if err != nil {
+		return err
+	}
+	s.hasPrunes = len(prunes) > 0
 	tree, err := columns(s.conn, "tree_head")
 	if err != nil {
 		return err

@@ -70,7 +70,7 @@ func (s *Store) backfillChunkTx(conn *sqlite.Conn, prices *pricing.Table, reason
 	defer end(&err)
 	var reqs []AmendRequest
 	err = sqlitex.Execute(conn, `SELECT rowid, id, data, model, token_count IS NULL FROM events
-		WHERE cost_usd IS NULL AND rowid > ?1 AND ` + huskCond + ` AND substr(node_id, 1, length(?3)) != ?3 ORDER BY rowid LIMIT ?2`, &sqlitex.ExecOptions{
+		WHERE cost_usd IS NULL AND rowid > ?1 AND `+huskCond+` AND substr(node_id, 1, length(?3)) != ?3 ORDER BY rowid LIMIT ?2`, &sqlitex.ExecOptions{
 		Args: []any{after, backfillChunk, chainlog.ReservedNodePrefix},
 		ResultFunc: func(stmt *sqlite.Stmt) error {
 			last, n = stmt.ColumnInt64(0), n+1

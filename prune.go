@@ -318,3 +318,18 @@ func ParseTS(ts string) (time.Time, error) {
 	}
 	return time.Time{}, &FieldError{Field: "ts", Msg: fmt.Sprintf("%q is not an RFC 3339 or ISO 8601 time", ts)}
 }
+
+// Husk reports whether e is the husk of a pruned event: stamped, with an
+// empty event_type, which no event can have (DecodeEvent requires one).
+func (e *StoredEvent) Husk() bool {
+	return e.EventType == "" && e.Seq > 0
+}
+
+// MakeHusk empties what a prune removes from e: every identity field but
+// id and node_id, and the mutable fields. The chain stamp, the payload
+// digest, the leaf index and created_at stay.
+func (e *StoredEvent) MakeHusk() {
+	e.AgentType, e.AgentID, e.EventType, e.TS = "", "", "", ""
+	e.SessionID, e.WorkspaceID = nil, nil
+	e.SetMutable(Mutable{})
+}

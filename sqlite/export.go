@@ -70,7 +70,7 @@ func (s *Store) Event(ctx context.Context, id string) (*chainlog.StoredEvent, er
 	if found == nil {
 		return nil, chainlog.ErrNotFound
 	}
-	if isHusk(found) {
+	if found.Husk() {
 		return nil, fmt.Errorf("event %q: %w", id, chainlog.ErrPruned)
 	}
 	return found, nil

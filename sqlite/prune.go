@@ -38,8 +38,8 @@ func readPruneCols(stmt *sqlite.Stmt, col int, a *chainlog.Amendment) {
 		Anchor: stmt.ColumnText(col + 4), Before: stmt.ColumnText(col + 5)}
 }
 
-// huskCond is true of a row that is not a husk: the columns a prune
-// empties. Readers that give events to users (export, queries, proofs)
+// huskCond is true of a row that is not a husk (chainlog.StoredEvent.Husk):
+// the columns a prune empties. Readers that give events to users (export, queries, proofs)
 // leave husks out; the verifier's scans read them.
 const huskCond = `event_type <> ''`
 
@@ -303,8 +303,43 @@ func attestedAnchor(conn *sqlite.Conn, node string, seq int64) (string, error) {
 	return "", nil
 }
 
-// isHusk reports whether e is the husk of a pruned event: stamped, with
-// an empty event_type, which no event can have.
-func isHusk(e *chainlog.StoredEvent) bool {
-	return e.EventType == "" && e.Seq > 0
+// Vacuum rebuilds the database file without its free pages (SQLite's
+// VACUUM), and returns the store's size in bytes, page count times page
+// size, before and after. A prune frees the pages its husks no longer
+// fill; they are zeroed (secure_delete) and reused by later writes, and
+// only VACUUM gives them back to the file system. It needs free disk space
+// the size of the store, and holds the write lock while it runs.
+func (s *Store) Vacuum(ctx context.Context) (before, after int64, err error) {
+	if s.readOnly {
+		return 0, 0, fmt.Errorf("vacuum: %w", chainlog.ErrReadOnly)
+	}
+	err = s.withConn(ctx, func(conn *sqlite.Conn) error {
+		if err := s.files.check(); err != nil {
+			return err
+		}
+		if before, err = dbBytes(conn); err != nil {
+			return err
+		}
+		if err := sqlitex.ExecuteTransient(conn, "VACUUM", nil); err != nil {
+			return fmt.Errorf("vacuum: %w", err)
+		}
+		after, err = dbBytes(conn)
+		return err
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	// VACUUM wrote the whole database through the WAL.
+	if err := s.truncateWAL(ctx); err != nil {
+		return before, after, err
+	}
+	return before, after, nil
+}
+
+// dbBytes is the database's size: its page count times its page size.
+func dbBytes(conn *sqlite.Conn) (int64, error) {
+	var n int64
+	err := sqlitex.ExecuteTransient(conn, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()", &sqlitex.ExecOptions{
+		ResultFunc: func(stmt *sqlite.Stmt) error { n = stmt.ColumnInt64(0); return nil }})
+	return n, err
 }

@@ -11,8 +11,9 @@
 // known-answer vectors in the module's testdata, heads, durability across a
 // reopen, and two writers on one storage, watcher cursors committed with
 // the events, the tree and its proofs, checkpoints, amendments, read-only
-// refusal, commit order and not-found behaviour, and VerifyStore finds what
-// each subtest wrote VALID.
+// refusal, commit order and not-found behaviour, retention (a backend that
+// is a chainlog.Pruner), and VerifyStore finds what each subtest wrote
+// VALID.
 package storetest
 
 import (
@@ -29,6 +30,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"chainlog"
 	"chainlog/internal/chainlogtest"
@@ -83,6 +85,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"Cursors", testCursors},
 		{"CursorsAtomic", testCursorsAtomic},
 		{"NotFound", testNotFound},
+		{"Prune", testPrune},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1022,4 +1025,111 @@ func testCursorsAtomic(t *testing.T, b Backend) {
 		t.Errorf("events after failed batches: %v, want [k1]", got)
 	}
 	verifyValid(t, b, 1)
+}
+
+// dayEvent is event id of node at noon of day d of March 2026.
+func dayEvent(t *testing.T, node, id string, d int) chainlog.Event {
+	t.Helper()
+	line := fmt.Sprintf(`{"id":%q,"node_id":%q,"event_type":"tool.call","ts":"2026-03-%02dT12:00:00Z","agent_id":"a-1","session_id":"s","data":{"secret":%q}}`, id, node, d, id)
+	e, err := chainlog.DecodeEvent([]byte(line), "")
+	if err != nil {
+		t.Fatalf("DecodeEvent(%s): %v", line, err)
+	}
+	return e
+}
+
+// testPrune: a prune makes husks of a prefix of each chain, records it,
+// and the store verifies, with the pruned events counted and gone from
+// every reader; a middle or unattested cut, and a read-only store, are
+// refused with nothing changed.
+func testPrune(t *testing.T, b Backend) {
+	w := open(t, b)
+	p, ok := w.(chainlog.Pruner)
+	if !ok {
+		t.Skip("the backend does not implement chainlog.Pruner")
+	}
+	var evs []chainlog.Event
+	for d := 1; d <= 6; d++ {
+		evs = append(evs, dayEvent(t, "a", fmt.Sprintf("a%d", d), d), dayEvent(t, "b", fmt.Sprintf("b%d", d), d+3))
+	}
+	ingest(t, w, evs, chainlog.IngestResult{Inserted: 12})
+	march := func(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
+	before := export(t, w, "")
+
+	// A middle range and a wrong anchor are refused.
+	for _, c := range []chainlog.PruneCut{
+		{NodeID: "a", FirstSeq: 2, LastSeq: 3, Anchor: before[4].Hash},
+		{NodeID: "a", FirstSeq: 1, LastSeq: 2, Anchor: before[0].Hash},
+	} {
+		if recs, err := p.Prune(t.Context(), chainlog.PruneRequest{Cuts: []chainlog.PruneCut{c}, Before: march(9), Reason: "r", Actor: "x"}); err == nil {
+			t.Errorf("Prune(%+v) = %+v; want the prefix rule's refusal", c, recs)
+		}
+	}
+	if ro, ok := openRO(t, b).(chainlog.Pruner); ok {
+		cuts, _ := p.PlanPrune(t.Context(), march(9), "")
+		if _, err := ro.Prune(t.Context(), chainlog.PruneRequest{Cuts: cuts, Before: march(9), Reason: "r", Actor: "x"}); !errors.Is(err, chainlog.ErrReadOnly) {
+			t.Errorf("Prune on a read-only store: %v; want ErrReadOnly", err)
+		}
+	}
+	if got := export(t, w, ""); len(got) != len(before) {
+		t.Fatalf("refused prunes changed the store: %d events, want %d", len(got), len(before))
+	}
+
+	// Before March 4: a1-a3, and none of b (its first event is March 4).
+	cuts, err := p.PlanPrune(t.Context(), march(4), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cuts) != 1 || cuts[0] != (chainlog.PruneCut{NodeID: "a", FirstSeq: 1, LastSeq: 3, Anchor: before[4].Hash}) {
+		t.Fatalf("PlanPrune(March 4) = %+v; want a seq 1-3 anchored at a3's hash", cuts)
+	}
+	recs, err := p.Prune(t.Context(), chainlog.PruneRequest{Cuts: cuts, Before: march(4), Reason: "policy 90d", Actor: "retention"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Kind != chainlog.KindPrune || recs[0].Prune == nil || recs[0].Prune.Count != 3 ||
+		recs[0].Prune.Anchor != before[4].Hash || recs[0].Hash != chainlog.AmendmentHash(recs[0].PrevHash, &recs[0]) {
+		t.Fatalf("prune records = %+v", recs)
+	}
+	if _, err := w.Event(t.Context(), "a2"); !errors.Is(err, chainlog.ErrPruned) {
+		t.Errorf("Event(a2) after the prune: %v; want ErrPruned", err)
+	}
+	if _, err := w.Event(t.Context(), "a4"); err != nil {
+		t.Errorf("Event(a4) after the prune: %v", err)
+	}
+	for _, e := range export(t, w, "") {
+		if e.NodeID == "a" && e.Seq <= 3 {
+			t.Errorf("export after the prune holds pruned event %s", e.ID)
+		}
+	}
+	rep := verify(t, b)
+	if rep.Status != chainlog.StatusValid || rep.Pruned != 3 || len(rep.Prunes) != 1 {
+		j, _ := json.Marshal(rep)
+		t.Fatalf("after the prune: %s; want valid with 3 pruned and one record", j)
+	}
+	if ps, ok := openRO(t, b).(chainlog.PruneSource); !ok {
+		t.Error("the backend prunes, but is not a chainlog.PruneSource: the verifier could not know where chains resume")
+	} else if got, err := ps.Prunes(t.Context()); err != nil || len(got) != 1 || got[0].Hash != recs[0].Hash || *got[0].Prune != *recs[0].Prune {
+		t.Errorf("Prunes = %+v, %v; want %+v", got, err, recs)
+	}
+
+	// A second prune continues each chain where the last one ended, up
+	// to the whole chain.
+	cuts, err = p.PlanPrune(t.Context(), march(30), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cuts) != 2 || cuts[0].FirstSeq != 4 || cuts[0].LastSeq != 6 || cuts[1].FirstSeq != 1 || cuts[1].LastSeq != 6 {
+		t.Fatalf("PlanPrune(March 30) = %+v; want a 4-6 and b 1-6", cuts)
+	}
+	if _, err := p.Prune(t.Context(), chainlog.PruneRequest{Cuts: cuts, Before: march(30), Reason: "all", Actor: "retention"}); err != nil {
+		t.Fatal(err)
+	}
+	// The chains go on after a prune of everything.
+	ingest(t, w, []chainlog.Event{dayEvent(t, "b", "b7", 31)}, chainlog.IngestResult{Inserted: 1})
+	rep = verify(t, b)
+	if rep.Status != chainlog.StatusValid || rep.Pruned != 12 || len(rep.Prunes) != 3 {
+		j, _ := json.Marshal(rep)
+		t.Fatalf("after pruning everything: %s; want valid with 12 pruned and three records", j)
+	}
 }

@@ -141,6 +141,12 @@ func printReport(w io.Writer, r *chainlog.Report, layout sqlite.ChainLayout) {
 		fmt.Fprintf(w, ", %d unsealed (stored before payload digests)", r.PayloadsUnsealed)
 	}
 	fmt.Fprintln(w)
+	for _, p := range r.Prunes {
+		fmt.Fprintf(w, "Pruned:    %s\n", p)
+	}
+	if r.Pruned > 0 {
+		fmt.Fprintf(w, "           %d pruned events' links checked up to their prune records' anchors\n", r.Pruned)
+	}
 	fmt.Fprintf(w, "Amendments: %d records, trail %s", r.Amendments.Checked, strings.ToUpper(r.Amendments.Status))
 	if a := r.Amendments; a.Anchors > 0 {
 		// The anchors are events of their own node: prove one with

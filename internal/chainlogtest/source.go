@@ -141,6 +141,9 @@ func (s *Source) AmendPatch(id string, p chainlog.Patch, reason, actor string) (
 		return chainlog.Amendment{}, fmt.Errorf("amend %q: %w", id, chainlog.ErrNotFound)
 	}
 	r := &s.Rows[i]
+	if r.Husk() {
+		return chainlog.Amendment{}, fmt.Errorf("amend %q: %w", id, chainlog.ErrPruned)
+	}
 	if err := chainlog.CheckUserNodeID(r.NodeID); err != nil {
 		return chainlog.Amendment{}, fmt.Errorf("amend %q: the store's own events cannot be amended: %w", id, err)
 	}

@@ -91,13 +91,17 @@ func (s *Source) Event(ctx context.Context, id string) (*chainlog.StoredEvent, e
 		return nil, fmt.Errorf("event %q: %w", id, chainlog.ErrNotFound)
 	}
 	r := s.Rows[i]
+	if r.Husk() {
+		return nil, fmt.Errorf("event %q: %w", id, chainlog.ErrPruned)
+	}
 	return &r, nil
 }
 
-// Export streams the rows (of nodeID, when not empty) in commit order.
+// Export streams the rows (of nodeID, when not empty) in commit order,
+// husks left out.
 func (s *Source) Export(ctx context.Context, nodeID string, fn func(*chainlog.StoredEvent) error) error {
 	for _, r := range s.Rows {
-		if nodeID == "" || r.NodeID == nodeID {
+		if (nodeID == "" || r.NodeID == nodeID) && !r.Husk() {
 			if err := pass(r, fn); err != nil {
 				return err
 			}
@@ -246,8 +250,8 @@ func (s *Source) Close() error { return nil }
 // ReadOnly returns a view of s that reads it and refuses every write.
 func (s *Source) ReadOnly() *ReadOnly { return &ReadOnly{s} }
 
-// ReadOnly is a Source opened read-only: Ingest, AmendPatch and Checkpoint
-// fail and change nothing.
+// ReadOnly is a Source opened read-only: Ingest, AmendPatch, Prune and
+// Checkpoint fail and change nothing.
 type ReadOnly struct{ *Source }
 
 // Ingest refuses.
@@ -265,7 +269,14 @@ func (r *ReadOnly) Checkpoint(ctx context.Context, signer note.Signer, published
 	return nil, fmt.Errorf("checkpoint: %w", chainlog.ErrReadOnly)
 }
 
+// Prune refuses.
+func (r *ReadOnly) Prune(ctx context.Context, req chainlog.PruneRequest) ([]chainlog.Amendment, error) {
+	return nil, fmt.Errorf("prune: %w", chainlog.ErrReadOnly)
+}
+
 var (
-	_ chainlog.Store = (*Source)(nil)
-	_ chainlog.Store = (*ReadOnly)(nil)
+	_ chainlog.Store       = (*Source)(nil)
+	_ chainlog.Store       = (*ReadOnly)(nil)
+	_ chainlog.Pruner      = (*Source)(nil)
+	_ chainlog.PruneSource = (*Source)(nil)
 )

@@ -101,9 +101,24 @@ func (p *Pack) addRanges(ctx context.Context, src Source, size int64) error {
 		nodes = append(nodes, n)
 	}
 	slices.Sort(nodes)
+	var prunes []chainlog.Amendment
+	if ps, ok := src.(chainlog.PruneSource); ok {
+		var err error
+		if prunes, err = ps.Prunes(ctx); err != nil {
+			return fmt.Errorf("read the prune records: %w", err)
+		}
+	}
 	for _, node := range nodes {
 		s := spans[node]
 		r := Range{NodeID: node, FirstSeq: s.lo, LastSeq: s.hi, OpenEnd: true}
+		for _, a := range prunes {
+			if a.Prune != nil && a.Prune.NodeID == node && a.Prune.LastSeq == s.lo-1 {
+				// The event before the range is a husk: the prune
+				// record's anchor bounds it.
+				r.PrunedThrough = s.lo - 1
+				p.pruneSeqs = append(p.pruneSeqs, a.Seq)
+			}
+		}
 		err := src.ChainEvents(ctx, node, s.lo-1, s.hi+1, func(e *chainlog.StoredEvent) error {
 			if selected[node][e.Seq] && e.Seq >= s.lo && e.Seq <= s.hi {
 				return nil
@@ -143,6 +158,9 @@ func (p *Pack) addAmendments(ctx context.Context, src Source, size int64) error 
 	if err != nil {
 		return fmt.Errorf("read the amendment trail: %w", err)
 	}
+	seqs = append(seqs, p.pruneSeqs...)
+	slices.Sort(seqs)
+	seqs = slices.Compact(seqs)
 	if len(seqs) == 0 {
 		return nil
 	}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"chainlog"
 	"chainlog/evidence"
@@ -108,7 +110,7 @@ func TestSessionPackVerifies(t *testing.T) {
 		t.Errorf("selected %s, want %s", got, want)
 	}
 	// n1: seqs 2-7 with e3 and e6 as context, bounded by e1 and e8.
-	if got, want := fmt.Sprint(res.Ranges), "[{n1 2 7 false} {n2 1 1 true}]"; got != want {
+	if got, want := fmt.Sprint(res.Ranges), "[{n1 2 7 false 0} {n2 1 1 true 0}]"; got != want {
 		t.Errorf("ranges %s, want %s", got, want)
 	}
 	if res.Context != 4 || res.Anchors < 1 || res.Amendments < 2 {
@@ -305,5 +307,51 @@ func TestUnanchoredAmendment(t *testing.T) {
 	// Another session's pack does not need it.
 	if _, err := evidence.Build(ctx, f.st, evidence.Filter{SessionID: "s2"}, f.signed); err != nil {
 		t.Errorf("s2: %v", err)
+	}
+}
+
+// TestPackAfterPrune: a session whose events start right after a prune
+// is bound by the prune record's anchor, which the pack carries with the
+// run of the trail that anchors it; dropping that record fails.
+func TestPackAfterPrune(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	// e1 and e2 (s2 and s1) are pruned: s1's first event left is e4.
+	cut := chainlog.PruneCut{NodeID: "n1", FirstSeq: 1, LastSeq: 3}
+	e3, err := f.st.Event(ctx, "e3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut.Anchor = e3.Hash
+	if _, err := f.st.Prune(ctx, chainlog.PruneRequest{Cuts: []chainlog.PruneCut{cut}, Before: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), Reason: "policy", Actor: "retention"}); err != nil {
+		t.Fatal(err)
+	}
+	signed, err := f.st.Checkpoint(ctx, f.signer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := evidence.Build(ctx, f.st, evidence.Filter{SessionID: "s1", NodeID: "n1"}, signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = roundTrip(t, p)
+	res, err := evidence.Verify(p, evidence.Options{Verifiers: []note.Verifier{f.verifier}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(res.Ranges), "[{n1 4 7 false 3}]"; got != want {
+		t.Errorf("ranges %s, want %s", got, want)
+	}
+	q := roundTrip(t, p)
+	q.Amendments = slices.DeleteFunc(q.Amendments, func(a chainlog.Amendment) bool { return a.Kind == chainlog.KindPrune })
+	if _, err := evidence.Verify(q, evidence.Options{Verifiers: []note.Verifier{f.verifier}}); err == nil {
+		t.Error("pack without its prune record verifies")
+	}
+	for _, through := range []int64{0, 2} {
+		q := roundTrip(t, p)
+		q.Ranges[0].PrunedThrough = through
+		if _, err := evidence.Verify(q, evidence.Options{Verifiers: []note.Verifier{f.verifier}}); err == nil || !strings.Contains(err.Error(), `range of node "n1"`) {
+			t.Errorf("range pruned through %d: %v; want a failure naming the range", through, err)
+		}
 	}
 }

@@ -53,6 +53,10 @@ type Pack struct {
 	// Unproven counts the events the filter matches that the pack leaves
 	// out: pre-chain events and events newer than the checkpoint.
 	Unproven int64 `json:"unproven"`
+
+	// pruneSeqs are the trail seqs of the prune records that bound a
+	// range, which Build adds to Amendments.
+	pruneSeqs []int64
 }
 
 // Filter is what selected the events. Empty fields do not filter; Since
@@ -97,11 +101,17 @@ type Event struct {
 // and LastSeq+1 are in Context, unless FirstSeq is 1 (the chain starts at
 // genesis) or OpenEnd (no later event of the node is in the checkpoint's
 // tree).
+//
+// PrunedThrough, when set, is FirstSeq-1: the node's seqs up to it were
+// pruned, and the range is bound at its start by the prune record of
+// Amendments whose range ends there: its anchor is the chain hash the
+// first event links to.
 type Range struct {
-	NodeID   string `json:"node_id"`
-	FirstSeq int64  `json:"first_seq"`
-	LastSeq  int64  `json:"last_seq"`
-	OpenEnd  bool   `json:"open_end"`
+	NodeID        string `json:"node_id"`
+	FirstSeq      int64  `json:"first_seq"`
+	LastSeq       int64  `json:"last_seq"`
+	OpenEnd       bool   `json:"open_end"`
+	PrunedThrough int64  `json:"pruned_through,omitempty"`
 }
 
 func fromStored(s *chainlog.StoredEvent, full bool) Event {

@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"fmt"
+	"slices"
 
 	"chainlog"
 )
@@ -48,7 +49,18 @@ func (v *verifier) checkRanges() error {
 
 func (v *verifier) checkRange(r *Range) error {
 	prev := chainlog.GenesisHash
-	if r.FirstSeq > 1 {
+	if r.PrunedThrough != 0 {
+		if r.PrunedThrough != r.FirstSeq-1 {
+			return fail(fmt.Sprintf("range of node %q", r.NodeID), "pruned through seq %d, but it starts at seq %d", r.PrunedThrough, r.FirstSeq)
+		}
+		i := slices.IndexFunc(v.p.Amendments, func(a chainlog.Amendment) bool {
+			return a.Kind == chainlog.KindPrune && a.Prune != nil && a.Prune.NodeID == r.NodeID && a.Prune.LastSeq == r.PrunedThrough
+		})
+		if i < 0 {
+			return fail(fmt.Sprintf("range of node %q", r.NodeID), "pruned through seq %d, but the pack holds no prune record of it", r.PrunedThrough)
+		}
+		prev = v.p.Amendments[i].Prune.Anchor
+	} else if r.FirstSeq > 1 {
 		b := v.bySeq[nodeSeq{r.NodeID, r.FirstSeq - 1}]
 		if b == nil {
 			return fail(fmt.Sprintf("range of node %q", r.NodeID),

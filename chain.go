@@ -1,6 +1,9 @@
 package chainlog
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // The chain rule, written once: how a writer stamps an event after a head
 // (Head.Next), and how a verifier checks that a row is the next link of
@@ -89,6 +92,8 @@ func huskLink(node string, last link, e *StoredEvent, cut pruneCut) *Break {
 		return brk(ReasonPrevMismatch, "pruned rows", last.hash, e.PrevHash)
 	case e.Seq == cut.last && e.Hash != cut.anchor:
 		return brk(ReasonPruneAnchor, fmt.Sprintf("the prune record's last seq is %d", cut.last), cut.anchor, e.Hash)
+	case !e.bareHusk():
+		return brk(ReasonPrunedContent, "", "a husk: id, node_id and chain stamp only", "event_type "+strconv.Quote(e.EventType)+", ts "+strconv.Quote(e.TS))
 	}
 	return nil
 }

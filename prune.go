@@ -325,6 +325,15 @@ func (e *StoredEvent) Husk() bool {
 	return e.EventType == "" && e.Seq > 0
 }
 
+// bareHusk reports whether e holds nothing that MakeHusk empties: a row a
+// prune record covers that holds any of it had its data written back.
+func (e *StoredEvent) bareHusk() bool {
+	m := e.Mutable()
+	return e.AgentType == "" && e.AgentID == "" && e.EventType == "" && e.TS == "" &&
+		e.SessionID == nil && e.WorkspaceID == nil &&
+		m.Data == nil && m.CostUSD == nil && m.TokenCount == nil && m.Model == nil
+}
+
 // MakeHusk empties what a prune removes from e: every identity field but
 // id and node_id, and the mutable fields. The chain stamp, the payload
 // digest, the leaf index and created_at stay.

@@ -36,6 +36,7 @@ const (
 	ReasonAnchorOrder        = "anchor events do not name increasing amendment seqs: an anchor was forged or reordered"
 	ReasonPruneRecord        = "a prune record breaks the prefix rule: only the next run of a chain's seqs, from seq 1, can be pruned"
 	ReasonPruneAnchor        = "a prune record's anchor is not the chain hash of the last pruned row: the record claims what the chain does not attest"
+	ReasonPrunedContent      = "a row a prune record covers still holds event fields: pruned data was restored or written back"
 	ReasonPruneRecords       = "the prune records read first differ from the trail's: the trail was changed while it was read, or its index was rewritten"
 )
 

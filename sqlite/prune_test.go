@@ -172,7 +172,7 @@ func TestPruneTampering(t *testing.T) {
 		}, chainlog.ReasonSeqGap, ""},
 		{"range extended", func(t *testing.T, path string) []rawStmt {
 			return []rawStmt{rawSQL(`UPDATE prune_ranges SET last_seq = 12, count = 12 WHERE node_id = 'node-a'`)}
-		}, chainlog.ReasonPruneAnchor, chainlog.ReasonAmendHash},
+		}, chainlog.ReasonPrunedContent, chainlog.ReasonAmendHash},
 		{"range deleted", func(t *testing.T, path string) []rawStmt {
 			return []rawStmt{rawSQL(`DELETE FROM prune_ranges WHERE node_id = 'node-a'`)}
 		}, chainlog.ReasonHashMismatch, chainlog.ReasonAmendHash},
@@ -182,6 +182,20 @@ func TestPruneTampering(t *testing.T) {
 		{"husk hash rewritten", func(t *testing.T, path string) []rawStmt {
 			return []rawStmt{rawSQL(`UPDATE events SET chain_hash = ?1 WHERE node_id = 'node-a' AND chain_seq = 10`, strings.Repeat("ab", 32))}
 		}, chainlog.ReasonPruneAnchor, ""},
+		{"pruned row restored", func(t *testing.T, path string) []rawStmt {
+			return []rawStmt{rawSQL(`UPDATE events SET agent_type = 'claude_code', agent_id = 'a', event_type = 'tool_call',
+				ts = '2026-06-04T12:00:00Z', session_id = 's-0', data = '{"prompt":"secret 3"}', cost_usd = 0.5
+				WHERE node_id = 'node-a' AND chain_seq = 4`)}
+		}, chainlog.ReasonPrunedContent, ""},
+		{"records reordered", func(t *testing.T, path string) []rawStmt {
+			// Records #2 and #3 swap places, in the trail and in its index.
+			return []rawStmt{rawSQL(`UPDATE amendments SET seq = -seq WHERE kind = 'prune'`),
+				rawSQL(`UPDATE amendments SET seq = 5 + seq WHERE seq < 0`),
+				rawSQL(`UPDATE prune_ranges SET seq = -seq`), rawSQL(`UPDATE prune_ranges SET seq = 5 + seq`)}
+		}, chainlog.ReasonAmendPrev, chainlog.ReasonAmendPrev},
+		{"anchor moved", func(t *testing.T, path string) []rawStmt {
+			return []rawStmt{rawSQL(`UPDATE prune_ranges SET last_seq = 9, count = 9, anchor = (SELECT chain_hash FROM events WHERE node_id = 'node-a' AND chain_seq = 9) WHERE node_id = 'node-a'`)}
+		}, chainlog.ReasonHashMismatch, chainlog.ReasonAmendHash},
 		{"live event turned husk", func(t *testing.T, path string) []rawStmt {
 			return []rawStmt{rawSQL(`UPDATE events SET event_type = '', ts = '', data = NULL WHERE node_id = 'node-a' AND chain_seq = 11`)}
 		}, chainlog.ReasonHashMismatch, ""},
@@ -218,7 +232,8 @@ func TestPruneForgedRecord(t *testing.T) {
 		Prune: &chainlog.PruneRange{NodeID: "node-a", FirstSeq: 11, LastSeq: 12, Count: 2, Anchor: anchor, Before: "2026-06-13T00:00:00Z"}}
 	rec.Hash = chainlog.AmendmentHash(rec.PrevHash, &rec)
 	attack(t, path,
-		rawSQL(`UPDATE events SET agent_type = '', agent_id = '', event_type = '', ts = '', data = NULL WHERE node_id = 'node-a' AND chain_seq IN (11, 12)`),
+		rawSQL(`UPDATE events SET agent_type = '', agent_id = '', event_type = '', ts = '', session_id = NULL, workspace_id = NULL,
+			data = NULL, cost_usd = NULL, token_count = NULL, model = NULL WHERE node_id = 'node-a' AND chain_seq IN (11, 12)`),
 		rawSQL(`INSERT INTO amendments (seq, event_id, kind, fields, digest_before, digest_after, reason, actor, at, prev_hash, hash)
 			VALUES (?1, '', 'prune', '[]', '', '', 'r', 'a', ?2, ?3, ?4)`, rec.Seq, rec.At, rec.PrevHash, rec.Hash),
 		rawSQL(`INSERT INTO prune_ranges VALUES (?1, 'node-a', 11, 12, 2, ?2, '2026-06-13T00:00:00Z')`, rec.Seq, anchor),

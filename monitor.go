@@ -113,6 +113,12 @@ func sortedContains(s []string, v string) bool {
 }
 
 func (m *Monitor) checkNode(ctx context.Context, src RangeSource, node string, head *Head) (NodeReport, error) {
+	// The prune records say which rows are husks; a node walked before
+	// may have been pruned since, further than its last walk knew.
+	plan, err := readPrunePlan(ctx, src)
+	if err != nil {
+		return NodeReport{}, err
+	}
 	v, seen := m.nodes[node]
 	// The node's first walk reads its rows without chain_seq too, as Verify
 	// does: an amended pre-chain row's payload is checked, and a row with a
@@ -121,11 +127,10 @@ func (m *Monitor) checkNode(ctx context.Context, src RangeSource, node string, h
 	after := int64(-1)
 	if seen {
 		after = v.last.seq
-	} else {
-		plan, err := readPrunePlan(ctx, src)
-		if err != nil {
-			return NodeReport{}, err
+		if c := plan.cuts[node]; c.last > v.cut.last {
+			v.cut = c
 		}
+	} else {
 		v = newNodeVerifier(node, plan)
 	}
 	upto := int64(1<<63 - 1) // a node without a head: read everything
@@ -133,15 +138,25 @@ func (m *Monitor) checkNode(ctx context.Context, src RangeSource, node string, h
 		upto = head.Seq
 	}
 	if v.report.Break == nil {
-		err := src.ScanChainRange(ctx, node, after, upto, func(e *StoredEvent) error {
-			if node == AnchorNode && e.Stamped() && v.report.Break == nil {
-				m.anchor.add(&e.Event, e.Seq)
-			}
-			v.Add(e)
-			return nil
-		})
+		saved := *v
+		husk, err := m.scanNode(ctx, src, node, v, after, upto)
 		if err != nil {
-			return NodeReport{}, fmt.Errorf("scan node %q: %w", node, err)
+			return NodeReport{}, err
+		}
+		// The records were read before the rows, not in one snapshot: a
+		// prune that committed in between made husks the records above do
+		// not cover. Read them again, and walk again if they now do.
+		if husk {
+			if plan, err = readPrunePlan(ctx, src); err != nil {
+				return NodeReport{}, err
+			}
+			if c := plan.cuts[node]; c.last > saved.cut.last {
+				*v = saved
+				v.cut = c
+				if _, err := m.scanNode(ctx, src, node, v, after, upto); err != nil {
+					return NodeReport{}, err
+				}
+			}
 		}
 	}
 	m.nodes[node] = v
@@ -151,6 +166,27 @@ func (m *Monitor) checkNode(ctx context.Context, src RangeSource, node string, h
 	}
 	v.report.PreChain = pre
 	return v.Finish(head), nil
+}
+
+// scanNode walks node's rows after seq after, up to upto, into v. It
+// reports whether the walk broke at a husk that v's prune cut does not
+// cover.
+func (m *Monitor) scanNode(ctx context.Context, src RangeSource, node string, v *nodeVerifier, after, upto int64) (huskBreak bool, err error) {
+	err = src.ScanChainRange(ctx, node, after, upto, func(e *StoredEvent) error {
+		if node == AnchorNode && e.Stamped() && v.report.Break == nil {
+			m.anchor.add(&e.Event, e.Seq)
+		}
+		broken := v.report.Break != nil
+		v.Add(e)
+		if !broken && v.report.Break != nil && e.Husk() && !v.husk(e.Seq) {
+			huskBreak = true
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("scan node %q: %w", node, err)
+	}
+	return huskBreak, nil
 }
 
 func (m *Monitor) checkAmendments(ctx context.Context, src RangeSource) (AmendmentReport, error) {

@@ -3,9 +3,11 @@ package chainlog_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"chainlog"
 	"chainlog/internal/chainlogtest"
@@ -502,5 +504,54 @@ func TestMonitorAnchors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMonitorPrune: a node walked before is pruned, up to rows it has
+// verified and up to rows it has not read yet, and a prune commits
+// between the Check's read of the prune records and its read of the rows.
+// Every Check is VALID, as the whole-store verification is.
+func TestMonitorPrune(t *testing.T) {
+	src := chainlogtest.NewSource()
+	m := chainlog.NewMonitor()
+	prune := func(last int64) {
+		t.Helper()
+		first := int64(1)
+		if recs, _ := src.Prunes(t.Context()); len(recs) > 0 {
+			first = recs[len(recs)-1].Prune.LastSeq + 1
+		}
+		anchor := src.Row(fmt.Sprintf("a%d", last)).Hash
+		_, err := src.Prune(t.Context(), chainlog.PruneRequest{Cuts: []chainlog.PruneCut{{NodeID: "n1", FirstSeq: first, LastSeq: last, Anchor: anchor}},
+			Before: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Reason: "policy", Actor: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(step string) {
+		t.Helper()
+		rep := monCheck(t, m, src)
+		if rep.Status != chainlog.StatusValid {
+			t.Fatalf("%s: Check %s at %v", step, rep.Status, rep.BrokenAt)
+		}
+		if full := fullVerify(t, src); full.Status != chainlog.StatusValid {
+			t.Fatalf("%s: whole verification %s at %v", step, full.Status, full.BrokenAt)
+		}
+	}
+	src.Commit("n1", "a1", "a2", "a3", "a4")
+	check("first rows")
+	// Verified rows, and one not read yet, are pruned.
+	src.Commit("n1", "a5", "a6")
+	prune(5)
+	check("pruned past the last walk")
+	// A prune commits after the Check read the records, before it reads
+	// n1's rows: its husks are read without the records that cover them.
+	src.Commit("n1", "a7", "a8", "a9")
+	src.Hooks["ScanChainRange n1"] = func() { prune(8) }
+	check("pruned during the check")
+	// Husks that no record covers still break the chain.
+	src.Commit("n1", "a10")
+	src.Row("a10").MakeHusk()
+	if rep := monCheck(t, m, src); rep.Status != chainlog.StatusInvalid || rep.BrokenAt.EventID != "a10" {
+		t.Fatalf("an unrecorded husk: %s at %v; want INVALID at a10", rep.Status, rep.BrokenAt)
 	}
 }

@@ -219,6 +219,7 @@ func pass(r chainlog.StoredEvent, fn func(*chainlog.StoredEvent) error) error {
 }
 
 func (s *Source) ScanChainRange(ctx context.Context, nodeID string, afterSeq, uptoSeq int64, fn func(*chainlog.StoredEvent) error) error {
+	s.hook("ScanChainRange " + nodeID)
 	s.Scans = append(s.Scans, fmt.Sprintf("%s %d %d", nodeID, afterSeq, uptoSeq))
 	var sel []chainlog.StoredEvent
 	if afterSeq < 0 {

@@ -97,3 +97,37 @@ func huskLink(node string, last link, e *StoredEvent, cut pruneCut) *Break {
 	}
 	return nil
 }
+
+// ChainCheck checks a run of one node's chain, row after row, with the
+// chain rule (nextLink): each row must be the next seq, linked to the row
+// before, its chain hash the hash of its identity fields. It starts at
+// genesis, or after a row already trusted (a prune record's anchor), and
+// keeps O(1) state. An archive of pruned events is checked with it.
+type ChainCheck struct {
+	node string
+	last link
+	hs   Hasher
+}
+
+// NewChainCheck returns a check of node's chain that resumes after seq,
+// whose chain hash is hash: seq 0 and GenesisHash for a chain checked
+// from its first event.
+func NewChainCheck(node string, seq int64, hash string) *ChainCheck {
+	return &ChainCheck{node: node, last: link{seq: seq, hash: hash}}
+}
+
+// Next checks that e is the chain's next row, and returns the break, or
+// nil when it is; only then does the check move past e.
+func (c *ChainCheck) Next(e *StoredEvent) *Break {
+	if b := nextLink(c.node, c.last, e, nil, &c.hs); b != nil {
+		return b
+	}
+	c.last = link{seq: e.Seq, hash: e.Hash, prev: e.PrevHash, id: e.ID}
+	return nil
+}
+
+// Last returns the seq, chain hash and id of the last row accepted (the
+// starting point, with no id, before any).
+func (c *ChainCheck) Last() (seq int64, hash, id string) {
+	return c.last.seq, c.last.hash, c.last.id
+}

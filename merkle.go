@@ -2,6 +2,9 @@ package chainlog
 
 import (
 	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math"
 	"strconv"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -65,6 +68,32 @@ func (b *TreeBuilder) Add(h tlog.Hash) {
 		b.stored(b.stack[len(b.stack)-1])
 	}
 	b.size++
+}
+
+// AddSubtree appends the root of a perfect subtree of 2^level leaves,
+// standing for those leaves: the builder's size must be a multiple of
+// 2^level (the subtree is aligned, as tlog.StoredHashIndex numbers the
+// tree's stored hashes). A tree built from leaves and subtrees has the
+// root of the tree built from the leaves alone. A builder that keeps
+// stored-hash digests takes leaves only.
+func (b *TreeBuilder) AddSubtree(level int, h tlog.Hash) error {
+	switch {
+	case level < 0 || level > 62:
+		return fmt.Errorf("subtree level %d is out of range", level)
+	case b.digests != nil:
+		return errors.New("this tree builder takes leaves only")
+	case b.size&(1<<level-1) != 0:
+		return fmt.Errorf("a subtree of 2^%d leaves cannot start at leaf %d", level, b.size)
+	case b.size > math.MaxInt64-(1<<level):
+		return fmt.Errorf("a subtree of 2^%d leaves after leaf %d overflows the tree", level, b.size)
+	}
+	b.stack = append(b.stack, h)
+	for n := b.size >> level; n&1 == 1; n >>= 1 {
+		top := len(b.stack)
+		b.stack = append(b.stack[:top-2], tlog.NodeHash(b.stack[top-2], b.stack[top-1]))
+	}
+	b.size += 1 << level
+	return nil
 }
 
 // stored passes a hash the tree stores to the builder's digests, when

@@ -3,6 +3,8 @@ package chainlog
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 )
 
 // record is the JSON form of a stored event: every column of the events
@@ -70,4 +72,64 @@ func (e StoredEvent) MarshalJSON() ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// DecodeStoredEvent reads back one line that StoredEvent.MarshalJSON
+// wrote (a row of export), and refuses any other text: unknown or
+// repeated keys, another key order, spacing or escaping, numbers written
+// otherwise. The line is decoded, encoded again and compared, so that
+// what is read is exactly what export writes, and one row has one text.
+// A data column that export gave as a JSON string because it is not JSON
+// is read back as that text.
+func DecodeStoredEvent(line []byte) (StoredEvent, error) {
+	var r struct {
+		record
+		Data json.RawMessage `json:"data"`
+	}
+	var e StoredEvent
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return e, fmt.Errorf("not an exported event: %v", err)
+	}
+	e.Event = Event{ID: r.ID, AgentType: r.AgentType, NodeID: r.NodeID, AgentID: r.AgentID,
+		SessionID: r.SessionID, WorkspaceID: r.WorkspaceID, EventType: r.EventType, TS: r.TS,
+		CostUSD: r.CostUSD, TokenCount: r.TokenCount, Model: r.Model}
+	e.CreatedAt, e.LeafIndex = r.CreatedAt, r.LeafIndex
+	e.Data = dataOfExport(r.Data)
+	if r.ChainSeq != nil {
+		e.Seq = *r.ChainSeq
+	}
+	for _, f := range []struct {
+		dst *string
+		src *string
+	}{{&e.PrevHash, r.ChainPrevHash}, {&e.Hash, r.ChainHash}, {&e.PayloadDigest, r.PayloadDigest}} {
+		if f.src != nil {
+			*f.dst = *f.src
+		}
+	}
+	again, err := e.MarshalJSON()
+	if err != nil {
+		return e, fmt.Errorf("not an exported event: %v", err)
+	}
+	if !bytes.Equal(again, bytes.TrimSuffix(line, []byte("\n"))) {
+		return e, errors.New("not an exported event: export writes this row otherwise (key order, spacing, escapes, numbers or a field that cannot be empty)")
+	}
+	return e, nil
+}
+
+// dataOfExport is the data column that export wrote as raw: JSON null is
+// NULL, a JSON string whose text is not JSON is that text, any other JSON
+// is itself.
+func dataOfExport(raw json.RawMessage) json.RawMessage {
+	if raw == nil || string(raw) == "null" {
+		return nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil && !json.Valid([]byte(s)) {
+			return json.RawMessage(s)
+		}
+	}
+	return raw
 }

@@ -1,0 +1,101 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"chainlog"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+func verifyOK(t *testing.T, dir string, vk note.Verifier) *Report {
+	t.Helper()
+	rep, err := Verify(context.Background(), dir, Options{Verifiers: []note.Verifier{vk}})
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	return rep
+}
+
+// TestWriteVerifyPrune archives two prunes in turn, each checked alone
+// and against the store after its prune; the store stays valid.
+func TestWriteVerifyPrune(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			st, vk, cp := setup(t, b)
+			var prev []Node
+			for i, d := range []int{6, 9} {
+				cuts := plan(t, st, d)
+				dir := filepath.Join(t.TempDir(), "archive")
+				m, err := Write(ctx, st, dir, cuts, cp)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rep := verifyOK(t, dir, vk)
+				if rep.Events != m.Events || len(rep.Nodes) != 2 {
+					t.Fatalf("report %+v, manifest %+v", rep, m)
+				}
+				if err := CheckStore(ctx, dir, st); err == nil {
+					t.Fatalf("prune %d: CheckStore before the prune: no error", i)
+				}
+				prune(t, st, cuts, d)
+				if err := CheckStore(ctx, dir, st); err != nil {
+					t.Fatalf("prune %d: CheckStore: %v", i, err)
+				}
+				for j, n := range rep.Nodes {
+					switch {
+					case i == 0 && (n.FirstSeq != 1 || n.PrevAnchor != chainlog.GenesisHash):
+						t.Errorf("first prune, node %s: %+v", n.NodeID, n)
+					case i == 1 && (n.FirstSeq != prev[j].LastSeq+1 || n.PrevAnchor != prev[j].Anchor):
+						t.Errorf("second prune, node %s: %+v after %+v", n.NodeID, n, prev[j])
+					}
+				}
+				if want := int64(2); i == 0 && m.Amendments != want+1 {
+					t.Errorf("first archive: %d amendments, want 3", m.Amendments)
+				}
+				prev = rep.Nodes
+				vr, err := chainlog.VerifyStore(ctx, st, chainlog.VerifyOptions{})
+				if err != nil || vr.Status != chainlog.StatusValid {
+					t.Fatalf("store after prune %d: %v %+v", i, err, vr)
+				}
+			}
+		})
+	}
+}
+
+func TestWriteRefuses(t *testing.T) {
+	ctx := context.Background()
+	st, _, cp := setup(t, backends[0])
+	cuts := plan(t, st, 6)
+	dir := filepath.Join(t.TempDir(), "a")
+	if _, err := Write(ctx, st, dir, cuts, cp); err != nil {
+		t.Fatal(err)
+	}
+	bad := cuts[0]
+	bad.Anchor = cuts[1].Anchor
+	for _, tc := range []struct {
+		name string
+		dir  string
+		cuts []chainlog.PruneCut
+	}{
+		{"non-empty dir", dir, cuts},
+		{"no cuts", filepath.Join(t.TempDir(), "b"), nil},
+		{"anchor not the store's", filepath.Join(t.TempDir(), "c"), []chainlog.PruneCut{bad}},
+		{"two cuts of a node", filepath.Join(t.TempDir(), "d"), []chainlog.PruneCut{cuts[0], cuts[0]}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Write(ctx, st, tc.dir, tc.cuts, cp); err == nil {
+				t.Fatal("no error")
+			}
+			if tc.dir != dir {
+				if _, err := readManifest(tc.dir); !errors.Is(err, errNotExist) {
+					t.Fatalf("a failed write left %s: %v", tc.dir, err)
+				}
+			}
+		})
+	}
+}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -99,4 +101,23 @@ func autoKey(e *env, logger *slog.Logger, cp *checkpointFlags, storePath string)
 		"next", "keep a copy of the verifier key (it is public) away from this machine, for auditors and witnesses; "+
 			"move the signer key off this machine if you can and pass it with --signer-key; --auto-key=false turns this off")
 	return nil
+}
+
+// signerVerifier returns the verifier of the Ed25519 signer key skey
+// ("PRIVATE+KEY+name+hash+key", as note.GenerateKey writes it): the
+// public key derived from its seed, under the same name.
+func signerVerifier(skey string) (note.Verifier, error) {
+	f := strings.SplitN(skey, "+", 5)
+	if len(f) != 5 || f[0] != "PRIVATE" || f[1] != "KEY" {
+		return nil, errors.New("not a signer key")
+	}
+	b, err := base64.StdEncoding.DecodeString(f[4])
+	if err != nil || len(b) != 1+ed25519.SeedSize || b[0] != 1 {
+		return nil, errors.New("not an Ed25519 signer key")
+	}
+	vkey, err := note.NewEd25519VerifierKey(f[2], ed25519.NewKeyFromSeed(b[1:]).Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, err
+	}
+	return note.NewVerifier(vkey)
 }

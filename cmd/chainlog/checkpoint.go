@@ -100,6 +100,7 @@ type checkpointFlags struct {
 	witnessQuorum  int
 	witnessTimeout time.Duration
 	signer         note.Signer
+	verifier       note.Verifier // the signer's
 	publishers     []publish.Publisher
 	witnesses      []witness.Witness
 	cp             *publish.Checkpointer
@@ -229,6 +230,9 @@ func (c *checkpointFlags) setup(storePath string) error {
 		return fmt.Errorf("read signer key: %w", err)
 	}
 	if c.signer, err = note.NewSigner(strings.TrimSpace(string(b))); err != nil {
+		return fmt.Errorf("signer key %s: %w", c.signerKey, err)
+	}
+	if c.verifier, err = signerVerifier(strings.TrimSpace(string(b))); err != nil {
 		return fmt.Errorf("signer key %s: %w", c.signerKey, err)
 	}
 	if c.file == "" {

@@ -41,6 +41,7 @@ Commands:
   history           show an event and its amendment trail
   amend             change an event's mutable fields, recorded in the trail
   redact            remove personal data from an event's payload, recorded in the trail
+  prune             delete the oldest events under a retention policy, recorded in the trail
   keygen            make the key that signs checkpoints, print its verifier key
   prove             write an offline-verifiable proof that an event is in a checkpoint
   verify-proof      check a proof bundle offline, without the store
@@ -89,6 +90,7 @@ var commands = []command{
 	{"history", runHistory},
 	{"amend", runAmend},
 	{"redact", runRedact},
+	{"prune", runPrune},
 	{"keygen", runKeygen},
 	{"prove", runProve},
 	{"verify-proof", runVerifyProof},

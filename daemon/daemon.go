@@ -57,6 +57,9 @@ type Config struct {
 
 	// Signer signs checkpoints; nil means no checkpoints.
 	Signer note.Signer
+	// Verifier is Signer's verifier; the retention policy checks its
+	// archives with it.
+	Verifier note.Verifier
 	// CheckpointFile is the append-only checkpoint file: every checkpoint
 	// is written to it before the next commit, and the last one in it is
 	// the one a new checkpoint must be consistent with.
@@ -83,6 +86,9 @@ type Config struct {
 	// WatchPoll is how often the watched folders are rescanned; 0 is
 	// watch's default.
 	WatchPoll time.Duration
+
+	// Retain, if set, prunes the oldest events on a schedule.
+	Retain *Retention
 
 	Logger *slog.Logger     // default: discard
 	Now    func() time.Time // the clock; default time.Now
@@ -141,6 +147,9 @@ func (c *Config) check() error {
 	}
 	if len(c.Witnesses) > 0 && c.Signer == nil {
 		return errors.New("daemon config: Witnesses without a Signer: there are no checkpoints to cosign")
+	}
+	if c.Retain != nil {
+		return c.Retain.check(c)
 	}
 	return nil
 }
@@ -264,6 +273,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	vs := &verifySchedule{full: cfg.FullVerifyInterval, now: now, last: now()}
 	bg.Go(func() { verifyLoop(bgCtx, srv, cfg.VerifyInterval, vs, logger) })
 	bg.Go(func() { cps.tick(bgCtx, logger) })
+	if cfg.Retain != nil {
+		pol, err := d.retentionPolicy(st, cps.force)
+		if err != nil {
+			stopBg()
+			ln.Close()
+			w.Close()
+			return err
+		}
+		bg.Go(func() { pol.Run(bgCtx, st) })
+	}
 	errc := make(chan error, len(serve))
 	for _, f := range serve {
 		go func() { errc <- f() }()
@@ -369,6 +388,14 @@ func (r *rateLimited) maybe(ctx context.Context) error {
 		return nil
 	}
 	r.last = t
+	return r.run(ctx)
+}
+
+// force runs the function now, whatever the interval.
+func (r *rateLimited) force(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.last = r.now()
 	return r.run(ctx)
 }
 

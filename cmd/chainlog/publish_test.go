@@ -67,9 +67,13 @@ func TestServeDaemonConfig(t *testing.T) {
 			"--listen", "127.0.0.1:8999", "--node-id", "n1", "--token", "tok", "--signer-key", keyFile,
 			"--init", "--max-body-bytes", "100", "--max-inflight-bytes", "200", "--queue-events", "300",
 			"--batch-events", "40", "--verify-interval", "2m", "--full-verify-interval", "3h",
-			"--checkpoint-interval", "5ms", "--checkpoint-timeout", "6s", "--checkpoint-command", "cat >/dev/null")
+			"--checkpoint-interval", "5ms", "--checkpoint-timeout", "6s", "--checkpoint-command", "cat >/dev/null",
+			"--retain", "26w", "--retain-every", "10m", "--retain-archive", filepath.Join(dir, "archives"))
 		if got.Signer == nil || got.Signer.Name() != "chainlog/test/s" {
 			t.Fatalf("Signer = %v; want the key's", got.Signer)
+		}
+		if got.Verifier == nil || got.Verifier.Name() != "chainlog/test/s" || got.Verifier.KeyHash() != got.Signer.KeyHash() {
+			t.Fatalf("Verifier = %v; want the signer key's", got.Verifier)
 		}
 		if got.Logger != logger {
 			t.Error("the logger was not passed on")
@@ -81,8 +85,9 @@ func TestServeDaemonConfig(t *testing.T) {
 		if want := fmt.Sprint([]string{"http://127.0.0.1:7380 w1.example/w " + w1, "https://w2.example w2.example/w " + w2}); fmt.Sprint(ws) != want {
 			t.Errorf("Witnesses = %v; want %v", ws, want)
 		}
-		got.Signer, got.Logger, got.Witnesses = nil, nil, nil
+		got.Signer, got.Verifier, got.Logger, got.Witnesses = nil, nil, nil, nil
 		want := daemon.Config{
+			Retain: &daemon.Retention{Age: 26 * 7 * 24 * time.Hour, Text: "26w", Every: 10 * time.Minute, ArchiveDir: filepath.Join(dir, "archives")},
 			WitnessQuorum: 1, WitnessTimeout: 9 * time.Second,
 			Store: store, Init: true, Listen: "127.0.0.1:8999", NodeID: "n1", Token: "tok",
 			MaxBodyBytes: 100, MaxInflightBytes: 200, QueueEvents: 300, BatchEvents: 40,

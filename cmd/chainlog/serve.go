@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"chainlog/daemon"
+	"chainlog/retention"
 	"chainlog/watch"
 )
 
@@ -40,6 +41,10 @@ type serveConfig struct {
 	autoKey        bool
 	cp             checkpointFlags
 	watch          map[string]*string // agentFolder.flag -> DIR to follow
+	retain         string
+	retainEvery    time.Duration
+	retainArchive  string
+	retainNoArch   bool
 }
 
 const serveUsage = `serve [--store PATH] [--listen ADDR] [--node-id ID] [--token TOKEN] [flags]
@@ -76,6 +81,10 @@ func (c *serveConfig) register(fs *flag.FlagSet, e *env) {
 	for _, a := range agentFolders {
 		c.watch[a.flag] = fs.String("watch-"+a.flag, "", fmt.Sprintf("follow the %s transcripts in this `DIR` (see chainlog watch)", a.format))
 	}
+	fs.StringVar(&c.retain, "retain", "", "prune the events older than this `age` (180d, 26w, 720h) on a schedule, recorded in the trail (see chainlog prune); needs --retain-archive or --retain-no-archive")
+	fs.DurationVar(&c.retainEvery, "retain-every", time.Hour, "how often --retain runs")
+	fs.StringVar(&c.retainArchive, "retain-archive", "", "before each prune, write the pruned events to a new archive under this `DIR`, and verify it (needs a signer key)")
+	fs.BoolVar(&c.retainNoArch, "retain-no-archive", false, "--retain prunes without writing an archive: the pruned events are gone for good")
 	c.cp.register(fs, e)
 }
 
@@ -213,6 +222,9 @@ func (c *serveConfig) check() error {
 	if err := c.cp.check(); err != nil {
 		return err
 	}
+	if err := c.checkRetain(); err != nil {
+		return err
+	}
 	if err := checkListen("listen", c.listen, c.token, c.insecure); err != nil {
 		return err
 	}
@@ -220,6 +232,29 @@ func (c *serveConfig) check() error {
 		return nil
 	}
 	return checkListen("otlp-listen", c.otlpListen, c.token, c.insecure)
+}
+
+// checkRetain validates the retention flags.
+func (c *serveConfig) checkRetain() error {
+	if c.retain == "" {
+		if c.retainArchive != "" || c.retainNoArch {
+			return errors.New("--retain-archive and --retain-no-archive need --retain AGE")
+		}
+		return nil
+	}
+	if _, err := retention.ParseAge(c.retain); err != nil {
+		return fmt.Errorf("--retain: %w", err)
+	}
+	if err := positive("retain-every", int64(c.retainEvery), c.retainEvery.String()); err != nil {
+		return err
+	}
+	switch {
+	case c.retainArchive != "" && c.retainNoArch:
+		return errors.New("give --retain-archive DIR or --retain-no-archive, not both")
+	case c.retainArchive == "" && !c.retainNoArch:
+		return errors.New("--retain needs --retain-archive DIR, or --retain-no-archive to prune without keeping the events")
+	}
+	return nil
 }
 
 // checkListen refuses a non-loopback address without a token; flag names
@@ -257,6 +292,12 @@ func (c *serveConfig) daemonConfig(path string, logger *slog.Logger) daemon.Conf
 		// the URL, if any, publish on their own goroutines.
 		cfg.Signer, cfg.CheckpointFile, cfg.Publish = c.cp.signer, c.cp.file, c.cp.publishers
 		cfg.Witnesses, cfg.WitnessQuorum, cfg.WitnessTimeout = c.cp.witnesses, c.cp.witnessQuorum, c.cp.witnessTimeout
+		cfg.Verifier = c.cp.verifier
+	}
+	if c.retain != "" {
+		age, _ := retention.ParseAge(c.retain) // check has parsed it
+		cfg.Retain = &daemon.Retention{Age: age, Text: c.retain, Every: c.retainEvery,
+			ArchiveDir: c.retainArchive, NoArchive: c.retainNoArch}
 	}
 	return cfg
 }

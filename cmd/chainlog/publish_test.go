@@ -87,7 +87,7 @@ func TestServeDaemonConfig(t *testing.T) {
 		}
 		got.Signer, got.Verifier, got.Logger, got.Witnesses = nil, nil, nil, nil
 		want := daemon.Config{
-			Retain: &daemon.Retention{Age: 26 * 7 * 24 * time.Hour, Text: "26w", Every: 10 * time.Minute, ArchiveDir: filepath.Join(dir, "archives")},
+			Retain:        &daemon.Retention{Age: 26 * 7 * 24 * time.Hour, Text: "26w", Every: 10 * time.Minute, ArchiveDir: filepath.Join(dir, "archives")},
 			WitnessQuorum: 1, WitnessTimeout: 9 * time.Second,
 			Store: store, Init: true, Listen: "127.0.0.1:8999", NodeID: "n1", Token: "tok",
 			MaxBodyBytes: 100, MaxInflightBytes: 200, QueueEvents: 300, BatchEvents: 40,

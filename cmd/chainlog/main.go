@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 
 	"chainlog"
@@ -108,9 +109,36 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
+	stopProfile, err := startProfile(os.Getenv("CHAINLOG_CPUPROFILE"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "chainlog: CHAINLOG_CPUPROFILE: %v\n", err)
+		os.Exit(exitError)
+	}
 	code := run(ctx, osEnv(), os.Args[1:])
+	stopProfile()
 	stop()
 	os.Exit(code)
+}
+
+// startProfile writes a CPU profile of the command to path, when it is
+// not empty, until the returned function is called (see
+// docs/performance.md).
+func startProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func osEnv() *env {

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,10 @@ type Config struct {
 	OTLP   server.OTLPMapper
 	NodeID string // node_id for events that have none
 	Token  string // required bearer token; empty means none
+	// TLS, if set, serves HTTPS on every listener; with ClientAuth
+	// tls.RequireAndVerifyClientCert and ClientCAs, only clients with a
+	// certificate from those CAs connect (mutual TLS).
+	TLS *tls.Config
 
 	MaxBodyBytes     int64 // larger request bodies get 413
 	MaxInflightBytes int64 // request body bytes held at once, all requests together
@@ -148,6 +153,9 @@ func (c *Config) check() error {
 	if len(c.Witnesses) > 0 && c.Signer == nil {
 		return errors.New("daemon config: Witnesses without a Signer: there are no checkpoints to cosign")
 	}
+	if c.TLS != nil && len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil {
+		return errors.New("daemon config: TLS without a certificate")
+	}
 	if c.Retain != nil {
 		return c.Retain.check(c)
 	}
@@ -236,7 +244,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		NodeID: cfg.NodeID, OTLP: cfg.OTLP,
 		Tiles: &tiles.Handler{Source: ro, Checkpoint: servedCheckpoint(cfg.CheckpointFile), Logger: logger}})
 	hs := d.httpServer(srv)
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := d.listen(cfg.Listen)
 	if err != nil {
 		w.Close()
 		return err
@@ -244,7 +252,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	servers, serve := []*http.Server{hs}, []func() error{func() error { return hs.Serve(ln) }}
 	if cfg.OTLPListen != "" {
 		ohs := d.httpServer(srv.OTLPHandler())
-		oln, err := net.Listen("tcp", cfg.OTLPListen)
+		oln, err := d.listen(cfg.OTLPListen)
 		if err != nil {
 			ln.Close()
 			w.Close()
@@ -256,7 +264,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		servers, serve = append(servers, ohs), append(serve, func() error { return ohs.Serve(oln) })
 	}
-	logger.Info("chainlog serving", "addr", ln.Addr().String(), "store", cfg.Store, "node_id", cfg.NodeID,
+	logger.Info("chainlog serving", "addr", ln.Addr().String(), "tls", cfg.TLS != nil,
+		"client_certs", cfg.TLS != nil && cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert,
+		"store", cfg.Store, "node_id", cfg.NodeID,
 		"auth", cfg.Token != "", "checkpoints", cfg.Signer != nil)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
@@ -324,6 +334,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	logger.Info("stopped")
 	return err
+}
+
+// listen listens on addr, with TLS when the configuration has it.
+func (d *Daemon) listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil || d.cfg.TLS == nil {
+		return ln, err
+	}
+	return tls.NewListener(ln, d.cfg.TLS), nil
 }
 
 // httpServer returns the daemon's HTTP server settings around h.

@@ -24,7 +24,10 @@ const maxRetryTime = 2 * time.Minute
 // each batch atomically and answers only after committing it.
 func (c *ingestCmd) postIngest(ctx context.Context, in *input, sum *ingestSummary) error {
 	url := strings.TrimSuffix(c.server, "/") + "/v1/events"
-	client := &http.Client{Timeout: 2 * time.Minute}
+	client, err := c.tls.client(2 * time.Minute)
+	if err != nil {
+		return err
+	}
 	bar := newProgress(c.env, in.size, "posting")
 	defer bar.finish()
 	r := chainlog.NewReader(in, c.maxLine, c.defaultNode())

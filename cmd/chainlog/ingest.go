@@ -33,6 +33,7 @@ type ingestCmd struct {
 	cp          checkpointFlags
 	server      string
 	token       string
+	tls         clientTLSFlags
 	init        bool
 }
 
@@ -61,6 +62,7 @@ func runIngest(ctx context.Context, e *env, args []string) int {
 	c.cp.register(fs, e)
 	fs.StringVar(&c.server, "server", "", "post the events to the daemon at this `URL` (e.g. http://127.0.0.1:8900) instead of writing the store")
 	fs.StringVar(&c.token, "token", "", "bearer token for --server (default $CHAINLOG_TOKEN)")
+	c.tls.register(fs)
 	fs.BoolVar(&c.init, "init", false, "add chainlog's tables to a database that has other tables but no events table")
 	pos, err := parseFlags(fs, args)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,6 +42,8 @@ type serveConfig struct {
 	autoKey        bool
 	cp             checkpointFlags
 	watch          map[string]*string // agentFolder.flag -> DIR to follow
+	tls            serverTLSFlags
+	tlsConfig      *tls.Config // loaded from tls
 	retain         string
 	retainEvery    time.Duration
 	retainArchive  string
@@ -81,6 +84,7 @@ func (c *serveConfig) register(fs *flag.FlagSet, e *env) {
 	for _, a := range agentFolders {
 		c.watch[a.flag] = fs.String("watch-"+a.flag, "", fmt.Sprintf("follow the %s transcripts in this `DIR` (see chainlog watch)", a.format))
 	}
+	c.tls.register(fs)
 	fs.StringVar(&c.retain, "retain", "", "prune the events older than this `age` (180d, 26w, 720h) on a schedule, recorded in the trail (see chainlog prune); needs --retain-archive or --retain-no-archive")
 	fs.DurationVar(&c.retainEvery, "retain-every", time.Hour, "how often --retain runs")
 	fs.StringVar(&c.retainArchive, "retain-archive", "", "before each prune, write the pruned events to a new archive under this `DIR`, and verify it (needs a signer key)")
@@ -154,6 +158,9 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	if err := c.cp.setup(path); err != nil {
 		return fail(e, "serve", err)
 	}
+	if c.tlsConfig, err = c.tls.config(); err != nil {
+		return usageError(e, fs, "%v", err)
+	}
 	cfg := c.daemonConfig(path, logger)
 	cfg.Watch = watched
 	d, err := daemon.New(cfg)
@@ -225,13 +232,16 @@ func (c *serveConfig) check() error {
 	if err := c.checkRetain(); err != nil {
 		return err
 	}
-	if err := checkListen("listen", c.listen, c.token, c.insecure); err != nil {
+	if err := c.tls.check(); err != nil {
+		return err
+	}
+	if err := c.checkListen("listen", c.listen); err != nil {
 		return err
 	}
 	if c.otlpListen == "" {
 		return nil
 	}
-	return checkListen("otlp-listen", c.otlpListen, c.token, c.insecure)
+	return c.checkListen("otlp-listen", c.otlpListen)
 }
 
 // checkRetain validates the retention flags.
@@ -257,9 +267,11 @@ func (c *serveConfig) checkRetain() error {
 	return nil
 }
 
-// checkListen refuses a non-loopback address without a token; flag names
-// the flag that gave it.
-func checkListen(flag, addr, token string, insecure bool) error {
+// checkListen refuses a non-loopback address, which flag names, unless
+// clients are authenticated (a token or client certificates) and the
+// connection is encrypted (TLS): a bearer token in clear over a network is
+// anyone's who listens. --insecure allows it anyway.
+func (c *serveConfig) checkListen(flag, addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("--%s %q: %v", flag, addr, err)
@@ -267,13 +279,19 @@ func checkListen(flag, addr, token string, insecure bool) error {
 	if _, err := net.LookupPort("tcp", port); err != nil || port == "" {
 		return fmt.Errorf("--%s %q: want a port number after the colon", flag, addr)
 	}
-	if token != "" || insecure || host == "localhost" {
+	if c.insecure || host == "localhost" {
 		return nil
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("--%s %q is not a loopback address: set --token (or CHAINLOG_TOKEN), or --insecure to listen without one", flag, addr)
+	switch {
+	case c.token == "" && c.tls.clientCA == "":
+		return fmt.Errorf("--%s %q is not a loopback address: set --token (or CHAINLOG_TOKEN) or --client-ca, with --tls-cert and --tls-key, or --insecure to listen without them", flag, addr)
+	case c.tls.cert == "":
+		return fmt.Errorf("--%s %q is not a loopback address: serve TLS (--tls-cert and --tls-key), or the token crosses the network in clear; --insecure allows it", flag, addr)
+	}
+	return nil
 }
 
 // daemonConfig is the daemon's configuration from the flags, once check
@@ -294,6 +312,7 @@ func (c *serveConfig) daemonConfig(path string, logger *slog.Logger) daemon.Conf
 		cfg.Witnesses, cfg.WitnessQuorum, cfg.WitnessTimeout = c.cp.witnesses, c.cp.witnessQuorum, c.cp.witnessTimeout
 		cfg.Verifier = c.cp.verifier
 	}
+	cfg.TLS = c.tlsConfig
 	if c.retain != "" {
 		age, _ := retention.ParseAge(c.retain) // check has parsed it
 		cfg.Retain = &daemon.Retention{Age: age, Text: c.retain, Every: c.retainEvery,

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"chainlog"
 	"chainlog/sqlite"
@@ -49,6 +50,7 @@ type watchCmd struct {
 	dirs     map[string]*string // agentFolder.flag -> DIR given
 	server   string
 	token    string
+	tls      clientTLSFlags
 	state    string
 	nodeID   string
 	once     bool
@@ -65,6 +67,7 @@ func runWatch(ctx context.Context, e *env, args []string) int {
 		c.dirs[a.flag] = fs.String(a.flag, "", fmt.Sprintf("watch this `DIR` of %s transcripts (default ~/%s, if it exists)", a.format, a.def))
 	}
 	fs.StringVar(&c.server, "server", "", "post the events to the daemon at this `URL` instead of writing the store")
+	c.tls.register(fs)
 	fs.StringVar(&c.token, "token", "", "bearer token for --server (default $CHAINLOG_TOKEN)")
 	fs.StringVar(&c.state, "state", "", "with --server, the `file` keeping the positions reached (default ~/.chainlog/watch-state.json)")
 	fs.StringVar(&c.nodeID, "node-id", "", "node_id of the events (default: the host name)")
@@ -189,7 +192,11 @@ func (c *watchCmd) sink(ctx context.Context) (watch.Sink, func(context.Context) 
 			}
 			c.state = filepath.Join(home, ".chainlog", "watch-state.json")
 		}
-		s := &watch.HTTPSink{URL: c.server, Token: c.token, StateFile: c.state}
+		client, err := c.tls.client(2 * time.Minute)
+		if err != nil {
+			return nil, nil, err
+		}
+		s := &watch.HTTPSink{URL: c.server, Token: c.token, StateFile: c.state, Client: client}
 		return s, func(context.Context) error { return nil }, nil
 	}
 	path, err := c.store()

@@ -96,11 +96,15 @@ func tampers(other note.Signer) []tamper {
 			}},
 		{name: "dropped from the middle", fix: true, event: "node-a/4", reason: "chain_seq skips",
 			edit: func(t testing.TB, dir string) {
-				editLines(t, dir, EventsFile, func(l [][]byte) [][]byte { return slices.Delete(l, lineOf(t, l, "node-a/3"), lineOf(t, l, "node-a/3")+1) })
+				editLines(t, dir, EventsFile, func(l [][]byte) [][]byte {
+					return slices.Delete(l, lineOf(t, l, "node-a/3"), lineOf(t, l, "node-a/3")+1)
+				})
 			}},
 		{name: "dropped from the end", fix: true, event: "node-b/4", reason: "events are missing",
 			edit: func(t testing.TB, dir string) {
-				editLines(t, dir, EventsFile, func(l [][]byte) [][]byte { return slices.Delete(l, lineOf(t, l, "node-b/5"), lineOf(t, l, "node-b/5")+1) })
+				editLines(t, dir, EventsFile, func(l [][]byte) [][]byte {
+					return slices.Delete(l, lineOf(t, l, "node-b/5"), lineOf(t, l, "node-b/5")+1)
+				})
 			}},
 		{name: "added, a copy", fix: true, event: "node-b/2", reason: "fork",
 			edit: func(t testing.TB, dir string) {

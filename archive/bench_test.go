@@ -152,4 +152,3 @@ func BenchmarkVerify(b *testing.B) {
 		reportRSS(b, before)
 	})
 }
-

@@ -79,8 +79,10 @@ func (e StoredEvent) MarshalJSON() ([]byte, error) {
 // repeated keys, another key order, spacing or escaping, numbers written
 // otherwise. The line is decoded, encoded again and compared, so that
 // what is read is exactly what export writes, and one row has one text.
-// A data column that export gave as a JSON string because it is not JSON
-// is read back as that text.
+//
+// The data column is read as the JSON it is. Export writes a data column
+// that is not JSON (text another tool stored) as a JSON string, which
+// reads back as that string: see DataAsText for the other reading.
 func DecodeStoredEvent(line []byte) (StoredEvent, error) {
 	var r struct {
 		record
@@ -118,18 +120,26 @@ func DecodeStoredEvent(line []byte) (StoredEvent, error) {
 	return e, nil
 }
 
-// dataOfExport is the data column that export wrote as raw: JSON null is
-// NULL, a JSON string whose text is not JSON is that text, any other JSON
-// is itself.
+// dataOfExport is the data column that export wrote: JSON null is NULL,
+// any other JSON is itself.
 func dataOfExport(raw json.RawMessage) json.RawMessage {
 	if raw == nil || string(raw) == "null" {
 		return nil
 	}
-	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) == nil && !json.Valid([]byte(s)) {
-			return json.RawMessage(s)
-		}
-	}
 	return raw
+}
+
+// DataAsText is the other reading of an exported data column that is a
+// JSON string: the text it holds, when that text is not JSON, as export
+// writes a column of text that is not JSON. ok is false when there is no
+// other reading. Which one the store held, only the payload digest says.
+func DataAsText(data json.RawMessage) (text json.RawMessage, ok bool) {
+	if len(data) == 0 || data[0] != '"' {
+		return nil, false
+	}
+	var s string
+	if json.Unmarshal(data, &s) != nil || json.Valid([]byte(s)) {
+		return nil, false
+	}
+	return json.RawMessage(s), true
 }

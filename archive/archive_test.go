@@ -1,8 +1,11 @@
 package archive
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -95,6 +98,43 @@ func TestWriteRefuses(t *testing.T) {
 				if _, err := readManifest(tc.dir); !errors.Is(err, errNotExist) {
 					t.Fatalf("a failed write left %s: %v", tc.dir, err)
 				}
+			}
+		})
+	}
+}
+
+// TestEventsAsExport: events.jsonl holds the cuts' rows exactly as
+// export's encoder writes them, in commit order.
+func TestEventsAsExport(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			st, _, cp := setup(t, b)
+			cuts := plan(t, st, 6)
+			dir := filepath.Join(t.TempDir(), "a")
+			if _, err := Write(ctx, st, dir, cuts, cp); err != nil {
+				t.Fatal(err)
+			}
+			var want bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetEscapeHTML(false) // as cmd/chainlog's export
+			err := st.Export(ctx, "", func(e *chainlog.StoredEvent) error {
+				for _, c := range cuts {
+					if e.NodeID == c.NodeID && e.Seq >= c.FirstSeq && e.Seq <= c.LastSeq {
+						return enc.Encode(e)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(filepath.Join(dir, EventsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want.Bytes()) {
+				t.Fatalf("events.jsonl:\n%s\nexport:\n%s", got, want.Bytes())
 			}
 		})
 	}

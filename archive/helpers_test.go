@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +84,11 @@ func fill(t testing.TB, st testStore) {
 			}
 			line := fmt.Sprintf(`{"id":"%s/%d","node_id":%q,"agent_type":"claude_code","agent_id":"a","session_id":"s-%d","event_type":"tool_call","ts":%q,"data":{"i":%d,"html":"<b>&</b>"},"cost_usd":0.25}`,
 				node, i, node, i%3, ts.Format(time.RFC3339), i)
+			if i == 4 {
+				// data a JSON string, which export writes as it would
+				// write text that is not JSON
+				line = strings.Replace(line, fmt.Sprintf(`{"i":%d,"html":"<b>&</b>"}`, i), `"plain text"`, 1)
+			}
 			e, err := chainlog.DecodeEvent([]byte(line), "")
 			if err != nil {
 				t.Fatal(err)

@@ -101,7 +101,8 @@ func sameOperation(m *Manifest, recs []chainlog.Amendment, matched []int) error 
 		}
 	}
 	if hi-lo+1 != len(m.Nodes) {
-		return &Error{File: ManifestFile, Reason: "two cuts match one prune record", Expected: fmt.Sprint(len(m.Nodes)), Found: fmt.Sprint(hi - lo + 1)}
+		return &Error{File: ManifestFile, Reason: fmt.Sprintf("the store's prune (records %d-%d) pruned more nodes than the archive's cuts", first.Seq, recs[hi].Seq),
+			Expected: fmt.Sprintf("%d cuts", hi-lo+1), Found: fmt.Sprintf("%d cuts", len(m.Nodes))}
 	}
 	var also *chainlog.Amendment
 	switch {

@@ -218,8 +218,6 @@ func (w *writer) writeEvents(ctx context.Context, src Source, out *hashedFile, a
 	}
 	amended := map[string]bool{}
 	buf := bufio.NewWriterSize(out, 1<<16)
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false) // as export writes it
 	err := src.Export(ctx, node, func(e *chainlog.StoredEvent) error {
 		c := w.cuts[e.NodeID]
 		if c == nil || e.Seq < c.cut.FirstSeq || e.Seq > c.cut.LastSeq {
@@ -231,8 +229,15 @@ func (w *writer) writeEvents(ctx context.Context, src Source, out *hashedFile, a
 		if len(amends[e.ID]) > 0 {
 			amended[e.ID] = true
 		}
-		if err := enc.Encode(e); err != nil {
+		// The row export writes (a json.Encoder without HTML escaping
+		// writes MarshalJSON's text as it is), and its newline.
+		line, err := e.MarshalJSON()
+		if err != nil {
 			return fmt.Errorf("event %q: %w", e.ID, err)
+		}
+		buf.Write(line)
+		if err := buf.WriteByte('\n'); err != nil {
+			return err
 		}
 		if w.left--; w.left == 0 {
 			return errDone

@@ -49,6 +49,7 @@ Commands:
   consistency       prove, or check offline, that a checkpoint extends an older one
   evidence          write an evidence pack: selected events, their history and proofs, for an auditor
   verify-evidence   check an evidence pack offline, without the store
+  verify-archive    check a prune's archive offline, and with --store against the prune records
   bench             measure ingest and verify throughput on generated stores
 
 The store is ~/.chainlog/chainlog.db unless --store or CHAINLOG_STORE says
@@ -98,6 +99,7 @@ var commands = []command{
 	{"consistency", runConsistency},
 	{"evidence", runEvidence},
 	{"verify-evidence", runVerifyEvidence},
+	{"verify-archive", runVerifyArchive},
 	{"bench", runBench},
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"chainlog/archive"
 	"chainlog/retention"
 	"chainlog/sqlite"
 
@@ -23,7 +24,7 @@ func newArchiver(st *sqlite.Store, dir string, now time.Time, v note.Verifier, s
 	for i := 2; exists(path); i++ {
 		path = filepath.Join(dir, fmt.Sprintf("%s-%d", name, i))
 	}
-	return &retention.DirArchiver{Source: st, Dir: path, Verifier: v,
+	return &archive.Archiver{Source: st, Dir: path, Options: archive.Options{Verifiers: []note.Verifier{v}},
 		Checkpoint: func(ctx context.Context) ([]byte, error) {
 			if err := sign(ctx); err != nil {
 				return nil, err

@@ -85,7 +85,10 @@ func Prune(ctx context.Context, st chainlog.Pruner, req Request) (*Result, error
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
-	res := &Result{Before: req.Before, Cuts: cuts, DryRun: req.DryRun, Events: eventsIn(cuts)}
+	res := &Result{Before: req.Before, Cuts: cuts, DryRun: req.DryRun}
+	for _, c := range cuts {
+		res.Events += c.LastSeq - c.FirstSeq + 1
+	}
 	if len(cuts) == 0 || req.DryRun {
 		return res, nil
 	}

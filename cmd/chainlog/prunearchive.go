@@ -5,8 +5,11 @@ import (
 	"errors"
 	"flag"
 
+	"chainlog/archive"
 	"chainlog/retention"
 	"chainlog/sqlite"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 func registerArchiveFlag(fs *flag.FlagSet, f *pruneFlags) {
@@ -21,7 +24,7 @@ func newStoreArchiver(st *sqlite.Store, cp *checkpointFlags, dir string) (retent
 	if cp.signer == nil {
 		return nil, errors.New("--archive needs a signer key (--signer-key, CHAINLOG_SIGNER_KEY or chainlog keygen): an archive holds the signed checkpoint that proves its events")
 	}
-	return &retention.DirArchiver{Source: st, Dir: dir, Verifier: cp.verifier,
+	return &archive.Archiver{Source: st, Dir: dir, Options: archive.Options{Verifiers: []note.Verifier{cp.verifier}},
 		Checkpoint: func(ctx context.Context) ([]byte, error) {
 			if err := cp.sign(ctx, st); err != nil {
 				return nil, err

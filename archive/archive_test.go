@@ -7,11 +7,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"chainlog"
 
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 func verifyOK(t *testing.T, dir string, vk note.Verifier) *Report {
@@ -137,5 +139,27 @@ func TestEventsAsExport(t *testing.T) {
 				t.Fatalf("events.jsonl:\n%s\nexport:\n%s", got, want.Bytes())
 			}
 		})
+	}
+}
+
+// failingHashes is a source whose tree hashes cannot be read.
+type failingHashes struct{ Source }
+
+func (failingHashes) ReadStoredHashes(context.Context, []int64) ([]tlog.Hash, error) {
+	return nil, errors.New("disk error")
+}
+
+// TestWriteFailsWhole: a write that fails half way leaves nothing at the
+// archive's path, and nothing beside it.
+func TestWriteFailsWhole(t *testing.T) {
+	ctx := context.Background()
+	st, _, cp := setup(t, backends[0])
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "a")
+	if _, err := Write(ctx, failingHashes{st}, dir, plan(t, st, 6), cp); err == nil || !strings.Contains(err.Error(), "disk error") {
+		t.Fatalf("got %v, want the source's error", err)
+	}
+	if ents, err := os.ReadDir(parent); err != nil || len(ents) != 0 {
+		t.Fatalf("left %v (%v)", ents, err)
 	}
 }

@@ -28,6 +28,10 @@ func (s *Store) Events(ctx context.Context, q chainlog.EventFilter) ([]chainlog.
 		}
 	}
 	sqlq := `SELECT ` + s.storedColumns() + `, rowid FROM events WHERE rowid > ?1 AND ` + huskCond
+	if q.Upto > 0 {
+		args = append(args, strconv.FormatInt(q.Upto, 10))
+		where = append(where, "rowid <= CAST(?"+strconv.Itoa(len(args)+2)+" AS INTEGER)")
+	}
 	for _, w := range where {
 		sqlq += " AND " + w
 	}

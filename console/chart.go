@@ -17,6 +17,7 @@ import (
 // chart is a server-rendered SVG chart and a text summary of it for
 // screen readers and for the table beside it.
 type chart struct {
+	Title   string
 	SVG     template.HTML
 	Legend  []legendItem
 	Summary string
@@ -39,6 +40,7 @@ type series struct {
 // stackedBars draws one bar a day, stacked by series; at most
 // len(palette)-1 series, the rest summed as "other".
 func stackedBars(title string, days []string, ss []series, unit func(float64) string) chart {
+	ss = slices.DeleteFunc(ss, func(s series) bool { return s.total <= 0 })
 	slices.SortFunc(ss, func(a, b series) int { return cmp.Compare(b.total, a.total) })
 	if n := len(palette) - 1; len(ss) > n {
 		other := series{name: "other", values: map[string]float64{}}
@@ -90,7 +92,7 @@ func stackedBars(title string, days []string, ss []series, unit func(float64) st
 		}
 	}
 	b.WriteString(`</svg>`)
-	c := chart{SVG: template.HTML(b.String())}
+	c := chart{Title: title, SVG: template.HTML(b.String())}
 	for j, s := range ss {
 		c.Legend = append(c.Legend, legendItem{Name: s.name, Color: palette[min(j, len(palette)-1)]})
 	}
@@ -132,7 +134,7 @@ func line(title string, at []time.Time, vals []float64, now time.Time, unit func
 		fmt.Fprintf(&b, `<polyline points="%s" class="line"/>`, strings.Join(pts, " "))
 	}
 	b.WriteString(`</svg>`)
-	return chart{SVG: template.HTML(b.String())}
+	return chart{Title: title, SVG: template.HTML(b.String())}
 }
 
 // hourCharts draws the ingest rate (events a minute between samples) and
@@ -153,7 +155,12 @@ func (c *Console) hourCharts() (rate, queue chart, queueNow int64) {
 			}
 		}
 	}
-	count := func(v float64) string { return chainlog.Thousands(int64(v + 0.5)) }
+	count := func(v float64) string {
+		if v < 10 && v != float64(int64(v)) {
+			return strconv.FormatFloat(v, 'f', 1, 64)
+		}
+		return chainlog.Thousands(int64(v + 0.5))
+	}
 	rate = line("Events committed a minute, last hour", rat, rv, now, count)
 	queue = line("Events queued, last hour", qat, qv, now, count)
 	if len(rv) > 0 {
@@ -222,7 +229,12 @@ func (c *Console) costs(w http.ResponseWriter, r *http.Request) {
 		}
 		return out
 	}
-	usd := func(v float64) string { return fmt.Sprintf("$%.2f", v) }
+	usd := func(v float64) string {
+		if cost < 10*float64(days) { // small amounts: the axis needs cents' fractions
+			return fmt.Sprintf("$%.4f", v)
+		}
+		return fmt.Sprintf("$%.2f", v)
+	}
 	tok := func(v float64) string { return chainlog.Thousands(int64(v + 0.5)) }
 	d := costsData{Days: days, Rows: rows, TotalCost: fmt.Sprintf("$%.4f", cost), TotalTokens: chainlog.Thousands(tokens),
 		CostModel: stackedBars("Cost per day by model", dayList, list(byModel), usd),

@@ -254,9 +254,13 @@ func (c *Console) event(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.URL.Query().Get("id")
 	e, err := c.cfg.Store.Event(ctx, id)
-	if errors.Is(err, chainlog.ErrNotFound) || (err == nil && e.Husk()) {
+	if errors.Is(err, chainlog.ErrPruned) || (err == nil && e.Husk()) {
 		// A husk is no event: its prune record stands for it.
-		c.render(w, r, http.StatusNotFound, "error", "No such event", errorData{Message: fmt.Sprintf("No event with id %q (a pruned event is listed only in the prune records on the overview).", id)})
+		c.render(w, r, http.StatusGone, "error", "Pruned event", errorData{Message: fmt.Sprintf("Event %q was pruned: its prune record, on the overview, stands for it.", id)})
+		return
+	}
+	if errors.Is(err, chainlog.ErrNotFound) {
+		c.render(w, r, http.StatusNotFound, "error", "No such event", errorData{Message: fmt.Sprintf("No event with id %q.", id)})
 		return
 	}
 	if err != nil {
@@ -332,7 +336,7 @@ func (c *Console) proof(w http.ResponseWriter, r *http.Request) {
 	}
 	data, err := chainlog.ProveBundle(r.Context(), c.cfg.Store, id, signed)
 	switch {
-	case errors.Is(err, chainlog.ErrNotFound):
+	case errors.Is(err, chainlog.ErrNotFound), errors.Is(err, chainlog.ErrPruned):
 		c.render(w, r, http.StatusNotFound, "error", "No such event", errorData{Message: err.Error()})
 		return
 	case errors.Is(err, chainlog.ErrNotInTree):

@@ -29,11 +29,17 @@ var demoNodes = []string{"build-01", "laptop-ana", "ci-runner"}
 // before now.
 func demoEvents(t testing.TB, n int, now time.Time) []chainlog.Event {
 	t.Helper()
+	return demoRange(t, 0, n, n, now)
+}
+
+// demoRange returns the demo events from through to-1 of n.
+func demoRange(t testing.TB, from, to, n int, now time.Time) []chainlog.Event {
+	t.Helper()
 	models := []string{"claude-sonnet-4", "gpt-5", "gemini-2.5-pro"}
 	agents := []string{"main", "reviewer", "tester"}
 	types := []string{"prompt", "model_call", "tool_call", "tool_result"}
-	out := make([]chainlog.Event, 0, n)
-	for i := range n {
+	out := make([]chainlog.Event, 0, to-from)
+	for i := from; i < to; i++ {
 		node := demoNodes[i%len(demoNodes)]
 		session := fmt.Sprintf("sess-%s-%d", node, i/24)
 		typ := types[i%len(types)]

@@ -50,6 +50,8 @@ type Store interface {
 	// Costs groups the events committed since a time by day, model and
 	// agent.
 	Costs(ctx context.Context, since time.Time) ([]chainlog.CostDay, error)
+	// Cursor is the cursor of the event with id (chainlog.ErrNotFound).
+	Cursor(ctx context.Context, id string) (int64, error)
 	// LastCursor is the newest row's cursor; 0 when there is none.
 	LastCursor(ctx context.Context) (int64, error)
 }

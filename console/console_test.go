@@ -230,3 +230,39 @@ func TestLoginRedirectsOnlyHere(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionWindows: a session's timeline reads windows of rows; from an
+// event's page it starts just before the event, and the later and earlier
+// links reach every step once.
+func TestSessionWindows(t *testing.T) {
+	path := buildStore(t, demoEvents(t, 600, time.Now()))
+	srv := newConsole(t, path, "") // windows of 100 rows for a session
+	stepLink := regexp.MustCompile(`<a href="/event\?id=(ev-\d+)">`)
+	var want []string
+	for i := range 600 {
+		if i%3 == 2 && i/24 == 12 { // sess-ci-runner-12: ev-00290 to ev-00311
+			want = append(want, fmt.Sprintf("ev-%05d", i))
+		}
+	}
+	_, body := get(t, srv.URL+"/event?id=ev-00299")
+	m := regexp.MustCompile(`href="(/session\?[^"]*)" id="session"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("the event's page has no session link")
+	}
+	u := srv.URL + strings.ReplaceAll(m[1], "&amp;", "&")
+	var got []string
+	for range 20 {
+		_, body = get(t, u)
+		for _, m := range stepLink.FindAllStringSubmatch(body, -1) {
+			got = append(got, m[1])
+		}
+		n := regexp.MustCompile(`href="(/session\?[^"]*)" rel="next"`).FindStringSubmatch(body)
+		if n == nil {
+			break
+		}
+		u = srv.URL + strings.ReplaceAll(n[1], "&amp;", "&")
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("the timeline from the event's link listed %v; want %v", got, want)
+	}
+}

@@ -244,6 +244,7 @@ type eventData struct {
 	Payload    string
 	Prev, Next string // ids of the node's previous and next events; "" if none
 	PrevPruned bool   // the previous event was pruned
+	Session    string // the session timeline's page around the event
 	History    []chainlog.Amendment
 	CanProve   bool
 }
@@ -288,6 +289,15 @@ func (c *Console) event(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.CanProve = e.LeafIndex != nil
+	if e.SessionID != nil {
+		cur, err := c.cfg.Store.Cursor(ctx, id)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		after := max(0, cur-1-c.sessionWindow()/2)
+		d.Session = "/session?" + url.Values{"id": {*e.SessionID}, "after": {strconv.FormatInt(after, 10)}}.Encode()
+	}
 	c.render(w, r, http.StatusOK, "event", "Event "+id, d)
 }
 
@@ -362,27 +372,39 @@ func proofFileName(id string) string {
 	return "proof-" + string(b) + ".txt"
 }
 
-// sessionData is a session's timeline.
+// sessionData is a session's timeline over one window of rows.
 type sessionData struct {
-	ID     string
-	Steps  []eventRow
-	Cost   string
-	Tokens string
-	Next   string
+	ID            string
+	Steps         []eventRow
+	Cost          string
+	Tokens        string
+	From, Upto    int64 // the rows read: after From, through Upto
+	Next, Earlier string
 }
+
+// sessionWindow is how many rows a session page reads at most: a session's
+// steps are close together in commit order.
+func (c *Console) sessionWindow() int64 { return 10 * c.cfg.Window }
 
 func (c *Console) sessionPage(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("id")
 	q := chainlog.EventFilter{SessionID: id, Limit: chainlog.MaxQueryLimit}
 	if raw := r.URL.Query().Get("after"); raw != "" {
 		q.After, _ = strconv.ParseInt(raw, 10, 64)
+		q.After = max(0, q.After)
 	}
+	last, err := c.cfg.Store.LastCursor(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	q.Upto = min(q.After+c.sessionWindow(), last)
 	events, next, err := c.cfg.Store.Events(r.Context(), q)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	d := sessionData{ID: id}
+	d := sessionData{ID: id, From: q.After, Upto: q.Upto}
 	var cost float64
 	var tokens int64
 	for i := range events {
@@ -396,8 +418,17 @@ func (c *Console) sessionPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.Cost, d.Tokens = fmt.Sprintf("$%.4f", cost), chainlog.Thousands(tokens)
+	if next == 0 && q.Upto < last {
+		next = q.Upto
+	}
+	link := func(after int64) string {
+		return "/session?" + url.Values{"id": {id}, "after": {strconv.FormatInt(after, 10)}}.Encode()
+	}
 	if next != 0 {
-		d.Next = "/session?" + url.Values{"id": {id}, "after": {strconv.FormatInt(next, 10)}}.Encode()
+		d.Next = link(next)
+	}
+	if q.After > 0 {
+		d.Earlier = link(max(0, q.After-c.sessionWindow()))
 	}
 	c.render(w, r, http.StatusOK, "session", "Session "+id, d)
 }

@@ -109,3 +109,19 @@ func firstCommittedSince(conn *sqlite.Conn, at string) (int64, error) {
 	}
 	return lo, nil
 }
+
+// Cursor returns the cursor (rowid) of the event with id, found through the
+// id index, or chainlog.ErrNotFound.
+func (s *Store) Cursor(ctx context.Context, id string) (int64, error) {
+	var rid int64
+	var ok bool
+	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+		var err error
+		rid, ok, err = s.rowidOf(conn, id)
+		return err
+	})
+	if err == nil && !ok {
+		err = chainlog.ErrNotFound
+	}
+	return rid, err
+}

@@ -65,7 +65,7 @@ func BenchmarkEventsPage(b *testing.B) {
 		{"session", "/events?session=sess-ci-runner-20000&after=480000"},
 		{"type_agent", "/events?type=tool_call&agent=reviewer"},
 		{"no_match", "/events?agent=nobody&after=700000"},
-		{"session_page", "/session?id=sess-ci-runner-20000"},
+		{"session_page", "/session?id=sess-ci-runner-20000&after=430000"},
 		{"costs", "/costs"},
 		{"event", "/event?id=ev-500000"},
 		{"overview", "/"},

@@ -236,7 +236,7 @@ func TestLoginRedirectsOnlyHere(t *testing.T) {
 // links reach every step once.
 func TestSessionWindows(t *testing.T) {
 	path := buildStore(t, demoEvents(t, 600, time.Now()))
-	srv := newConsole(t, path, "") // windows of 100 rows for a session
+	srv := newConsole(t, path, "") // windows of 50 rows for a session
 	stepLink := regexp.MustCompile(`<a href="/event\?id=(ev-\d+)">`)
 	var want []string
 	for i := range 600 {

@@ -384,7 +384,7 @@ type sessionData struct {
 
 // sessionWindow is how many rows a session page reads at most: a session's
 // steps are close together in commit order.
-func (c *Console) sessionWindow() int64 { return 10 * c.cfg.Window }
+func (c *Console) sessionWindow() int64 { return 5 * c.cfg.Window }
 
 func (c *Console) sessionPage(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("id")

@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"chainlog"
@@ -47,27 +49,43 @@ func (s *Store) CheckpointTime(ctx context.Context) (string, error) {
 // since, grouped by the day of their ts, model and agent, ordered by day,
 // then model, then agent. The store's own events (the amendment anchors)
 // and pruned events are left out. It reads only the rows committed since
-// then.
+// then, summed as they are read (no sort).
 func (s *Store) Costs(ctx context.Context, since time.Time) ([]chainlog.CostDay, error) {
-	var out []chainlog.CostDay
+	type key struct{ day, model, agent string }
+	sums := map[key]*chainlog.CostDay{}
 	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
 		from, err := firstCommittedSince(conn, since.UTC().Format("2006-01-02T15:04:05.000000Z"))
 		if err != nil {
 			return err
 		}
-		return sqlitex.Execute(conn, `SELECT substr(ts, 1, 10) AS day, coalesce(model, ''), agent_id,
-				total(cost_usd), total(token_count), count(*)
-			FROM events WHERE rowid >= ?1 AND `+huskCond+` AND substr(node_id, 1, length(?2)) != ?2
-			GROUP BY day, coalesce(model, ''), agent_id ORDER BY 1, 2, 3`, &sqlitex.ExecOptions{
+		return sqlitex.Execute(conn, `SELECT substr(ts, 1, 10), model, agent_id, cost_usd, token_count
+			FROM events WHERE rowid >= ?1 AND `+huskCond+` AND substr(node_id, 1, length(?2)) != ?2`, &sqlitex.ExecOptions{
 			Args: []any{from, chainlog.ReservedNodePrefix},
 			ResultFunc: func(stmt *sqlite.Stmt) error {
-				out = append(out, chainlog.CostDay{Day: stmt.ColumnText(0), Model: stmt.ColumnText(1), AgentID: stmt.ColumnText(2),
-					CostUSD: stmt.ColumnFloat(3), Tokens: int64(stmt.ColumnFloat(4)), Events: stmt.ColumnInt64(5)})
+				k := key{stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnText(2)}
+				c := sums[k]
+				if c == nil {
+					c = &chainlog.CostDay{Day: k.day, Model: k.model, AgentID: k.agent}
+					sums[k] = c
+				}
+				c.CostUSD += stmt.ColumnFloat(3)
+				c.Tokens += stmt.ColumnInt64(4)
+				c.Events++
 				return nil
 			},
 		})
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	out := make([]chainlog.CostDay, 0, len(sums))
+	for _, c := range sums {
+		out = append(out, *c)
+	}
+	slices.SortFunc(out, func(a, b chainlog.CostDay) int {
+		return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.Model, b.Model), cmp.Compare(a.AgentID, b.AgentID))
+	})
+	return out, nil
 }
 
 // firstCommittedSince returns the rowid of the first row whose created_at

@@ -45,10 +45,19 @@ func TestConsoleOverviewAndVerify(t *testing.T) {
 	}
 	waitText(t, ctx, "#result", "VALID")
 	screenshot(t, ctx, dir, "verify-valid")
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#last-status", "VALID")
+	screenshot(t, ctx, dir, "overview-verified")
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/verify")); err != nil {
+		t.Fatal(err)
+	}
 
 	victim := "ev-00030" // build-01's seq 11 (events go round the three nodes)
 	tamper(t, d.path, `UPDATE events SET agent_id = 'mallory' WHERE id = ?1`, victim)
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#verify"))); err != nil {
+	// By keyboard this time: focus the button and press Enter.
+	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS("#verify")), chromedp.KeyEvent("\r")); err != nil {
 		t.Fatal(err)
 	}
 	waitText(t, ctx, "#result", "INVALID")
@@ -83,6 +92,21 @@ func TestConsoleOverviewAndVerify(t *testing.T) {
 	}
 	waitText(t, ctx, "#last-status", "INVALID")
 	screenshot(t, ctx, dir, "overview-invalid")
+	// On a phone's screen the page is as wide as the screen: the tables
+	// scroll in their own boxes.
+	for _, page := range []string{"/", "/events", "/event?id=" + victim, "/verify", "/costs"} {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(d.url+page)); err != nil {
+			t.Fatal(err)
+		}
+		fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fits {
+			t.Errorf("%s is wider than a phone's screen", page)
+		}
+	}
+	screenshot(t, ctx, dir, "costs-phone")
 }
 
 // tamper changes the store's file through a raw connection, as someone

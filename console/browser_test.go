@@ -238,6 +238,17 @@ func TestConsoleLogin(t *testing.T) {
 			t.Errorf("GET %s without a session: %d, login page %v; want 401 and the login page", path, resp.StatusCode, bytes.Contains(body, []byte(`id="login"`)))
 		}
 	}
+	// The API keeps its bearer rule: the console's login does not open it.
+	for _, path := range []string{"/v1/events", "/v1/integrity", "/checkpoint"} {
+		resp, err := http.Get(d.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("GET %s without the token: %d; want 401 with WWW-Authenticate", path, resp.StatusCode)
+		}
+	}
 	// The verify button posts with a CSRF token: a post without is refused.
 	req, _ := http.NewRequest("POST", d.url+"/verify", strings.NewReader("csrf=x"))
 	req.Header.Set("Authorization", "Bearer "+token)

@@ -97,6 +97,10 @@ type Console struct {
 	key     []byte // signs session cookies and CSRF tokens; new at each start
 	verify  verifyJob
 	samples sampler
+	// base is the context the verify button's runs get: Run's, so that
+	// they stop with the daemon.
+	baseMu sync.Mutex
+	base   context.Context
 }
 
 // New returns the console.
@@ -117,7 +121,7 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{cfg: cfg, mux: http.NewServeMux(), tmpl: tmpl, key: make([]byte, 32)}
+	c := &Console{cfg: cfg, mux: http.NewServeMux(), tmpl: tmpl, key: make([]byte, 32), base: context.Background()}
 	rand.Read(c.key)
 	c.samples.max = int(time.Hour/cfg.SampleEvery) + 1
 	static, _ := fs.Sub(staticFS, "static")
@@ -148,7 +152,11 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Run samples the ingest rate and the queue depth until ctx ends.
+// A verification the verify button started stops when ctx ends.
 func (c *Console) Run(ctx context.Context) {
+	c.baseMu.Lock()
+	c.base = ctx
+	c.baseMu.Unlock()
 	c.sample(ctx)
 	t := time.NewTicker(c.cfg.SampleEvery)
 	defer t.Stop()

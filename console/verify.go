@@ -1,7 +1,6 @@
 package console
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"sync"
@@ -72,8 +71,11 @@ func (c *Console) startJob(total int64) bool {
 	}
 	j.running, j.started, j.finished, j.total, j.report, j.err = true, c.cfg.Now(), time.Time{}, total, nil, ""
 	j.rows.Store(0)
+	c.baseMu.Lock()
+	ctx := c.base
+	c.baseMu.Unlock()
 	go func() {
-		rep, err := c.cfg.Verify(context.Background(), func(rows int64) { j.rows.Store(rows) })
+		rep, err := c.cfg.Verify(ctx, func(rows int64) { j.rows.Store(rows) })
 		j.mu.Lock()
 		defer j.mu.Unlock()
 		j.running, j.finished, j.report = false, c.cfg.Now(), rep

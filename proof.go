@@ -2,6 +2,7 @@ package chainlog
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -274,3 +275,42 @@ func VerifyConsistency(p *ConsistencyProof, older, newer Checkpoint) error {
 	}
 	return nil
 }
+
+// EventProver is the store's side of a proof bundle: the event as a
+// bundle gives it, its leaf index, and its inclusion proof in the tree of
+// the given size (Store.ProveEvent).
+type EventProver interface {
+	ProveEvent(ctx context.Context, id string, size int64) (ProvenEvent, int64, tlog.RecordProof, error)
+}
+
+// ProveBundle returns the proof bundle of event id against signed, a
+// signed checkpoint of the store's tree: what `chainlog prove` writes and
+// the console downloads. An unknown id is ErrNotFound, an event outside
+// the checkpoint's tree ErrNotInTree (errors.Is), each with the id.
+func ProveBundle(ctx context.Context, p EventProver, id string, signed []byte) ([]byte, error) {
+	cp, err := ParseSignedCheckpoint(signed)
+	if err != nil {
+		return nil, err
+	}
+	ev, idx, proof, err := p.ProveEvent(ctx, id, cp.Size)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, &proveError{msg: fmt.Sprintf("no event with id %q", id), err: err}
+	case errors.Is(err, ErrNotInTree):
+		return nil, &proveError{msg: fmt.Sprintf("event %q is not in the tree of checkpoint size %d (pre-chain, or newer than the checkpoint)", id, cp.Size), err: err}
+	case err != nil:
+		return nil, err
+	}
+	b := ProofBundle{Event: ev, Index: idx, Proof: proof, Checkpoint: signed}
+	return b.Marshal()
+}
+
+// proveError is ErrNotFound or ErrNotInTree with a message for the
+// operator.
+type proveError struct {
+	msg string
+	err error
+}
+
+func (e *proveError) Error() string { return e.msg }
+func (e *proveError) Unwrap() error { return e.err }

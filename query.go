@@ -8,6 +8,10 @@ type EventFilter struct {
 	NodeID, SessionID, AgentID, EventType string
 	Since, Until                          string
 	After                                 int64 // keyset cursor: return rows after this one
+	// Upto, when above zero, bounds the rows read to those up to this
+	// cursor: a page over a window of the store, which reads at most
+	// Upto-After rows however few of them match.
+	Upto int64
 	// Limit bounds the page's events; zero or above MaxQueryLimit means
 	// MaxQueryLimit.
 	Limit int
@@ -19,3 +23,15 @@ type EventFilter struct {
 
 // MaxQueryLimit bounds one page of events.
 const MaxQueryLimit = 1000
+
+// CostDay is what one day's events of one model and one agent cost: the
+// day is the first ten characters of their ts (YYYY-MM-DD for RFC 3339),
+// Model is "" for events without one.
+type CostDay struct {
+	Day     string
+	Model   string
+	AgentID string
+	CostUSD float64
+	Tokens  int64
+	Events  int64
+}

@@ -123,6 +123,10 @@ type VerifyOptions struct {
 	// (a column's storage class, a stamped row that is not a leaf, a row
 	// without a chain after the chains began) are not looked for.
 	Walk bool
+
+	// Progress, if set, is called on the calling goroutine as the
+	// commit-order pass goes, with the number of rows read so far.
+	Progress func(rows int64)
 }
 
 // VerifyStore verifies every chain (or only opts.NodeID's), every
@@ -203,7 +207,7 @@ func verifyPlanned(ctx context.Context, src Source, opts VerifyOptions, plan *pr
 		return rep, true, err
 	}
 	nodeID, origin, cps := opts.NodeID, opts.Origin, opts.Checkpoints
-	rep, tree, repeated, err := verifyOnePass(ctx, src, nodeID, origin, cps, plan)
+	rep, tree, repeated, err := verifyOnePass(ctx, src, nodeID, origin, cps, plan, opts.Progress)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, false, err
@@ -233,8 +237,8 @@ func verifyExact(ctx context.Context, src Source, nodeID, origin string, cps []S
 // that walk: if the walk finds none (it reads in an order the store's
 // indexes may have been shaped to give), or cannot read the rows at all,
 // the pass's own report, with its breaks, is given instead.
-func verifyOnePass(ctx context.Context, src Source, nodeID, origin string, cps []SourcedCheckpoint, plan *prunePlan) (*Report, TreeReport, bool, error) {
-	rep, tree, p, err := onePass(ctx, src, nodeID, origin, cps, plan)
+func verifyOnePass(ctx context.Context, src Source, nodeID, origin string, cps []SourcedCheckpoint, plan *prunePlan, progress func(int64)) (*Report, TreeReport, bool, error) {
+	rep, tree, p, err := onePass(ctx, src, nodeID, origin, cps, plan, progress)
 	if p != nil {
 		defer p.ids.close()
 	}
@@ -248,12 +252,13 @@ func verifyOnePass(ctx context.Context, src Source, nodeID, origin string, cps [
 	return rep, tree, repeated, nil
 }
 
-func onePass(ctx context.Context, src Source, nodeID, origin string, cps []SourcedCheckpoint, plan *prunePlan) (*Report, TreeReport, *pass, error) {
+func onePass(ctx context.Context, src Source, nodeID, origin string, cps []SourcedCheckpoint, plan *prunePlan, progress func(int64)) (*Report, TreeReport, *pass, error) {
 	heads, err := src.Heads(ctx, nodeID)
 	if err != nil {
 		return nil, TreeReport{}, nil, err
 	}
 	p := newPass(nodeID, origin, cps, src.KeepsTree(), plan)
+	p.progress = progress
 	if err := p.run(ctx, src); err != nil {
 		return nil, TreeReport{}, p, err
 	}
@@ -332,6 +337,9 @@ type pass struct {
 	// plan says which rows are husks of a prune; read-only once the
 	// pass runs, so that the hashing workers read it too.
 	plan *prunePlan
+	// progress, if set, is told the rows read so far after each batch.
+	progress func(rows int64)
+	rows     int64
 }
 
 func newPass(scope, origin string, cps []SourcedCheckpoint, keepsTree bool, plan *prunePlan) *pass {
@@ -440,6 +448,9 @@ func (p *pass) run(ctx context.Context, src Source) error {
 			continue // drain, so that the reader can finish
 		}
 		p.follow(b)
+		if p.rows += int64(b.n); p.progress != nil {
+			p.progress(p.rows)
+		}
 		free <- b
 	}
 	// The reader has closed work; the workers end with it.

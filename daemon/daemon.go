@@ -20,6 +20,7 @@ import (
 
 	"chainlog"
 	"chainlog/agentsrc"
+	"chainlog/console"
 	"chainlog/publish"
 	"chainlog/server"
 	"chainlog/sqlite"
@@ -48,6 +49,9 @@ type Config struct {
 	// tls.RequireAndVerifyClientCert and ClientCAs, only clients with a
 	// certificate from those CAs connect (mutual TLS).
 	TLS *tls.Config
+	// Console serves the browser console (package console) at /, under
+	// the same token: a login page asks for it once.
+	Console bool
 
 	MaxBodyBytes     int64 // larger request bodies get 413
 	MaxInflightBytes int64 // request body bytes held at once, all requests together
@@ -239,10 +243,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 		},
 	})
 	go w.Run(writeCtx)
-	srv := server.New(server.Config{Writer: w, Reader: ro, Monitor: chainlog.NewMonitor(), Metrics: metrics,
+	var srv *server.Server
+	con, err := d.console(ro, w, func() *server.Server { return srv })
+	if err != nil {
+		w.Close()
+		return err
+	}
+	scfg := server.Config{Writer: w, Reader: ro, Monitor: chainlog.NewMonitor(), Metrics: metrics,
 		Logger: logger, Token: cfg.Token, MaxBodyBytes: cfg.MaxBodyBytes, MaxInflightBytes: cfg.MaxInflightBytes,
 		NodeID: cfg.NodeID, OTLP: cfg.OTLP,
-		Tiles: &tiles.Handler{Source: ro, Checkpoint: servedCheckpoint(cfg.CheckpointFile), Logger: logger}})
+		Tiles: &tiles.Handler{Source: ro, Checkpoint: servedCheckpoint(cfg.CheckpointFile), Logger: logger}}
+	if con != nil {
+		scfg.Console = con
+	}
+	srv = server.New(scfg)
 	hs := d.httpServer(srv)
 	ln, err := d.listen(cfg.Listen)
 	if err != nil {
@@ -292,6 +306,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 		bg.Go(func() { pol.Run(bgCtx, st) })
+	}
+	if con != nil {
+		bg.Go(func() { con.Run(bgCtx) })
 	}
 	errc := make(chan error, len(serve))
 	for _, f := range serve {
@@ -343,6 +360,26 @@ func (d *Daemon) listen(addr string) (net.Listener, error) {
 		return ln, err
 	}
 	return tls.NewListener(ln, d.cfg.TLS), nil
+}
+
+// console returns the browser console over the read-only store, or nil
+// when Config.Console is off. srv gives the server once it exists: the
+// console's verify button runs its whole-store verification.
+func (d *Daemon) console(ro *sqlite.Store, w *server.Writer, srv func() *server.Server) (*console.Console, error) {
+	if !d.cfg.Console {
+		return nil, nil
+	}
+	ccfg := console.Config{Store: ro, Token: d.cfg.Token, Logger: d.cfg.Logger.With("component", "console"), Now: d.cfg.Now,
+		Verify: func(ctx context.Context, progress func(int64)) (*chainlog.Report, error) {
+			return srv().VerifyFullProgress(ctx, progress)
+		},
+		LastVerification: func() (*chainlog.Report, time.Time, bool) { return srv().LastVerification() },
+		QueueDepth:       func() int64 { return int64(w.Queued()) },
+	}
+	if d.cfg.CheckpointFile != "" {
+		ccfg.Checkpoint = servedCheckpoint(d.cfg.CheckpointFile)
+	}
+	return console.New(ccfg)
 }
 
 // httpServer returns the daemon's HTTP server settings around h.

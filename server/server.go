@@ -72,6 +72,10 @@ type Config struct {
 	// Tiles, if set, serves the tree as tlog-tiles: GET /checkpoint and
 	// GET /tile/..., under the same token rule as every other path.
 	Tiles http.Handler
+	// Console, if set, serves every path no endpoint above takes (the
+	// browser console at /). It checks the token itself (a login page
+	// and a cookie, or the bearer token), so requests reach it without.
+	Console http.Handler
 }
 
 // Server is the daemon's HTTP handler.
@@ -124,6 +128,9 @@ func New(cfg Config) *Server {
 		s.mux.Handle("GET /checkpoint", cfg.Tiles)
 		s.mux.Handle("GET /tile/", cfg.Tiles)
 	}
+	if cfg.Console != nil {
+		s.mux.Handle("/", cfg.Console)
+	}
 	if cfg.Metrics != nil {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{}))
 	}
@@ -137,7 +144,7 @@ func (s *Server) Stopping() { s.stopping.Store(true) }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r, s.mux) }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, mux *http.ServeMux) {
-	if s.cfg.Token != "" && !s.authorized(r) {
+	if s.cfg.Token != "" && !s.authorized(r) && !s.toConsole(r, mux) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="chainlog"`)
 		switch {
 		case s.cfg.OTLP != nil && r.URL.Path == "/v1/logs":
@@ -150,6 +157,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, mux *http.ServeMu
 		return
 	}
 	mux.ServeHTTP(w, r)
+}
+
+// toConsole reports whether mux routes r to the console, which checks the
+// token its own way.
+func (s *Server) toConsole(r *http.Request, mux *http.ServeMux) bool {
+	if s.cfg.Console == nil || mux != s.mux {
+		return false
+	}
+	_, pattern := mux.Handler(r)
+	return pattern == "/"
 }
 
 func (s *Server) authorized(r *http.Request) bool {

@@ -24,6 +24,10 @@ type fullState struct {
 	run  sync.Mutex // one whole-store verification at a time
 	mu   sync.Mutex
 	last *chainlog.Report
+	// latest is the last verification of any kind, and when it ended.
+	latest   *chainlog.Report
+	latestAt time.Time
+	full     bool
 }
 
 // VerifyFull verifies the whole store from genesis with
@@ -33,6 +37,12 @@ type fullState struct {
 // million events), so it runs on a schedule and on request, not on every
 // check.
 func (s *Server) VerifyFull(ctx context.Context) (*chainlog.Report, error) {
+	return s.VerifyFullProgress(ctx, nil)
+}
+
+// VerifyFullProgress is VerifyFull, calling progress, if not nil, with the
+// rows read so far as the verification goes.
+func (s *Server) VerifyFullProgress(ctx context.Context, progress func(rows int64)) (*chainlog.Report, error) {
 	src, ok := s.cfg.Reader.(WholeSource)
 	if !ok {
 		return nil, errors.New("the store cannot be verified whole")
@@ -42,7 +52,7 @@ func (s *Server) VerifyFull(ctx context.Context) (*chainlog.Report, error) {
 	var rep *chainlog.Report
 	err := src.Snapshot(ctx, func() error {
 		var err error
-		rep, err = chainlog.VerifyStore(ctx, src, chainlog.VerifyOptions{})
+		rep, err = chainlog.VerifyStore(ctx, src, chainlog.VerifyOptions{Progress: progress})
 		return err
 	})
 	if err != nil {
@@ -52,6 +62,9 @@ func (s *Server) VerifyFull(ctx context.Context) (*chainlog.Report, error) {
 	s.full.last = rep
 	s.full.mu.Unlock()
 	s.recordVerification(rep)
+	s.full.mu.Lock()
+	s.full.full = true
+	s.full.mu.Unlock()
 	return rep, nil
 }
 
@@ -69,8 +82,22 @@ func (s *Server) withFull(rep *chainlog.Report) *chainlog.Report {
 // recordVerification counts a verification's result in the metrics and
 // logs an INVALID one.
 func (s *Server) recordVerification(rep *chainlog.Report) {
-	s.cfg.Metrics.verified(rep, time.Now())
+	now := time.Now()
+	s.full.mu.Lock()
+	s.full.latest, s.full.latestAt, s.full.full = rep, now, false
+	s.full.mu.Unlock()
+	s.cfg.Metrics.verified(rep, now)
 	if rep.Status == chainlog.StatusInvalid {
 		s.cfg.Logger.Error("verification found the store INVALID", "broken_at", rep.BrokenAt.Error())
 	}
+}
+
+// LastVerification returns the last verification's report (with the
+// standing INVALID of a whole-store one, as Verify gives it), when it
+// ended, and whether it was a whole-store one; a nil report before the
+// first.
+func (s *Server) LastVerification() (rep *chainlog.Report, at time.Time, full bool) {
+	s.full.mu.Lock()
+	defer s.full.mu.Unlock()
+	return s.full.latest, s.full.latestAt, s.full.full
 }

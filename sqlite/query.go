@@ -24,10 +24,20 @@ func (s *Store) Events(ctx context.Context, q chainlog.EventFilter) ([]chainlog.
 	} {
 		if f.val != "" {
 			args = append(args, f.val)
-			where = append(where, f.col+"?"+strconv.Itoa(len(args)+2))
+			// In a window, the rowid range is the one index to use: the
+			// node's index would read and sort every row of the node.
+			col := f.col
+			if q.Upto > 0 {
+				col = "+" + col
+			}
+			where = append(where, col+"?"+strconv.Itoa(len(args)+2))
 		}
 	}
 	sqlq := `SELECT ` + s.storedColumns() + `, rowid FROM events WHERE rowid > ?1 AND ` + huskCond
+	if q.Upto > 0 {
+		args = append(args, strconv.FormatInt(q.Upto, 10))
+		where = append(where, "rowid <= CAST(?"+strconv.Itoa(len(args)+2)+" AS INTEGER)")
+	}
 	for _, w := range where {
 		sqlq += " AND " + w
 	}

@@ -39,21 +39,7 @@ func runProve(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, "prove", err)
 	}
-	cp, err := chainlog.ParseSignedCheckpoint(signed)
-	if err != nil {
-		return fail(e, "prove", err)
-	}
-	ev, idx, proof, err := st.ProveEvent(ctx, *id, cp.Size)
-	switch {
-	case errors.Is(err, chainlog.ErrNotFound):
-		return fail(e, "prove", fmt.Errorf("no event with id %q", *id))
-	case errors.Is(err, chainlog.ErrNotInTree):
-		return fail(e, "prove", fmt.Errorf("event %q is not in the tree of checkpoint size %d (pre-chain, or newer than the checkpoint)", *id, cp.Size))
-	case err != nil:
-		return fail(e, "prove", err)
-	}
-	b := chainlog.ProofBundle{Event: ev, Index: idx, Proof: proof, Checkpoint: signed}
-	data, err := b.Marshal()
+	data, err := chainlog.ProveBundle(ctx, st, *id, signed)
 	if err != nil {
 		return fail(e, "prove", err)
 	}

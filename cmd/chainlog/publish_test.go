@@ -58,6 +58,12 @@ func TestServeDaemonConfig(t *testing.T) {
 		return c.daemonConfig(store, logger)
 	}
 
+	t.Run("console on by default", func(t *testing.T) {
+		if got := parse(t, nil); !got.Console {
+			t.Error("Console is off without --console")
+		}
+	})
+
 	t.Run("every flag", func(t *testing.T) {
 		_, w1 := chainlogtest.NewWitnessKey(t, "w1.example/w")
 		_, w2 := chainlogtest.NewWitnessKey(t, "w2.example/w")
@@ -68,7 +74,8 @@ func TestServeDaemonConfig(t *testing.T) {
 			"--init", "--max-body-bytes", "100", "--max-inflight-bytes", "200", "--queue-events", "300",
 			"--batch-events", "40", "--verify-interval", "2m", "--full-verify-interval", "3h",
 			"--checkpoint-interval", "5ms", "--checkpoint-timeout", "6s", "--checkpoint-command", "cat >/dev/null",
-			"--retain", "26w", "--retain-every", "10m", "--retain-archive", filepath.Join(dir, "archives"))
+			"--retain", "26w", "--retain-every", "10m", "--retain-archive", filepath.Join(dir, "archives"),
+			"--console=false")
 		if got.Signer == nil || got.Signer.Name() != "chainlog/test/s" {
 			t.Fatalf("Signer = %v; want the key's", got.Signer)
 		}

@@ -39,6 +39,7 @@ type serveConfig struct {
 	publishWait    time.Duration
 	readTimeout    time.Duration
 	init           bool
+	console        bool
 	autoKey        bool
 	cp             checkpointFlags
 	watch          map[string]*string // agentFolder.flag -> DIR to follow
@@ -79,6 +80,7 @@ func (c *serveConfig) register(fs *flag.FlagSet, e *env) {
 	fs.DurationVar(&c.publishWait, "checkpoint-timeout", 10*time.Second, "time allowed to one attempt to publish a checkpoint to --checkpoint-command or --checkpoint-url")
 	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "time allowed to read a whole request, body included")
 	fs.BoolVar(&c.init, "init", false, "add chainlog's tables to a database that has other tables but no events table")
+	fs.BoolVar(&c.console, "console", true, "serve the browser console at / (with --token, a login page asks for the token)")
 	fs.BoolVar(&c.autoKey, "auto-key", true, "on first start, when no signer key is configured or found, make one for the store (STORE.key) so that checkpoints are on")
 	c.watch = map[string]*string{}
 	for _, a := range agentFolders {
@@ -298,7 +300,7 @@ func (c *serveConfig) checkListen(flag, addr string) error {
 // and the checkpoint setup have run.
 func (c *serveConfig) daemonConfig(path string, logger *slog.Logger) daemon.Config {
 	cfg := daemon.Config{
-		Store: path, Init: c.init, Listen: c.listen, OTLPListen: c.otlpListen, NodeID: c.nodeID, Token: c.token,
+		Store: path, Init: c.init, Console: c.console, Listen: c.listen, OTLPListen: c.otlpListen, NodeID: c.nodeID, Token: c.token,
 		MaxBodyBytes: c.maxBody, MaxInflightBytes: c.maxInflight,
 		QueueEvents: c.queueEvents, BatchEvents: c.batchEvents,
 		VerifyInterval: c.verifyEvery, FullVerifyInterval: c.fullEvery,

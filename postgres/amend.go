@@ -76,7 +76,7 @@ func (s *Store) closeTrail(ctx context.Context, tx pgx.Tx, head chainlog.Head, n
 		return fmt.Errorf("move the amendment head: %w", err)
 	}
 	e := chainlog.AnchorEvent(head.Seq, head.Hash, now)
-	res, err := s.appendTx(ctx, tx, []chainlog.Event{e}, now, nil)
+	res, err := s.appendTx(ctx, tx, []chainlog.Event{e}, now)
 	if err != nil {
 		return fmt.Errorf("anchor %q: %w", e.ID, err)
 	}

@@ -22,36 +22,21 @@ var eventColumns = []string{"leaf_index", "id", "agent_type", "node_id", "agent_
 // writer's commit that this one collides with (the same id, or the first
 // event of a node) makes it try again on the fresh state.
 func (s *Store) Ingest(ctx context.Context, events []chainlog.Event, cursors ...chainlog.Cursor) (chainlog.IngestResult, error) {
-	for i := range events {
-		if err := chainlog.CheckUserNodeID(events[i].NodeID); err != nil {
-			return chainlog.IngestResult{}, fmt.Errorf("ingest: event %q: %w", events[i].ID, err)
-		}
+	res, err := s.IngestGroups(ctx, [][]chainlog.Event{events}, cursors...)
+	if err != nil {
+		return chainlog.IngestResult{}, err
 	}
-	for i := range cursors {
-		if err := cursors[i].Validate(); err != nil {
-			return chainlog.IngestResult{}, fmt.Errorf("ingest: %w", err)
-		}
-	}
-	var res chainlog.IngestResult
-	err := s.write(ctx, "ingest", func(tx pgx.Tx) error {
-		now := s.timestamp()
-		var err error
-		if res, err = s.appendTx(ctx, tx, events, now, func() error { return writeCursors(ctx, tx, cursors, now) }); err != nil {
-			return err
-		}
-		return nil
-	})
-	return res, err
+	return res[0], nil
 }
 
 // appendTx stores events after their nodes' heads, as the next leaves of
-// the tree, in tx. It locks the heads of the events' nodes in node_id
-// order, stamps the events, moves the heads, calls before (which may write
-// rows of its own under the heads' locks), and then, last, locks the
-// tree's counter row, which it holds until tx ends: the leaves it appends
-// follow every leaf committed before, and precede every leaf committed
-// after. An id already stored, or repeated in events, is a duplicate.
-func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, events []chainlog.Event, now string, before func() error) (chainlog.IngestResult, error) {
+// the tree, in tx: it locks the heads of the events' nodes in node_id
+// order, stamps the events and moves the heads, and then, last, locks the
+// tree's counter row, which it holds until tx ends, so that the leaves it
+// appends follow every leaf committed before and precede every leaf
+// committed after. An id already stored, or repeated in events, is a
+// duplicate.
+func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, events []chainlog.Event, now string) (chainlog.IngestResult, error) {
 	var res chainlog.IngestResult
 	fresh, err := newEvents(ctx, tx, events)
 	if err != nil {
@@ -59,21 +44,10 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, events []chainlog.Event
 	}
 	res.Inserted, res.Duplicates = len(fresh), len(events)-len(fresh)
 	rows, err := stampRows(ctx, tx, fresh, now)
-	if err != nil {
+	if err != nil || len(rows) == 0 {
 		return res, err
 	}
-	if before != nil {
-		if err := before(); err != nil {
-			return res, err
-		}
-	}
-	if len(rows) == 0 {
-		return res, nil
-	}
-	if err := appendTree(ctx, tx, rows, now); err != nil {
-		return res, err
-	}
-	return res, nil
+	return res, appendTree(ctx, tx, rows, now)
 }
 
 // newEvents returns the events whose id is neither stored nor earlier in

@@ -24,6 +24,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -279,4 +281,32 @@ func retryable(err error) bool {
 		}
 	}
 	return false
+}
+
+// IsURL reports whether a store location is a PostgreSQL connection URL
+// (postgres:// or postgresql://) rather than a SQLite file's path.
+func IsURL(loc string) bool {
+	return strings.HasPrefix(loc, "postgres://") || strings.HasPrefix(loc, "postgresql://")
+}
+
+// Name returns a name for the store at dsn that is safe in a file name:
+// host, port, database and, when the connection string sets one, schema
+// (search_path), joined by '-'. The command line keeps a store's signer
+// key and checkpoints file under it.
+func Name(dsn string) (string, error) {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return "", fmt.Errorf("parse connection string: %w", err)
+	}
+	parts := []string{cfg.Host, strconv.Itoa(int(cfg.Port)), cfg.Database}
+	if sp := cfg.RuntimeParams["search_path"]; sp != "" {
+		parts = append(parts, sp)
+	}
+	name := strings.Join(parts, "-")
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r <= ' ' || r > '~' || r == ',' {
+			return '_'
+		}
+		return r
+	}, name), nil
 }

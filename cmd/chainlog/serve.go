@@ -137,8 +137,12 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, "serve", err)
 	}
+	base, err := sidecar(e, path)
+	if err != nil {
+		return fail(e, "serve", err)
+	}
 	if c.autoKey {
-		if err := autoKey(e, logger, &c.cp, path); err != nil {
+		if err := autoKey(e, logger, &c.cp, base); err != nil {
 			return fail(e, "serve", err)
 		}
 	}
@@ -147,6 +151,7 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	}
 	cfg := c.daemonConfig(path, logger)
 	cfg.Watch = watched
+	cfg.Open = openDaemonStore(path, logger)
 	d, err := daemon.New(cfg)
 	if err == nil {
 		err = d.Run(ctx)

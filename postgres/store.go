@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -309,4 +310,20 @@ func Name(dsn string) (string, error) {
 		}
 		return r
 	}, name), nil
+}
+
+// WithSchema returns dsn with its search_path set to schema, so that a
+// store opened on it keeps its tables there.
+func WithSchema(dsn, schema string) (string, error) {
+	if IsURL(dsn) {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", fmt.Errorf("parse connection string: %w", err)
+		}
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String(), nil
+	}
+	return dsn + " search_path=" + schema, nil
 }

@@ -7,11 +7,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net/url"
 	"os"
-	"strings"
 	"testing"
 	"time"
+
+	"chainlog/postgres"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -57,23 +57,11 @@ func Schema(tb testing.TB) string {
 			tb.Errorf("drop schema %s: %v", name, err)
 		}
 	})
-	return WithSearchPath(tb, base, name)
-}
-
-// WithSearchPath returns dsn with its search_path set to schema.
-func WithSearchPath(tb testing.TB, dsn, schema string) string {
-	tb.Helper()
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			tb.Fatalf("%s: %v", Env, err)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		return u.String()
+	dsn, err := postgres.WithSchema(base, name)
+	if err != nil {
+		tb.Fatalf("%s: %v", Env, err)
 	}
-	return dsn + " search_path=" + schema
+	return dsn
 }
 
 // Exec runs sql on dsn's schema, as someone who can write the database

@@ -95,9 +95,8 @@ func (s *Store) Events(ctx context.Context, q chainlog.EventFilter) ([]chainlog.
 	var out []chainlog.StoredEvent
 	var next, size int64
 	err := s.read(ctx, func(qr querier) error {
-		return scanStored(ctx, qr, `SELECT `+storedCols+` FROM events e
-			LEFT JOIN LATERAL (SELECT digest_after FROM amendments a WHERE a.event_id = e.id ORDER BY a.seq DESC LIMIT 1) l ON true
-			WHERE e.leaf_index >= $1 AND e.event_type <> ''`+where.String()+` ORDER BY e.leaf_index LIMIT $2`, args,
+		return scanStored(ctx, qr, `SELECT `+storedCols+lastDigestCol+` FROM events e `+lastDigestLookup+`
+			WHERE e.leaf_index >= $1 AND e.event_type <> ''`+where.String()+` ORDER BY e.leaf_index LIMIT $2`, args, nil,
 			func(e *chainlog.StoredEvent) error {
 				if len(out) == limit || (q.MaxBytes > 0 && size >= q.MaxBytes) {
 					next = *out[len(out)-1].LeafIndex + 1

@@ -17,15 +17,49 @@ import (
 )
 
 // storedCols are the columns of a stored event, as decodeStored reads
-// them; the statement names the events table e and joins lastDigest as l.
+// them; the statement names the events table e, and the latest amendment's
+// digest is the last column: from a LEFT JOIN LATERAL of the trail as l
+// (lastDigestLookup) for a few rows, or NULL (noLastDigest) where the
+// caller fills it in from lastDigests.
 const storedCols = `e.id, e.agent_type, e.node_id, e.agent_id, e.session_id, e.workspace_id, e.event_type, e.ts,
 	e.data, e.cost_usd, e.token_count, e.model, e.created_at, e.chain_seq, e.chain_prev_hash, e.chain_hash,
-	e.payload_digest, e.leaf_index, l.digest_after`
+	e.payload_digest, e.leaf_index, `
 
-// lastDigest is each amended event's latest digest_after, from a scan of
-// the trail itself, joined to the events as l. Prune records name no event.
-const lastDigest = `LEFT JOIN (SELECT DISTINCT ON (event_id) event_id, digest_after FROM amendments
-	WHERE kind <> 'prune' ORDER BY event_id, seq DESC) l ON l.event_id = e.id`
+const (
+	lastDigestCol    = `l.digest_after`
+	noLastDigest     = `NULL::text`
+	lastDigestLookup = `LEFT JOIN LATERAL (SELECT digest_after FROM amendments a WHERE a.event_id = e.id ORDER BY a.seq DESC LIMIT 1) l ON true`
+)
+
+// lastDigests reads every amended event's latest digest_after from a scan
+// of the trail itself (not from its index on event_id). Its memory grows
+// with the number of amended events, not with the events: the scans of
+// the whole table look each row up in it instead of joining the trail,
+// which would make the server sort the table.
+func lastDigests(ctx context.Context, q querier) (map[string]string, error) {
+	rows, err := q.Query(ctx, `SELECT event_id, digest_after FROM amendments WHERE kind <> 'prune' ORDER BY seq`)
+	if err != nil {
+		return nil, fmt.Errorf("read the trail's digests: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, d string
+		if err := rows.Scan(&id, &d); err != nil {
+			return nil, err
+		}
+		out[id] = d
+	}
+	return out, rows.Err()
+}
+
+// inOrder makes the transaction's scans of whole tables walk an index in
+// the order asked for, rather than read the table and sort it: the rows
+// are stored in leaf order, and a sort of the events table spills to disk.
+func inOrder(ctx context.Context, q querier) error {
+	_, err := q.Exec(ctx, `SET LOCAL enable_sort = off`)
+	return err
+}
 
 // rawRow is one row's columns as the server sent them, with their formats.
 type rawRow struct {
@@ -109,7 +143,8 @@ func decodeStored(r *rawRow, e *chainlog.StoredEvent) error {
 }
 
 // scanStored runs q and calls fn with each row, reusing one StoredEvent.
-func scanStored(ctx context.Context, qr querier, q string, args []any, fn func(*chainlog.StoredEvent) error) error {
+// A row's LastDigest comes from digests when it is not nil.
+func scanStored(ctx context.Context, qr querier, q string, args []any, digests map[string]string, fn func(*chainlog.StoredEvent) error) error {
 	rows, err := qr.Query(ctx, q, args...)
 	if err != nil {
 		return err
@@ -121,6 +156,9 @@ func scanStored(ctx context.Context, qr querier, q string, args []any, fn func(*
 		r.vals = rows.RawValues()
 		if err := decodeStored(r, &e); err != nil {
 			return err
+		}
+		if digests != nil {
+			e.LastDigest = digests[e.ID]
 		}
 		if err := fn(&e); err != nil {
 			return err
@@ -156,16 +194,30 @@ func (s *Store) Heads(ctx context.Context, nodeID string) ([]chainlog.Head, erro
 // then commit order.
 func (s *Store) ScanChains(ctx context.Context, nodeID string, fn func(*chainlog.StoredEvent) error) error {
 	return s.read(ctx, func(q querier) error {
-		return scanStored(ctx, q, `SELECT `+storedCols+` FROM events e `+lastDigest+`
-			WHERE $1 = '' OR e.node_id = $1 ORDER BY e.node_id, e.chain_seq, e.leaf_index`, []any{nodeID}, fn)
+		digests, err := lastDigests(ctx, q)
+		if err != nil {
+			return err
+		}
+		if err := inOrder(ctx, q); err != nil {
+			return err
+		}
+		return scanStored(ctx, q, `SELECT `+storedCols+noLastDigest+` FROM events e
+			WHERE $1 = '' OR e.node_id = $1 ORDER BY e.node_id, e.chain_seq, e.leaf_index`, []any{nodeID}, digests, fn)
 	})
 }
 
 // Export streams the events (of nodeID) in commit order, husks left out.
 func (s *Store) Export(ctx context.Context, nodeID string, fn func(*chainlog.StoredEvent) error) error {
 	err := s.read(ctx, func(q querier) error {
-		return scanStored(ctx, q, `SELECT `+storedCols+` FROM events e `+lastDigest+`
-			WHERE ($1 = '' OR e.node_id = $1) AND e.event_type <> '' ORDER BY e.leaf_index`, []any{nodeID}, fn)
+		digests, err := lastDigests(ctx, q)
+		if err != nil {
+			return err
+		}
+		if err := inOrder(ctx, q); err != nil {
+			return err
+		}
+		return scanStored(ctx, q, `SELECT `+storedCols+noLastDigest+` FROM events e
+			WHERE ($1 = '' OR e.node_id = $1) AND e.event_type <> '' ORDER BY e.leaf_index`, []any{nodeID}, digests, fn)
 	})
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
@@ -178,9 +230,8 @@ func (s *Store) Export(ctx context.Context, nodeID string, fn func(*chainlog.Sto
 func (s *Store) Event(ctx context.Context, id string) (*chainlog.StoredEvent, error) {
 	var found *chainlog.StoredEvent
 	err := s.read(ctx, func(q querier) error {
-		return scanStored(ctx, q, `SELECT `+storedCols+` FROM events e
-			LEFT JOIN LATERAL (SELECT digest_after FROM amendments a WHERE a.event_id = e.id ORDER BY a.seq DESC LIMIT 1) l ON true
-			WHERE e.id = $1`, []any{id}, func(e *chainlog.StoredEvent) error {
+		return scanStored(ctx, q, `SELECT `+storedCols+lastDigestCol+` FROM events e `+lastDigestLookup+`
+			WHERE e.id = $1`, []any{id}, nil, func(e *chainlog.StoredEvent) error {
 			c := *e
 			found = &c
 			return nil
@@ -479,10 +530,9 @@ func (s *Store) CountPreChain(ctx context.Context, nodeID string) (int64, error)
 // in chain_seq order.
 func (s *Store) ScanChainRange(ctx context.Context, nodeID string, afterSeq, uptoSeq int64, fn func(*chainlog.StoredEvent) error) error {
 	return s.read(ctx, func(q querier) error {
-		return scanStored(ctx, q, `SELECT `+storedCols+` FROM events e
-			LEFT JOIN LATERAL (SELECT digest_after FROM amendments a WHERE a.event_id = e.id ORDER BY a.seq DESC LIMIT 1) l ON true
+		return scanStored(ctx, q, `SELECT `+storedCols+lastDigestCol+` FROM events e `+lastDigestLookup+`
 			WHERE e.node_id = $1 AND e.chain_seq > $2 AND e.chain_seq <= $3 ORDER BY e.chain_seq, e.leaf_index`,
-			[]any{nodeID, afterSeq, uptoSeq}, fn)
+			[]any{nodeID, afterSeq, uptoSeq}, nil, fn)
 	})
 }
 
@@ -490,7 +540,14 @@ func (s *Store) ScanChainRange(ctx context.Context, nodeID string, afterSeq, upt
 // their text kept in each row's Buf.
 func (s *Store) ScanCommitOrder(ctx context.Context, buf []chainlog.CommitRow, fn func([]chainlog.CommitRow) ([]chainlog.CommitRow, error)) error {
 	return s.read(ctx, func(q querier) error {
-		rows, err := q.Query(ctx, `SELECT `+storedCols+` FROM events e `+lastDigest+` ORDER BY e.leaf_index`)
+		digests, err := lastDigests(ctx, q)
+		if err != nil {
+			return err
+		}
+		if err := inOrder(ctx, q); err != nil {
+			return err
+		}
+		rows, err := q.Query(ctx, `SELECT `+storedCols+noLastDigest+` FROM events e ORDER BY e.leaf_index`)
 		if err != nil {
 			return err
 		}
@@ -501,6 +558,9 @@ func (s *Store) ScanCommitOrder(ctx context.Context, buf []chainlog.CommitRow, f
 			r.vals = rows.RawValues()
 			if err := fillCommitRow(r, &buf[n]); err != nil {
 				return err
+			}
+			if len(digests) > 0 {
+				buf[n].LastDigest = digests[buf[n].ID]
 			}
 			if n++; n == len(buf) {
 				if buf, err = fn(buf[:n]); err != nil {
@@ -580,7 +640,8 @@ func fillCommitRow(r *rawRow, c *chainlog.CommitRow) error {
 
 // CheckStore checks the schema: its version, and that nothing on the
 // tables can change what is read or written (triggers, rules, row
-// security policies).
+// security policies), nor leave rows out of what an index lookup finds
+// (a partial or expression index, put in the place of chainlog's).
 func (s *Store) CheckStore(ctx context.Context) (*chainlog.Break, error) {
 	var b *chainlog.Break
 	err := s.read(ctx, func(q querier) error {
@@ -599,7 +660,9 @@ func (s *Store) CheckStore(ctx context.Context) (*chainlog.Break, error) {
 				WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal
 			UNION ALL SELECT 'rule ' || rulename || ' on ' || tablename FROM pg_rules WHERE schemaname = current_schema()
 			UNION ALL SELECT 'row security on ' || relname FROM pg_class
-				WHERE relnamespace = current_schema()::regnamespace AND relrowsecurity) f`).Scan(&what)
+				WHERE relnamespace = current_schema()::regnamespace AND relrowsecurity
+			UNION ALL SELECT 'partial or expression index ' || c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+				WHERE c.relnamespace = current_schema()::regnamespace AND (i.indpred IS NOT NULL OR i.indexprs IS NOT NULL)) f`).Scan(&what)
 		if err != nil {
 			return err
 		}

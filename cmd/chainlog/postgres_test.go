@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"chainlog"
 	"chainlog/internal/pgtest"
@@ -87,4 +92,71 @@ func splitNotes(t *testing.T, path string) [][]byte {
 		t.Fatalf("%s holds %d checkpoints, want at least 2", path, len(notes))
 	}
 	return notes
+}
+
+// TestPostgresTwoServes runs two "chainlog serve" processes, two
+// collectors, on one PostgreSQL schema, posts batches to both at once,
+// some for the same nodes, and wants every acknowledged event stored once
+// and the store VALID, with a checkpoint signed by either.
+func TestPostgresTwoServes(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Schema(t)
+	bin := chainlogBinary(t)
+	skey, _ := makeSignerKey(t, bin, t.TempDir())
+	var ds []*serveProc
+	for i := range 2 {
+		d := startDaemon(t, bin, append(serveEnv(t), "CHAINLOG_SIGNER_KEY="+skey), "",
+			"--store", dsn, "--listen", "127.0.0.1:0", "--node-id", fmt.Sprintf("collector-%d", i), "--checkpoint-interval", "20ms")
+		ds = append(ds, d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i, d := range ds {
+		for w := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p := newPoster(d.url, "")
+				defer p.close()
+				for b := range 10 {
+					var lines []string
+					for k := range 100 {
+						node := []string{"shared", fmt.Sprintf("own-%d", i)}[(b+k)%2]
+						lines = append(lines, testEvent(fmt.Sprintf("d%d-w%d-b%d-%d", i, w, b, k), node, k))
+					}
+					a, err := p.post(ctx, lines, false)
+					if err != nil || a.status != http.StatusOK || a.accepted != len(lines) {
+						errs <- fmt.Errorf("collector %d writer %d batch %d: %+v %v", i, w, b, a, err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		d.stop()
+	}
+	env := serveEnv(t)
+	rep := requireValid(t, bin, env, dsn)
+	if rep.Checked < 4000 {
+		t.Fatalf("verify-integrity checked %d events, want at least the 4,000 posted", rep.Checked)
+	}
+	ids := exportIDs(t, bin, env, dsn)
+	seen := map[string]bool{}
+	for _, e := range ids {
+		if seen[e.ID] {
+			t.Fatalf("event %s exported twice", e.ID)
+		}
+		seen[e.ID] = true
+	}
+	if len(seen) != 4000 {
+		t.Fatalf("%d events exported, want 4000", len(seen))
+	}
 }

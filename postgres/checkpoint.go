@@ -28,9 +28,8 @@ func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockKey); err != nil {
 			return fmt.Errorf("publisher lock: %w", err)
 		}
-		// The tree head and the trail head, read together: the amendment
-		// head's lock is taken before the counter's by every writer, so
-		// a writer that moved one has moved both when it commits.
+		// The tree head and the trail head, read in one statement: of one
+		// committed state, as an amendment moves both in one transaction.
 		var size int64
 		var root []byte
 		var ah chainlog.Head
@@ -38,11 +37,9 @@ func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []
 			WHERE t.id = 1 AND a.id = 1`).Scan(&size, &root, &ah.Hash, &ah.Seq, &ah.UpdatedAt); err != nil {
 			return fmt.Errorf("read the heads: %w", err)
 		}
-		th := treeState{size: size, root: tlog.Hash(root)}
 		var stored []byte
-		var storedSize int64
 		var note string
-		err := tx.QueryRow(ctx, `SELECT note, size FROM checkpoint_latest WHERE id = 1`).Scan(&note, &storedSize)
+		err := tx.QueryRow(ctx, `SELECT note FROM checkpoint_latest WHERE id = 1`).Scan(&note)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 		case err != nil:
@@ -50,40 +47,18 @@ func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []
 		default:
 			stored = []byte(note)
 		}
-		var storedCurrent, publishedCurrent bool
-		for i, n := range [][]byte{stored, published} {
-			if n == nil {
-				continue
-			}
-			last, err := chainlog.ParseSignedCheckpoint(n)
-			if err != nil {
-				return err
-			}
-			if last.Origin != signer.Name() {
-				return fmt.Errorf("the signing key is for %q, the store's checkpoints are for %q", signer.Name(), last.Origin)
-			}
-			if err := checkTrailExtends(ctx, tx, th, ah, last); err != nil {
-				return err
-			}
-			if last.Size == th.size && last.Root == th.root && sameTrail(last, ah) {
-				storedCurrent, publishedCurrent = storedCurrent || i == 0, publishedCurrent || i == 1
-				continue
-			}
-			if last.Size == th.size && last.Root == th.root {
-				continue // only the trail grew
-			}
-			if err := checkExtends(ctx, tx, th, ah, last); err != nil {
-				return err
-			}
-		}
+		heads := chainlog.StoreHeads{Size: size, Root: tlog.Hash(root), Trail: ah}
+		c, action, err := chainlog.NextCheckpoint(signer.Name(), heads, stored, published, hashReader(ctx, tx),
+			func(seq int64) (string, bool, error) { return amendmentHashAt(ctx, tx, seq) })
 		switch {
-		case storedCurrent && (published == nil || publishedCurrent):
+		case err != nil:
+			return err
+		case action == chainlog.CheckpointNothing:
 			return nil
-		case storedCurrent:
+		case action == chainlog.CheckpointStored:
 			signed = stored
 			return nil
 		}
-		c := chainlog.Checkpoint{Origin: signer.Name(), Size: th.size, Root: th.root}.WithAmendments(ah.Seq, ah.Hash)
 		if signed, err = chainlog.SignCheckpoint(c, signer); err != nil {
 			return err
 		}
@@ -97,61 +72,15 @@ func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []
 	return signed, nil
 }
 
-type treeState struct {
-	size int64
-	root tlog.Hash
-}
-
-func inconsistent(th treeState, ah chainlog.Head, c chainlog.Checkpoint, format string, args ...any) error {
-	return &chainlog.InconsistencyError{Size: th.size, Root: th.root, Trail: ah, Checkpoint: c, Reason: fmt.Sprintf(format, args...)}
-}
-
-// checkExtends proves that the tree extends checkpoint c's.
-func checkExtends(ctx context.Context, q querier, th treeState, ah chainlog.Head, c chainlog.Checkpoint) error {
-	switch {
-	case th.size < c.Size:
-		return inconsistent(th, ah, c, "the tree has %d leaves, the last checkpoint %d (truncated or rolled back)", th.size, c.Size)
-	case c.Size == 0:
-		return nil
-	case th.size == c.Size:
-		return inconsistent(th, ah, c, "same size %d, different root", c.Size)
+// amendmentHashAt returns the hash of record seq; found is false when
+// there is none.
+func amendmentHashAt(ctx context.Context, q querier, seq int64) (string, bool, error) {
+	var hash string
+	err := q.QueryRow(ctx, `SELECT hash FROM amendments WHERE seq = $1`, seq).Scan(&hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
 	}
-	r := hashReader(ctx, q)
-	oldRoot, err := tlog.TreeHash(c.Size, r)
-	if err != nil {
-		return err
-	}
-	proof, err := tlog.ProveTree(th.size, c.Size, r)
-	if err != nil {
-		return err
-	}
-	if oldRoot != c.Root || tlog.CheckTree(proof, th.size, th.root, c.Size, c.Root) != nil {
-		return inconsistent(th, ah, c, "the tree at size %d no longer has the checkpoint's root", c.Size)
-	}
-	return nil
-}
-
-func sameTrail(c chainlog.Checkpoint, ah chainlog.Head) bool {
-	seq, hash, _, _ := c.Amendments()
-	return seq == ah.Seq && (seq == 0 || hash == ah.Hash)
-}
-
-// checkTrailExtends checks that the trail still holds the record checkpoint
-// c recorded.
-func checkTrailExtends(ctx context.Context, q querier, th treeState, ah chainlog.Head, c chainlog.Checkpoint) error {
-	seq, hash, ok, err := c.Amendments()
-	if err != nil || !ok {
-		return err
-	}
-	if ah.Seq < seq {
-		return inconsistent(th, ah, c, "the amendment trail has %d records, the last checkpoint %d", ah.Seq, seq)
-	}
-	var got string
-	err = q.QueryRow(ctx, `SELECT hash FROM amendments WHERE seq = $1`, seq).Scan(&got)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && got != hash) {
-		return inconsistent(th, ah, c, "amendment %d no longer has the checkpoint's hash", seq)
-	}
-	return err
+	return hash, err == nil, err
 }
 
 // LatestCheckpoint returns the stored checkpoint, or nil.

@@ -325,35 +325,17 @@ func (s *Store) ScanAmendmentRange(ctx context.Context, afterSeq, uptoSeq int64,
 
 // AmendmentHashAt returns the hash of record seq; found is false when
 // there is none.
-func (s *Store) AmendmentHashAt(ctx context.Context, seq int64) (string, bool, error) {
-	var hash string
-	err := s.read(ctx, func(q querier) error {
-		return q.QueryRow(ctx, `SELECT hash FROM amendments WHERE seq = $1`, seq).Scan(&hash)
+func (s *Store) AmendmentHashAt(ctx context.Context, seq int64) (hash string, found bool, err error) {
+	err = s.read(ctx, func(q querier) error {
+		hash, found, err = amendmentHashAt(ctx, q, seq)
+		return err
 	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, nil
-	}
-	return hash, err == nil, err
+	return hash, found, err
 }
 
 // Amendments returns eventID's records, oldest first.
 func (s *Store) Amendments(ctx context.Context, eventID string) ([]chainlog.Amendment, error) {
-	var out []chainlog.Amendment
-	err := s.read(ctx, func(q querier) error {
-		rows, err := q.Query(ctx, `SELECT `+amendmentCols+` FROM amendments a WHERE a.event_id = $1 ORDER BY a.seq`, eventID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var a chainlog.Amendment
-			if err := scanAmendment(rows, &a); err != nil {
-				return err
-			}
-			out = append(out, a)
-		}
-		return rows.Err()
-	})
+	out, err := s.records(ctx, `SELECT `+amendmentCols+` FROM amendments a WHERE a.event_id = $1 ORDER BY a.seq`, eventID)
 	if err != nil {
 		return nil, fmt.Errorf("amendments of %q: %w", eventID, err)
 	}
@@ -363,9 +345,18 @@ func (s *Store) Amendments(ctx context.Context, eventID string) ([]chainlog.Amen
 // Prunes returns the trail's prune records in seq order
 // (chainlog.PruneSource).
 func (s *Store) Prunes(ctx context.Context) ([]chainlog.Amendment, error) {
+	out, err := s.records(ctx, `SELECT `+amendmentCols+` FROM amendments a WHERE a.kind = 'prune' ORDER BY a.seq`)
+	if err != nil {
+		return nil, fmt.Errorf("prune records: %w", err)
+	}
+	return out, nil
+}
+
+// records returns the trail's records that q selects.
+func (s *Store) records(ctx context.Context, q string, args ...any) ([]chainlog.Amendment, error) {
 	var out []chainlog.Amendment
-	err := s.read(ctx, func(q querier) error {
-		rows, err := q.Query(ctx, `SELECT `+amendmentCols+` FROM amendments a WHERE a.kind = 'prune' ORDER BY a.seq`)
+	err := s.read(ctx, func(qr querier) error {
+		rows, err := qr.Query(ctx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -379,10 +370,7 @@ func (s *Store) Prunes(ctx context.Context) ([]chainlog.Amendment, error) {
 		}
 		return rows.Err()
 	})
-	if err != nil {
-		return nil, fmt.Errorf("prune records: %w", err)
-	}
-	return out, nil
+	return out, err
 }
 
 // leafScan calls fn for each leaf with afterLeaf < index < uptoLeaf, in

@@ -53,12 +53,20 @@ func lastDigests(ctx context.Context, q querier) (map[string]string, error) {
 	return out, rows.Err()
 }
 
-// inOrder makes the transaction's scans of whole tables walk an index in
-// the order asked for, rather than read the table and sort it: the rows
-// are stored in leaf order, and a sort of the events table spills to disk.
-func inOrder(ctx context.Context, q querier) error {
-	_, err := q.Exec(ctx, `SET LOCAL enable_sort = off`)
-	return err
+// wholeScan readies the transaction for a scan of the whole events table:
+// it reads the amended events' last digests (lastDigests), and makes the
+// scan walk an index in the order asked for rather than read the table and
+// sort it (the rows are stored in leaf order, and a sort of the events
+// table spills to disk).
+func wholeScan(ctx context.Context, q querier) (map[string]string, error) {
+	digests, err := lastDigests(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := q.Exec(ctx, `SET LOCAL enable_sort = off`); err != nil {
+		return nil, err
+	}
+	return digests, nil
 }
 
 // rawRow is one row's columns as the server sent them, with their formats.
@@ -194,11 +202,8 @@ func (s *Store) Heads(ctx context.Context, nodeID string) ([]chainlog.Head, erro
 // then commit order.
 func (s *Store) ScanChains(ctx context.Context, nodeID string, fn func(*chainlog.StoredEvent) error) error {
 	return s.read(ctx, func(q querier) error {
-		digests, err := lastDigests(ctx, q)
+		digests, err := wholeScan(ctx, q)
 		if err != nil {
-			return err
-		}
-		if err := inOrder(ctx, q); err != nil {
 			return err
 		}
 		return scanStored(ctx, q, `SELECT `+storedCols+noLastDigest+` FROM events e
@@ -209,11 +214,8 @@ func (s *Store) ScanChains(ctx context.Context, nodeID string, fn func(*chainlog
 // Export streams the events (of nodeID) in commit order, husks left out.
 func (s *Store) Export(ctx context.Context, nodeID string, fn func(*chainlog.StoredEvent) error) error {
 	err := s.read(ctx, func(q querier) error {
-		digests, err := lastDigests(ctx, q)
+		digests, err := wholeScan(ctx, q)
 		if err != nil {
-			return err
-		}
-		if err := inOrder(ctx, q); err != nil {
 			return err
 		}
 		return scanStored(ctx, q, `SELECT `+storedCols+noLastDigest+` FROM events e
@@ -528,11 +530,8 @@ func (s *Store) ScanChainRange(ctx context.Context, nodeID string, afterSeq, upt
 // their text kept in each row's Buf.
 func (s *Store) ScanCommitOrder(ctx context.Context, buf []chainlog.CommitRow, fn func([]chainlog.CommitRow) ([]chainlog.CommitRow, error)) error {
 	return s.read(ctx, func(q querier) error {
-		digests, err := lastDigests(ctx, q)
+		digests, err := wholeScan(ctx, q)
 		if err != nil {
-			return err
-		}
-		if err := inOrder(ctx, q); err != nil {
 			return err
 		}
 		rows, err := q.Query(ctx, `SELECT `+storedCols+noLastDigest+` FROM events e ORDER BY e.leaf_index`)

@@ -450,11 +450,19 @@ func (s *Store) ScanStoredHashes(ctx context.Context, n int64, fn func(int64, []
 		defer rows.Close()
 		var next int64
 		var hs []tlog.Hash
+		r := newRaw(rows)
 		for rows.Next() {
-			var start int64
-			var b []byte
-			if err := rows.Scan(&start, &b); err != nil {
+			// The segment's bytes are read in place, not copied: a
+			// store's stored hashes are twice its leaves, 64 bytes an
+			// event, and the verifier reads them all.
+			r.vals = rows.RawValues()
+			start, err := r.int(0)
+			if err != nil {
 				return err
+			}
+			b := r.vals[1]
+			if r.formats[1] != pgx.BinaryFormatCode {
+				return fmt.Errorf("stored hashes: segment %d in text format", start)
 			}
 			if start != next || len(b)%tlog.HashSize != 0 {
 				return fmt.Errorf("stored hashes: a segment at %d (%d bytes), expected one at %d: %w", start, len(b), next, chainlog.ErrNotFound)

@@ -80,11 +80,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	s, err := connect(ctx, cfg, opts, false)
 	if err != nil {
-		return nil, &chainlog.OpenError{Path: redact(dsn), Err: err}
+		return nil, &chainlog.OpenError{Path: Redact(dsn), Err: err}
 	}
 	if err := migrate(ctx, s.pool); err != nil {
 		s.pool.Close()
-		return nil, &chainlog.OpenError{Path: redact(dsn), Err: err}
+		return nil, &chainlog.OpenError{Path: Redact(dsn), Err: err}
 	}
 	return s, nil
 }
@@ -100,7 +100,7 @@ func OpenReadOnly(ctx context.Context, dsn string) (*Store, error) {
 	cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
 	s, err := connect(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Now: time.Now}, true)
 	if err != nil {
-		return nil, &chainlog.OpenError{Path: redact(dsn), Err: err}
+		return nil, &chainlog.OpenError{Path: Redact(dsn), Err: err}
 	}
 	v, err := schemaVersion(ctx, s.pool)
 	switch {
@@ -111,7 +111,7 @@ func OpenReadOnly(ctx context.Context, dsn string) (*Store, error) {
 	}
 	if err != nil {
 		s.pool.Close()
-		return nil, &chainlog.OpenError{Path: redact(dsn), Err: err}
+		return nil, &chainlog.OpenError{Path: Redact(dsn), Err: err}
 	}
 	return s, nil
 }
@@ -143,8 +143,9 @@ func connect(ctx context.Context, cfg *pgxpool.Config, opts Options, readOnly bo
 	return &Store{pool: pool, readOnly: readOnly, opts: opts, lockKey: int64(h.Sum64())}, nil
 }
 
-// redact drops a password from a connection string for messages.
-func redact(dsn string) string {
+// Redact returns dsn without its password or parameters, for messages and
+// logs: postgres://user@host:port/database.
+func Redact(dsn string) string {
 	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
 		return "postgres"

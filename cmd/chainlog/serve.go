@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"chainlog/daemon"
+	"chainlog/postgres"
 	"chainlog/watch"
 )
 
@@ -152,6 +153,9 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	cfg := c.daemonConfig(path, logger)
 	cfg.Watch = watched
 	cfg.Open = openDaemonStore(path, logger)
+	if cfg.Open != nil {
+		cfg.Store = postgres.Redact(path) // only logged: no password in the log
+	}
 	d, err := daemon.New(cfg)
 	if err == nil {
 		err = d.Run(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,10 +14,14 @@ import (
 	"chainlog/storetest"
 )
 
-// testClock is a clock that moves one millisecond per reading.
+// testClock is a clock that moves one millisecond per reading; it is safe
+// for concurrent use, as a store's clock must be.
 func testClock() func() time.Time {
+	var mu sync.Mutex
 	t := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
 		t = t.Add(time.Millisecond)
 		return t
 	}

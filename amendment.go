@@ -1,10 +1,13 @@
 package chainlog
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Amendment kinds.
@@ -184,4 +187,38 @@ func (v *amendmentVerifier) Finish(head *Head) AmendmentReport {
 	}
 	r.Status = statusOf(r.Break, r.Checked)
 	return *r
+}
+
+// AmendRequest is one sanctioned change to a stored event's mutable fields,
+// as every store's Amend takes it.
+type AmendRequest struct {
+	EventID string
+	Patch   Patch
+	Kind    string // KindAmend or KindRedact
+	Reason  string
+	Actor   string
+}
+
+// Check refuses a request without an event id, reason or actor, or of a
+// kind other than KindAmend and KindRedact.
+func (r *AmendRequest) Check() error {
+	switch {
+	case r.EventID == "":
+		return errors.New("amend: event id is empty")
+	case strings.TrimSpace(r.Reason) == "":
+		return fmt.Errorf("amend %q: a reason is required", r.EventID)
+	case strings.TrimSpace(r.Actor) == "":
+		return fmt.Errorf("amend %q: an actor is required", r.EventID)
+	case r.Kind != KindAmend && r.Kind != KindRedact:
+		return fmt.Errorf("amend %q: kind %q is neither %q nor %q", r.EventID, r.Kind, KindAmend, KindRedact)
+	}
+	return nil
+}
+
+// Amender is a store that amends: Amend applies one request in one
+// transaction (the event's row, the trail's record and its anchor), or
+// nothing. An unknown event is ErrNotFound, a pruned one ErrPruned, and a
+// store opened read-only fails with ErrReadOnly.
+type Amender interface {
+	Amend(ctx context.Context, req AmendRequest) (Amendment, error)
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"chainlog"
+	"chainlog/postgres"
 	"chainlog/sqlite"
 
 	"github.com/google/uuid"
@@ -35,6 +36,10 @@ type Config struct {
 	HTTPEvents int
 	// HTTPOnly runs the HTTP measurements alone.
 	HTTPOnly bool
+	// Store, when it is a PostgreSQL connection URL, measures the
+	// PostgreSQL store in schemas made for the run on that database,
+	// instead of SQLite files; the HTTP measurements are not made.
+	Store string
 	// Progress, when not nil, is told what is being measured.
 	Progress func(msg string)
 }
@@ -91,6 +96,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		say = func(string) {}
 	}
 	res := &Result{Events: cfg.Events, HTTPEvents: cfg.HTTPEvents, Batch: cfg.Batch, Nodes: cfg.Nodes, Runs: cfg.Runs}
+	if postgres.IsURL(cfg.Store) {
+		m, err := postgresMeasures(ctx, cfg, say)
+		if err != nil {
+			return nil, err
+		}
+		res.Measures, res.HTTPEvents = m, 0
+		return res, nil
+	}
 	if cfg.HTTPOnly {
 		res.Events = 0
 	} else {
@@ -258,29 +271,39 @@ func ingestRun(ctx context.Context, cfg Config, path string, opts sqlite.Options
 		return 0, err
 	}
 	defer st.Close()
-	gen := newGenerator(cfg.Nodes)
+	spent, err := ingestInto(ctx, cfg, st, newGenerator(cfg.Nodes), cfg.Events, sample)
+	if err != nil {
+		return 0, err
+	}
+	return float64(cfg.Events) / spent.Seconds(), st.Close()
+}
+
+// ingestInto ingests n generated events into st in batches of cfg.Batch
+// and returns the time spent in Ingest. When sample is not nil, about
+// proofSamples evenly spread event ids are appended to it.
+func ingestInto(ctx context.Context, cfg Config, st chainlog.Store, gen *generator, n int, sample *[]string) (time.Duration, error) {
 	batch := make([]chainlog.Event, cfg.Batch)
 	var spent time.Duration
-	for done := 0; done < cfg.Events; {
-		n := min(cfg.Batch, cfg.Events-done)
-		for i := range batch[:n] {
+	for done := 0; done < n; {
+		k := min(cfg.Batch, n-done)
+		for i := range batch[:k] {
 			gen.next(&batch[i])
-			if sample != nil && (done+i)%max(1, cfg.Events/proofSamples) == 0 {
+			if sample != nil && (done+i)%max(1, n/proofSamples) == 0 {
 				*sample = append(*sample, batch[i].ID)
 			}
 		}
 		start := time.Now()
-		res, err := st.Ingest(ctx, batch[:n])
+		res, err := st.Ingest(ctx, batch[:k])
 		spent += time.Since(start)
 		if err != nil {
 			return 0, err
 		}
-		if res.Inserted != n {
-			return 0, fmt.Errorf("bench: inserted %d of %d", res.Inserted, n)
+		if res.Inserted != k {
+			return 0, fmt.Errorf("bench: inserted %d of %d", res.Inserted, k)
 		}
-		done += n
+		done += k
 	}
-	return float64(cfg.Events) / spent.Seconds(), st.Close()
+	return spent, nil
 }
 
 // generator makes realistic agent events.
@@ -292,9 +315,15 @@ type generator struct {
 }
 
 func newGenerator(nodes int) *generator {
-	g := &generator{rng: rand.New(rand.NewPCG(1, 2)), ts: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	return newGeneratorOf("node", nodes, 1)
+}
+
+// newGeneratorOf makes events of nodes prefix-00, prefix-01, ..., its
+// random choices seeded with seed.
+func newGeneratorOf(prefix string, nodes int, seed uint64) *generator {
+	g := &generator{rng: rand.New(rand.NewPCG(seed, 2)), ts: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	for i := range nodes {
-		g.nodes = append(g.nodes, fmt.Sprintf("node-%02d", i))
+		g.nodes = append(g.nodes, fmt.Sprintf("%s-%02d", prefix, i))
 	}
 	return g
 }
@@ -337,6 +366,16 @@ const proofSamples = 1000
 // milliseconds, to build an inclusion proof bundle for each sampled event
 // and to verify it offline.
 func proofRun(ctx context.Context, path string, ids []string) (prove, check float64, err error) {
+	st, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer st.Close()
+	return proveIn(ctx, st, ids)
+}
+
+// proveIn is proofRun on an open store.
+func proveIn(ctx context.Context, st chainlog.Store, ids []string) (prove, check float64, err error) {
 	skey, vkey, err := note.GenerateKey(crand.Reader, "chainlog/bench")
 	if err != nil {
 		return 0, 0, err
@@ -349,11 +388,6 @@ func proofRun(ctx context.Context, path string, ids []string) (prove, check floa
 	if err != nil {
 		return 0, 0, err
 	}
-	st, err := sqlite.Open(ctx, path, sqlite.Options{})
-	if err != nil {
-		return 0, 0, err
-	}
-	defer st.Close()
 	signed, err := st.Checkpoint(ctx, signer, nil)
 	if err != nil {
 		return 0, 0, err

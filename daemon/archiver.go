@@ -9,7 +9,6 @@ import (
 
 	"chainlog/archive"
 	"chainlog/retention"
-	"chainlog/sqlite"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -18,7 +17,7 @@ import (
 // directory under dir, named by the run's time (with -2, -3, ... when a
 // run of the same millisecond made one), proven against a checkpoint
 // signed (by sign) after the cuts were planned.
-func newArchiver(st *sqlite.Store, dir string, now time.Time, v note.Verifier, sign func(context.Context) error) retention.Archiver {
+func newArchiver(st prunable, dir string, now time.Time, v note.Verifier, sign func(context.Context) error) retention.Archiver {
 	name := now.UTC().Format("20060102T150405.000Z")
 	path := filepath.Join(dir, name)
 	for i := 2; exists(path); i++ {

@@ -22,6 +22,7 @@ import (
 	"chainlog/agentsrc"
 	"chainlog/console"
 	"chainlog/publish"
+	"chainlog/retention"
 	"chainlog/server"
 	"chainlog/sqlite"
 	"chainlog/tiles"
@@ -33,7 +34,11 @@ import (
 
 // Config is everything the daemon needs; serve's flags give each field.
 type Config struct {
-	Store  string // the SQLite store's path
+	Store string // the SQLite store's path
+	// Open, when set, opens the store instead of the SQLite file at
+	// Store: the writer the daemon commits through and a read-only view
+	// it serves reads from (another backend, such as PostgreSQL).
+	Open   func(ctx context.Context) (Writable, Readable, error)
 	Init   bool   // add chainlog's tables to a database with other tables
 	Listen string // the address to listen on, host:port
 	// OTLPListen, if set, is a second address that serves only the OTLP
@@ -189,6 +194,47 @@ func New(cfg Config) (*Daemon, error) {
 	return &Daemon{cfg: cfg}, nil
 }
 
+// Writable is the store the daemon commits through: the writer's group
+// commits, checkpoints, and the watchers' cursors.
+type Writable interface {
+	server.Ingester
+	publish.Signer
+	watch.CursorReader
+	Close() error
+}
+
+// Readable is the read-only view the daemon serves reads, the monitor and
+// tiles from.
+type Readable interface {
+	server.Reader
+	tiles.Source
+	Close() error
+}
+
+// walCheckpointer is a store whose write-ahead log the daemon moves into
+// its database file after commits (SQLite).
+type walCheckpointer interface {
+	CheckpointWAL(ctx context.Context) error
+}
+
+// open opens the writer and the read-only view: through cfg.Open, else the
+// SQLite store at cfg.Store.
+func (d *Daemon) open(ctx context.Context) (Writable, Readable, error) {
+	if d.cfg.Open != nil {
+		return d.cfg.Open(ctx)
+	}
+	st, err := sqlite.Open(ctx, d.cfg.Store, sqlite.Options{Logger: d.cfg.Logger, Init: d.cfg.Init})
+	if err != nil {
+		return nil, nil, err
+	}
+	ro, err := sqlite.OpenReadOnly(ctx, d.cfg.Store)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, ro, nil
+}
+
 // Run runs the daemon until ctx ends, then shuts down in order: stop
 // accepting, stop the transcript watchers once they committed what they
 // read, let in-flight requests get their answers, commit everything
@@ -196,15 +242,11 @@ func New(cfg Config) (*Daemon, error) {
 // shutdown that ctx asked for.
 func (d *Daemon) Run(ctx context.Context) error {
 	cfg, logger, now := d.cfg, d.cfg.Logger, d.cfg.Now
-	st, err := sqlite.Open(ctx, cfg.Store, sqlite.Options{Logger: logger, Init: cfg.Init})
+	st, ro, err := d.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	ro, err := sqlite.OpenReadOnly(ctx, cfg.Store)
-	if err != nil {
-		return err
-	}
 	defer ro.Close()
 	metrics := server.NewMetrics()
 	pm := publish.NewMetrics(metrics.Registry)
@@ -228,7 +270,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		// The WAL's frames go to the database file, and a checkpoint that
 		// keeps failing (WAL, signing or publishing) stops the writer
 		// acknowledging.
-		err := errors.Join(st.CheckpointWAL(ctx), cp.Run(ctx, st))
+		var walErr error
+		if wc, ok := st.(walCheckpointer); ok {
+			walErr = wc.CheckpointWAL(ctx)
+		}
+		err := errors.Join(walErr, cp.Run(ctx, st))
 		if ctx.Err() == nil { // one cut short by shutdown is no failure
 			w.CheckpointResult(err)
 		}
@@ -298,14 +344,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 	bg.Go(func() { verifyLoop(bgCtx, srv, cfg.VerifyInterval, vs, logger) })
 	bg.Go(func() { cps.tick(bgCtx, logger) })
 	if cfg.Retain != nil {
-		pol, err := d.retentionPolicy(st, cps.force)
+		pst, ok := st.(prunable)
+		if !ok {
+			err = errors.New("retention: the store cannot prune")
+		}
+		var pol *retention.Policy
+		if err == nil {
+			pol, err = d.retentionPolicy(pst, cps.force)
+		}
 		if err != nil {
 			stopBg()
 			ln.Close()
 			w.Close()
 			return err
 		}
-		bg.Go(func() { pol.Run(bgCtx, st) })
+		bg.Go(func() { pol.Run(bgCtx, pst) })
 	}
 	if con != nil {
 		bg.Go(func() { con.Run(bgCtx) })
@@ -365,11 +418,16 @@ func (d *Daemon) listen(addr string) (net.Listener, error) {
 // console returns the browser console over the read-only store, or nil
 // when Config.Console is off. srv gives the server once it exists: the
 // console's verify button runs its whole-store verification.
-func (d *Daemon) console(ro *sqlite.Store, w *server.Writer, srv func() *server.Server) (*console.Console, error) {
+func (d *Daemon) console(ro Readable, w *server.Writer, srv func() *server.Server) (*console.Console, error) {
 	if !d.cfg.Console {
 		return nil, nil
 	}
-	ccfg := console.Config{Store: ro, Token: d.cfg.Token, Logger: d.cfg.Logger.With("component", "console"), Now: d.cfg.Now,
+	cs, ok := ro.(console.Store)
+	if !ok {
+		d.cfg.Logger.Warn("the console is off: this store cannot serve its pages (the SQLite store can)")
+		return nil, nil
+	}
+	ccfg := console.Config{Store: cs, Token: d.cfg.Token, Logger: d.cfg.Logger.With("component", "console"), Now: d.cfg.Now,
 		Verify: func(ctx context.Context, progress func(int64)) (*chainlog.Report, error) {
 			return srv().VerifyFullProgress(ctx, progress)
 		},
@@ -498,7 +556,7 @@ func servedCheckpoint(file string) func() ([]byte, error) {
 // startWatch runs the transcript watcher on cfg.Watch until ctx ends; the
 // channel gets its result once it has committed what it read. With no
 // folders it is closed at once.
-func startWatch(ctx context.Context, cfg Config, w *server.Writer, st *sqlite.Store) (<-chan error, error) {
+func startWatch(ctx context.Context, cfg Config, w *server.Writer, st Writable) (<-chan error, error) {
 	done := make(chan error, 1)
 	if len(cfg.Watch) == 0 {
 		close(done)

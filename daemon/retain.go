@@ -7,8 +7,9 @@ import (
 	"os"
 	"time"
 
+	"chainlog"
+	"chainlog/archive"
 	"chainlog/retention"
-	"chainlog/sqlite"
 )
 
 // Retention is the daemon's retention policy: every Every, the events
@@ -46,9 +47,17 @@ func (r *Retention) check(c *Config) error {
 	return nil
 }
 
+// prunable is what a store needs for the retention policy: to prune, and
+// to archive what it prunes.
+type prunable interface {
+	chainlog.Pruner
+	archive.Source
+	LatestCheckpoint(ctx context.Context) ([]byte, error)
+}
+
 // retentionPolicy returns the policy the daemon runs on st, making its
 // archive directory; sign signs a checkpoint of the store as it is.
-func (d *Daemon) retentionPolicy(st *sqlite.Store, sign func(ctx context.Context) error) (*retention.Policy, error) {
+func (d *Daemon) retentionPolicy(st prunable, sign func(ctx context.Context) error) (*retention.Policy, error) {
 	r, cfg := d.cfg.Retain, d.cfg
 	p := &retention.Policy{Age: r.Age, Text: r.Text, Every: r.Every, Actor: "chainlog serve",
 		NoArchive: r.NoArchive, After: sign, Now: cfg.Now, Logger: cfg.Logger}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"chainlog"
@@ -16,28 +15,9 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 )
 
-// AmendRequest is one sanctioned change to a stored event's mutable fields.
-type AmendRequest struct {
-	EventID string
-	Patch   chainlog.Patch
-	Kind    string // chainlog.KindAmend or chainlog.KindRedact
-	Reason  string
-	Actor   string
-}
-
-func (r *AmendRequest) check() error {
-	switch {
-	case r.EventID == "":
-		return errors.New("amend: event id is empty")
-	case strings.TrimSpace(r.Reason) == "":
-		return fmt.Errorf("amend %q: a reason is required", r.EventID)
-	case strings.TrimSpace(r.Actor) == "":
-		return fmt.Errorf("amend %q: an actor is required", r.EventID)
-	case r.Kind != chainlog.KindAmend && r.Kind != chainlog.KindRedact:
-		return fmt.Errorf("amend %q: kind %q is neither %q nor %q", r.EventID, r.Kind, chainlog.KindAmend, chainlog.KindRedact)
-	}
-	return nil
-}
+// AmendRequest is one sanctioned change to a stored event's mutable
+// fields: the root package's, so that every store takes the same request.
+type AmendRequest = chainlog.AmendRequest
 
 // Amend applies one change; see AmendBatch.
 func (s *Store) Amend(ctx context.Context, req AmendRequest) (chainlog.Amendment, error) {
@@ -64,7 +44,7 @@ func (s *Store) AmendBatch(ctx context.Context, reqs []AmendRequest) ([]chainlog
 		return nil, fmt.Errorf("amend: %w", chainlog.ErrReadOnly)
 	}
 	for i := range reqs {
-		if err := reqs[i].check(); err != nil {
+		if err := reqs[i].Check(); err != nil {
 			return nil, err
 		}
 	}

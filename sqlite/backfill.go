@@ -11,19 +11,14 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 )
 
-// BackfillResult counts what BackfillCosts did.
-type BackfillResult struct {
-	Costed       int `json:"costed"`        // events that got a cost_usd
-	TokensFilled int `json:"tokens_filled"` // events that also got a token_count
-	NoUsage      int `json:"no_usage"`      // events without cost and without usage in their payload
-	UnknownModel int `json:"unknown_model"` // events with usage whose model is not in the price table
-}
+// BackfillResult counts what BackfillCosts did (chainlog.BackfillResult).
+type BackfillResult = chainlog.BackfillResult
 
 // backfillChunk is how many rows one backfill transaction reads and updates.
 const backfillChunk = 1000
 
 // BackfillActor is the actor recorded on the amendments BackfillCosts makes.
-const BackfillActor = "chainlog backfill-costs"
+const BackfillActor = chainlog.BackfillActor
 
 // BackfillCosts sets cost_usd, and token_count where it is NULL, on every
 // event that has no cost but whose payload reports token usage of a model in
@@ -90,30 +85,8 @@ func (s *Store) backfillChunkTx(conn *sqlite.Conn, prices *pricing.Table, reason
 	return last, n, nil
 }
 
-// priceRow prices one row (rowid, id, data, model, token_count IS NULL) and
-// returns the patch that records its cost.
+// priceRow prices one row (rowid, id, data, model, token_count IS NULL)
+// and returns the patch that records its cost (chainlog.BackfillPatch).
 func priceRow(prices *pricing.Table, stmt *sqlite.Stmt, res *BackfillResult) (chainlog.Patch, bool) {
-	usage, payloadModel, ok := pricing.UsageFromPayload([]byte(stmt.ColumnText(2)))
-	if !ok {
-		res.NoUsage++
-		return chainlog.Patch{}, false
-	}
-	model := stmt.ColumnText(3)
-	if model == "" {
-		model = payloadModel
-	}
-	price, ok := prices.Lookup(model)
-	if !ok {
-		res.UnknownModel++
-		return chainlog.Patch{}, false
-	}
-	cost, tokens := price.Cost(usage), usage.Total()
-	p := chainlog.Patch{Set: []string{chainlog.FieldCostUSD}, Values: chainlog.Mutable{CostUSD: &cost}}
-	if stmt.ColumnBool(4) {
-		p.Set = append(p.Set, chainlog.FieldTokenCount)
-		p.Values.TokenCount = &tokens
-		res.TokensFilled++
-	}
-	res.Costed++
-	return p, true
+	return chainlog.BackfillPatch(prices, []byte(stmt.ColumnText(2)), stmt.ColumnText(3), stmt.ColumnBool(4), res)
 }

@@ -7,7 +7,6 @@ import (
 	"chainlog"
 
 	"golang.org/x/mod/sumdb/note"
-	"golang.org/x/mod/sumdb/tlog"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 )
@@ -45,45 +44,18 @@ func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []
 		if err != nil {
 			return err
 		}
-		// The tree must extend every checkpoint known: the copy in the store
-		// and the last one published (which an attacker who rewrote the
-		// store could not rewrite).
-		var storedCurrent, publishedCurrent bool
-		for i, n := range [][]byte{stored, published} {
-			if n == nil {
-				continue
-			}
-			last, err := chainlog.ParseSignedCheckpoint(n)
-			if err != nil {
-				return err
-			}
-			if last.Origin != signer.Name() {
-				return fmt.Errorf("the signing key is for %q, the store's checkpoints are for %q", signer.Name(), last.Origin)
-			}
-			if err := checkTrailExtends(conn, th, ah, last); err != nil {
-				return err
-			}
-			if last.Size == th.Size && last.Root == th.Root && sameTrail(last, ah) {
-				storedCurrent, publishedCurrent = storedCurrent || i == 0, publishedCurrent || i == 1
-				continue
-			}
-			if last.Size == th.Size && last.Root == th.Root {
-				continue // only the trail grew
-			}
-			if err := checkExtends(conn, th, ah, last); err != nil {
-				return err
-			}
-		}
+		heads := chainlog.StoreHeads{Size: th.Size, Root: th.Root, Trail: ah}
+		c, action, err := chainlog.NextCheckpoint(signer.Name(), heads, stored, published, &storedReader{conn: conn},
+			func(seq int64) (string, bool, error) { return amendmentHashAt(conn, seq) })
 		switch {
-		case storedCurrent && (published == nil || publishedCurrent):
-			return nil // nothing new to sign or publish
-		case storedCurrent:
-			// Signed before but not published (a publish failed): hand the
-			// same checkpoint out again rather than sign the tree twice.
+		case err != nil:
+			return err
+		case action == chainlog.CheckpointNothing:
+			return nil
+		case action == chainlog.CheckpointStored:
 			signed = stored
 			return nil
 		}
-		c := chainlog.Checkpoint{Origin: signer.Name(), Size: th.Size, Root: th.Root}.WithAmendments(ah.Seq, ah.Hash)
 		if signed, err = chainlog.SignCheckpoint(c, signer); err != nil {
 			return err
 		}
@@ -93,37 +65,6 @@ func (s *Store) Checkpoint(ctx context.Context, signer note.Signer, published []
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	return signed, nil
-}
-
-// inconsistent is the evidence that the store's tree th, or its trail ah,
-// does not extend the checkpoint c: an *chainlog.InconsistencyError.
-func inconsistent(th TreeHead, ah chainlog.Head, c chainlog.Checkpoint, format string, args ...any) error {
-	return &chainlog.InconsistencyError{Size: th.Size, Root: th.Root, Trail: ah, Checkpoint: c, Reason: fmt.Sprintf(format, args...)}
-}
-
-// checkExtends proves from the stored hashes that the tree th extends c.
-func checkExtends(conn *sqlite.Conn, th TreeHead, ah chainlog.Head, c chainlog.Checkpoint) error {
-	switch {
-	case th.Size < c.Size:
-		return inconsistent(th, ah, c, "the tree has %d leaves, the last checkpoint %d (truncated or rolled back)", th.Size, c.Size)
-	case c.Size == 0:
-		return nil
-	case th.Size == c.Size:
-		return inconsistent(th, ah, c, "same size %d, different root", c.Size)
-	}
-	r := &storedReader{conn: conn}
-	oldRoot, err := tlog.TreeHash(c.Size, r)
-	if err != nil {
-		return err
-	}
-	proof, err := tlog.ProveTree(th.Size, c.Size, r)
-	if err != nil {
-		return err
-	}
-	if oldRoot != c.Root || tlog.CheckTree(proof, th.Size, th.Root, c.Size, c.Root) != nil {
-		return inconsistent(th, ah, c, "the tree at size %d no longer has the checkpoint's root", c.Size)
-	}
-	return nil
 }
 
 func readLatestCheckpoint(conn *sqlite.Conn) (signed []byte, size int64, err error) {
@@ -162,32 +103,6 @@ func (s *Store) LatestCheckpoint(ctx context.Context) ([]byte, error) {
 		return err
 	})
 	return signed, err
-}
-
-// sameTrail reports whether c records the trail head ah.
-func sameTrail(c chainlog.Checkpoint, ah chainlog.Head) bool {
-	seq, hash, _, _ := c.Amendments()
-	return seq == ah.Seq && (seq == 0 || hash == ah.Hash)
-}
-
-// checkTrailExtends checks that the amendment trail still holds the record
-// c recorded as its head: records are only ever appended.
-func checkTrailExtends(conn *sqlite.Conn, th TreeHead, ah chainlog.Head, c chainlog.Checkpoint) error {
-	seq, hash, ok, err := c.Amendments()
-	if err != nil || !ok {
-		return err
-	}
-	if ah.Seq < seq {
-		return inconsistent(th, ah, c, "the amendment trail has %d records, the last checkpoint %d", ah.Seq, seq)
-	}
-	got, found, err := amendmentHashAt(conn, seq)
-	if err != nil {
-		return err
-	}
-	if !found || got != hash {
-		return inconsistent(th, ah, c, "amendment %d no longer has the checkpoint's hash", seq)
-	}
-	return nil
 }
 
 func amendmentHashAt(conn *sqlite.Conn, seq int64) (hash string, found bool, err error) {

@@ -11,7 +11,10 @@ import (
 	"chainlog/storetest"
 )
 
-var _ chainlog.Store = (*sqlite.Store)(nil)
+var (
+	_ chainlog.Store   = (*sqlite.Store)(nil)
+	_ chainlog.Amender = (*sqlite.Store)(nil)
+)
 
 // TestStoreContract runs the conformance suite on a fresh store file per
 // subtest; two Stores opened on one file are two writers.

@@ -8,15 +8,17 @@ import (
 	"text/tabwriter"
 
 	"chainlog/bench"
+	"chainlog/postgres"
 )
 
 func runBench(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "bench", "bench [--events N] [--runs R] [--batch B] [--nodes K] [--http-events N] [--http-only] [--dir DIR] [--json]")
+	fs := newFlagSet(e, "bench", "bench [--events N] [--runs R] [--batch B] [--nodes K] [--http-events N] [--http-only] [--dir DIR] [--store postgres://…] [--json]")
 	var cfg bench.Config
 	fs.IntVar(&cfg.Events, "events", 1_000_000, "events per store")
 	fs.IntVar(&cfg.Runs, "runs", 3, "runs; the median and min-max are reported")
 	fs.IntVar(&cfg.Batch, "batch", 1000, "events per commit")
 	fs.IntVar(&cfg.Nodes, "nodes", 4, "distinct node ids")
+	fs.StringVar(&cfg.Store, "store", "", "a PostgreSQL `URL` (postgres://…): measure the PostgreSQL store, in schemas made and dropped on its database, instead of SQLite files")
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the generated stores (default: a temporary directory)")
 	fs.IntVar(&cfg.HTTPEvents, "http-events", 200000, "events posted by each HTTP measurement (a quarter of it for single-event requests); 0 skips them")
 	fs.BoolVar(&cfg.HTTPOnly, "http-only", false, "run only the HTTP measurements: NDJSON batches, single events, and OTLP/HTTP logs against NDJSON in batches of 512")
@@ -41,6 +43,9 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	}
 	if cfg.HTTPOnly && cfg.HTTPEvents == 0 {
 		return usageError(e, fs, "--http-only with --http-events 0 measures nothing")
+	}
+	if cfg.Store != "" && !postgres.IsURL(cfg.Store) {
+		return usageError(e, fs, "--store %q: the bench measures SQLite in files of its own (--dir); --store takes a postgres:// URL", cfg.Store)
 	}
 	cfg.Progress = func(msg string) { fmt.Fprintln(e.stderr, "bench:", msg) }
 	res, err := bench.Run(ctx, cfg)

@@ -15,7 +15,6 @@ import (
 	"unicode"
 
 	"chainlog/publish"
-	"chainlog/sqlite"
 	"chainlog/witness"
 
 	"golang.org/x/mod/sumdb/note"
@@ -213,6 +212,10 @@ func (c *checkpointFlags) setup(storePath string) error {
 	if err := c.check(); err != nil {
 		return err
 	}
+	storePath, err := sidecar(c.env, storePath)
+	if err != nil {
+		return err
+	}
 	c.orEnv(&c.signerKey, "CHAINLOG_SIGNER_KEY")
 	c.orEnv(&c.file, "CHAINLOG_CHECKPOINT_FILE")
 	explicit := c.signerKey != ""
@@ -261,7 +264,7 @@ func (c *checkpointFlags) setup(storePath string) error {
 // sign signs and publishes a checkpoint of the store's current tree, if it
 // grew, each destination in turn; the witnesses are not asked (ingest asks
 // them once, for its last checkpoint).
-func (c *checkpointFlags) sign(ctx context.Context, st *sqlite.Store) error {
+func (c *checkpointFlags) sign(ctx context.Context, st cliStore) error {
 	if c.cp == nil {
 		return nil
 	}
@@ -271,7 +274,7 @@ func (c *checkpointFlags) sign(ctx context.Context, st *sqlite.Store) error {
 // run signs and publishes a checkpoint of the store's current tree, each
 // destination in turn, and waits for the witnesses' quorum on the last
 // checkpoint: the command exits after it.
-func (c *checkpointFlags) run(ctx context.Context, st *sqlite.Store) error {
+func (c *checkpointFlags) run(ctx context.Context, st cliStore) error {
 	if c.cp == nil {
 		return nil
 	}

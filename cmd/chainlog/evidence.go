@@ -10,7 +10,6 @@ import (
 
 	"chainlog"
 	"chainlog/evidence"
-	"chainlog/sqlite"
 	"chainlog/witness"
 )
 
@@ -36,7 +35,7 @@ func runEvidence(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, "evidence", err)
 	}
-	st, err := sqlite.OpenReadOnly(ctx, path)
+	st, err := openRead(ctx, path)
 	if err != nil {
 		return fail(e, "evidence", err)
 	}
@@ -46,7 +45,11 @@ func runEvidence(ctx context.Context, e *env, args []string) int {
 		return fail(e, "evidence", err)
 	}
 	if *cpFile == "" {
-		*cpFile = path + ".checkpoints"
+		base, err := sidecar(e, path)
+		if err != nil {
+			return fail(e, "evidence", err)
+		}
+		*cpFile = base + ".checkpoints"
 	}
 	if signed, err = withCosignatures(signed, witness.CosignedPath(*cpFile)); err != nil {
 		return fail(e, "evidence", err)

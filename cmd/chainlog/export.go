@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 
 	"chainlog"
-	"chainlog/sqlite"
 )
 
 func runExport(ctx context.Context, e *env, args []string) int {
@@ -24,7 +23,7 @@ func runExport(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, "export", err)
 	}
-	st, err := sqlite.OpenReadOnly(ctx, path)
+	st, err := openRead(ctx, path)
 	if err != nil {
 		return fail(e, "export", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"chainlog"
-	"chainlog/sqlite"
 )
 
 // historyOut is the JSON form of `chainlog history`.
@@ -32,7 +31,7 @@ func runHistory(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, "history", err)
 	}
-	st, err := sqlite.OpenReadOnly(ctx, path)
+	st, err := openRead(ctx, path)
 	if err != nil {
 		return fail(e, "history", err)
 	}

@@ -251,7 +251,7 @@ func (c *ingestCmd) collect(err error, sum *ingestSummary) error {
 // ingest commits the input's valid events in batches. A goroutine reads
 // and decodes the next batches while the store commits the current one.
 func (c *ingestCmd) ingest(ctx context.Context, path string, in *input, sum *ingestSummary) error {
-	st, err := sqlite.Open(ctx, path, sqlite.Options{DisableIntegrity: integrityOff(c.env), Init: c.init})
+	st, err := openWrite(ctx, path, sqlite.Options{DisableIntegrity: integrityOff(c.env), Init: c.init})
 	if err != nil {
 		return err
 	}

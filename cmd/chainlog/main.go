@@ -16,7 +16,6 @@ import (
 	"syscall"
 
 	"chainlog"
-	"chainlog/sqlite"
 )
 
 // Exit codes. They mean the same for every command.
@@ -251,22 +250,4 @@ func fail(e *env, name string, err error) int {
 func missingStore(err error) bool {
 	var oe *chainlog.OpenError
 	return errors.As(err, &oe) && errors.Is(oe.Err, os.ErrNotExist)
-}
-
-// openExisting opens an existing store for writing. Commands that change
-// stored events use it, so that a mistyped path is an error instead of a
-// new, empty store.
-func openExisting(ctx context.Context, path string, opts sqlite.Options) (*sqlite.Store, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, &chainlog.OpenError{Err: err}
-	}
-	// A file that is not a chainlog store (another application's SQLite
-	// database, an empty file) is refused too: opening it for writing would
-	// install chainlog's schema in it.
-	ro, err := sqlite.OpenReadOnly(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	ro.Close()
-	return sqlite.Open(ctx, path, opts)
 }

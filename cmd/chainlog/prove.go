@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"chainlog"
-	"chainlog/sqlite"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -30,7 +29,7 @@ func runProve(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, "prove", err)
 	}
-	st, err := sqlite.OpenReadOnly(ctx, path)
+	st, err := openRead(ctx, path)
 	if err != nil {
 		return fail(e, "prove", err)
 	}
@@ -50,7 +49,7 @@ func runProve(ctx context.Context, e *env, args []string) int {
 }
 
 // proveCheckpoint returns the signed checkpoint to prove against.
-func proveCheckpoint(ctx context.Context, st *sqlite.Store, file string) ([]byte, error) {
+func proveCheckpoint(ctx context.Context, st cliStore, file string) ([]byte, error) {
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -222,7 +221,7 @@ func runConsistency(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, "consistency", err)
 	}
-	st, err := sqlite.OpenReadOnly(ctx, path)
+	st, err := openRead(ctx, path)
 	if err != nil {
 		return fail(e, "consistency", err)
 	}

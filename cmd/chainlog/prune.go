@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -50,6 +51,11 @@ func parseCutTime(s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("--before %q: want an RFC 3339 time (2026-06-01T00:00:00Z) or a date (2026-06-01)", s)
+}
+
+// vacuumer is a store that can give freed space back (SQLite).
+type vacuumer interface {
+	Vacuum(ctx context.Context) (before, after int64, err error)
 }
 
 // pruneOutput is what prune --json prints.
@@ -111,6 +117,9 @@ func runPrune(ctx context.Context, e *env, args []string) int {
 		return fail(e, "prune", err)
 	}
 	defer st.Close()
+	if _, ok := st.(vacuumer); f.vacuum && !ok {
+		return fail(e, "prune", errors.New("--vacuum is for SQLite stores: PostgreSQL gives the space back through its own VACUUM"))
+	}
 	req := retention.Request{Before: before, NodeID: f.node, Reason: f.reason, Actor: f.actor, NoArchive: f.noArchive, DryRun: f.dryRun}
 	if f.archive != "" && !f.dryRun {
 		if req.Archiver, err = newStoreArchiver(st, &cp, f.archive); err != nil {
@@ -130,7 +139,7 @@ func runPrune(ctx context.Context, e *env, args []string) int {
 		}
 	}
 	if f.vacuum && !f.dryRun {
-		b, a, err := st.Vacuum(ctx)
+		b, a, err := st.(vacuumer).Vacuum(ctx)
 		if err != nil {
 			return fail(e, "prune", fmt.Errorf("pruned, but vacuum failed: %w", err))
 		}

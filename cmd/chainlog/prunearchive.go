@@ -7,7 +7,6 @@ import (
 
 	"chainlog/archive"
 	"chainlog/retention"
-	"chainlog/sqlite"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -20,7 +19,7 @@ func registerArchiveFlag(fs *flag.FlagSet, f *pruneFlags) {
 // checkpoint of the store as it is, so that one covers every planned
 // event, writes the archive against it, and verifies it with the signer's
 // verifier key.
-func newStoreArchiver(st *sqlite.Store, cp *checkpointFlags, dir string) (retention.Archiver, error) {
+func newStoreArchiver(st cliStore, cp *checkpointFlags, dir string) (retention.Archiver, error) {
 	if cp.signer == nil {
 		return nil, errors.New("--archive needs a signer key (--signer-key, CHAINLOG_SIGNER_KEY or chainlog keygen): an archive holds the signed checkpoint that proves its events")
 	}

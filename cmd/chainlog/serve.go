@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"chainlog/daemon"
+	"chainlog/postgres"
 	"chainlog/retention"
 	"chainlog/watch"
 )
@@ -152,8 +153,12 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, "serve", err)
 	}
+	base, err := sidecar(e, path)
+	if err != nil {
+		return fail(e, "serve", err)
+	}
 	if c.autoKey {
-		if err := autoKey(e, logger, &c.cp, path); err != nil {
+		if err := autoKey(e, logger, &c.cp, base); err != nil {
 			return fail(e, "serve", err)
 		}
 	}
@@ -165,6 +170,10 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	}
 	cfg := c.daemonConfig(path, logger)
 	cfg.Watch = watched
+	cfg.Open = openDaemonStore(path, logger)
+	if cfg.Open != nil {
+		cfg.Store = postgres.Redact(path) // only logged: no password in the log
+	}
 	d, err := daemon.New(cfg)
 	if err == nil {
 		err = d.Run(ctx)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"chainlog/publish"
-	"chainlog/sqlite"
 	"chainlog/tiles"
 )
 
@@ -29,7 +28,11 @@ func runExportTiles(ctx context.Context, e *env, args []string) int {
 		*file = e.getenv("CHAINLOG_CHECKPOINT_FILE")
 	}
 	if *file == "" {
-		*file = path + ".checkpoints"
+		base, err := sidecar(e, path)
+		if err != nil {
+			return fail(e, "export-tiles", err)
+		}
+		*file = base + ".checkpoints"
 	}
 	signed, err := publish.File{Path: *file}.Last()
 	if err != nil {
@@ -38,7 +41,7 @@ func runExportTiles(ctx context.Context, e *env, args []string) int {
 	if signed == nil {
 		return fail(e, "export-tiles", fmt.Errorf("%s holds no signed checkpoint: make a key with chainlog keygen, then serve or ingest sign one", *file))
 	}
-	st, err := sqlite.OpenReadOnly(ctx, path)
+	st, err := openRead(ctx, path)
 	if err != nil {
 		return fail(e, "export-tiles", err)
 	}

@@ -53,7 +53,7 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 	if *integrity {
 		opts = append(opts, sqlite.WithIntegrityCheck())
 	}
-	st, err := sqlite.OpenReadOnly(ctx, path, opts...)
+	st, err := openRead(ctx, path, opts...)
 	if err != nil {
 		return verifyFailed(e, *jsonOut, *nodeID, err)
 	}
@@ -94,7 +94,7 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 	if *jsonOut {
 		writeJSON(e.stdout, rep)
 	} else {
-		printReport(e.stdout, rep, st.ChainLayout())
+		printReport(e.stdout, rep, chainLayout(st))
 	}
 	if rep.Status == chainlog.StatusInvalid {
 		return exitInvalid
@@ -215,7 +215,7 @@ const storeCopySource = "the store's own copy (proves less than a checkpoint kep
 // gatherCheckpoints reads every checkpoint to compare the store with: each
 // note of each --checkpoint file, its signature (and, with --witness-key,
 // its cosignatures) checked, or else the copy kept in the store.
-func gatherCheckpoints(ctx context.Context, st *sqlite.Store, files []string, vs []note.Verifier, cosigned *cosignedFlags) ([]chainlog.SourcedCheckpoint, error) {
+func gatherCheckpoints(ctx context.Context, st cliStore, files []string, vs []note.Verifier, cosigned *cosignedFlags) ([]chainlog.SourcedCheckpoint, error) {
 	var cps []chainlog.SourcedCheckpoint
 	for _, f := range files {
 		data, err := os.ReadFile(f)

@@ -206,7 +206,7 @@ func (c *watchCmd) sink(ctx context.Context) (watch.Sink, func(context.Context) 
 	if err := c.cp.setup(path); err != nil {
 		return nil, nil, err
 	}
-	st, err := sqlite.Open(ctx, path, sqlite.Options{})
+	st, err := openWrite(ctx, path, sqlite.Options{})
 	if err != nil {
 		return nil, nil, err
 	}

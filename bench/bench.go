@@ -42,6 +42,15 @@ type Config struct {
 	Store string
 	// Progress, when not nil, is told what is being measured.
 	Progress func(msg string)
+	// Payload is the shape of generated events: PayloadSmall or
+	// PayloadRealistic (the default, when empty).
+	Payload string
+	// EventsFile, when set, is an NDJSON file as `chainlog export` writes
+	// it whose events every store measurement ingests instead of
+	// generated ones; Events is then the file's count.
+	EventsFile string
+
+	fileEvents []chainlog.Event // EventsFile's events, loaded once by Run
 }
 
 // Measure is one figure over several runs.
@@ -70,15 +79,22 @@ func newMeasure(name, unit string, runs []float64) Measure {
 type Result struct {
 	Events int `json:"events"` // per store; 0 when only HTTP was measured
 	// HTTPEvents is what each HTTP measurement posted; 0 when none ran.
-	HTTPEvents int       `json:"http_events"`
-	Batch      int       `json:"batch"`
-	Nodes      int       `json:"nodes"`
-	Runs       int       `json:"runs"`
+	HTTPEvents int `json:"http_events"`
+	Batch      int `json:"batch"`
+	Nodes      int `json:"nodes"`
+	Runs       int `json:"runs"`
+	// Payload is the generated events' shape; EventsFile the file whose
+	// events were measured instead, if any.
+	Payload    string    `json:"payload"`
+	EventsFile string    `json:"events_file,omitempty"`
 	Measures   []Measure `json:"measures"`
 }
 
 // Run builds the stores and measures them.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.loadEvents(); err != nil {
+		return nil, err
+	}
 	if cfg.Events <= 0 || cfg.Runs <= 0 || cfg.Batch <= 0 || cfg.Nodes <= 0 {
 		return nil, fmt.Errorf("bench: events, runs, batch and nodes must be positive")
 	}
@@ -96,6 +112,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		say = func(string) {}
 	}
 	res := &Result{Events: cfg.Events, HTTPEvents: cfg.HTTPEvents, Batch: cfg.Batch, Nodes: cfg.Nodes, Runs: cfg.Runs}
+	res.Payload, res.EventsFile = cfg.payloadName(), cfg.EventsFile
 	if postgres.IsURL(cfg.Store) {
 		m, err := postgresMeasures(ctx, cfg, say)
 		if err != nil {
@@ -128,7 +145,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 func storeMeasures(ctx context.Context, cfg Config, dir string, say func(string)) ([]Measure, error) {
 	var off, chain, noTree, on, ratioDigest, ratioTree, ratio, verify, proveMs, checkMs []float64
 	var bytesEv, bytesOff, rssMB, monFull, monIncr, cli []float64
+	var lim limitRuns
 	for run := 1; run <= cfg.Runs; run++ {
+		if err := lim.writes(cfg, dir, run, say); err != nil {
+			return nil, err
+		}
 		rOff, bOff, err := ingestMeasure(ctx, cfg, dir, run, "off", sqlite.Options{DisableIntegrity: true}, say)
 		if err != nil {
 			return nil, err
@@ -164,6 +185,9 @@ func storeMeasures(ctx context.Context, cfg Config, dir string, say func(string)
 		if err != nil {
 			return nil, err
 		}
+		if err := lim.read(ctx, cfg, path, run, say); err != nil {
+			return nil, err
+		}
 		say(fmt.Sprintf("run %d/%d: incremental verification of 1%% new events", run, cfg.Runs))
 		fullMs, incrMs, err := incrementalRun(ctx, cfg, path, max(1, cfg.Events/100))
 		if err != nil {
@@ -180,8 +204,9 @@ func storeMeasures(ctx context.Context, cfg Config, dir string, say func(string)
 		off, chain, noTree, on = append(off, rOff), append(chain, rChain), append(noTree, rNoTree), append(on, rOn)
 		ratioDigest, ratioTree = append(ratioDigest, rNoTree/rChain), append(ratioTree, rOn/rNoTree)
 		ratio, verify = append(ratio, rOn/rOff), append(verify, rv)
+		lim.ratios(rOff, rOn, rCLI, rv)
 	}
-	return []Measure{
+	return append([]Measure{
 		newMeasure("ingest, integrity off", "events/s", off),
 		newMeasure("ingest, chain only", "events/s", chain),
 		newMeasure("ingest, chain and payload digests", "events/s", noTree),
@@ -198,7 +223,7 @@ func storeMeasures(ctx context.Context, cfg Config, dir string, say func(string)
 		newMeasure("daemon's verification, 1% new events", "ms", monIncr),
 		newMeasure("store size, everything on", "bytes/event", bytesEv),
 		newMeasure("store size, integrity off", "bytes/event", bytesOff),
-	}, nil
+	}, lim.measures()...), nil
 }
 
 // httpMeasures measures the daemon's handler over loopback, cfg.Runs
@@ -271,7 +296,7 @@ func ingestRun(ctx context.Context, cfg Config, path string, opts sqlite.Options
 		return 0, err
 	}
 	defer st.Close()
-	spent, err := ingestInto(ctx, cfg, st, newGenerator(cfg.Nodes), cfg.Events, sample)
+	spent, err := ingestInto(ctx, cfg, st, cfg.events(), cfg.Events, sample)
 	if err != nil {
 		return 0, err
 	}
@@ -281,7 +306,7 @@ func ingestRun(ctx context.Context, cfg Config, path string, opts sqlite.Options
 // ingestInto ingests n generated events into st in batches of cfg.Batch
 // and returns the time spent in Ingest. When sample is not nil, about
 // proofSamples evenly spread event ids are appended to it.
-func ingestInto(ctx context.Context, cfg Config, st chainlog.Store, gen *generator, n int, sample *[]string) (time.Duration, error) {
+func ingestInto(ctx context.Context, cfg Config, st chainlog.Store, gen source, n int, sample *[]string) (time.Duration, error) {
 	batch := make([]chainlog.Event, cfg.Batch)
 	var spent time.Duration
 	for done := 0; done < n; {
@@ -306,22 +331,27 @@ func ingestInto(ctx context.Context, cfg Config, st chainlog.Store, gen *generat
 	return spent, nil
 }
 
-// generator makes realistic agent events.
+// generator makes realistic agent events. Two generators with the same
+// seed make the same events, ids included.
 type generator struct {
-	rng   *rand.Rand
-	nodes []string
-	n     int
-	ts    time.Time
+	rng       *rand.Rand
+	ids       *rand.ChaCha8 // the ids' random bytes
+	nodes     []string
+	n         int
+	ts        time.Time
+	realistic bool // Claude Code tool calls (PayloadRealistic)
 }
 
-func newGenerator(nodes int) *generator {
-	return newGeneratorOf("node", nodes, 1)
-}
+func newGenerator(nodes int) *generator { return newGeneratorOf("node", nodes, 1) }
+
+func seededGenerator(nodes int, seed uint64) *generator { return newGeneratorOf("node", nodes, seed) }
 
 // newGeneratorOf makes events of nodes prefix-00, prefix-01, ..., its
 // random choices seeded with seed.
 func newGeneratorOf(prefix string, nodes int, seed uint64) *generator {
-	g := &generator{rng: rand.New(rand.NewPCG(seed, 2)), ts: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	var key [32]byte
+	key[0] = byte(seed)
+	g := &generator{rng: rand.New(rand.NewPCG(seed, 2)), ids: rand.NewChaCha8(key), ts: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	for i := range nodes {
 		g.nodes = append(g.nodes, fmt.Sprintf("%s-%02d", prefix, i))
 	}
@@ -339,7 +369,7 @@ func (g *generator) next(e *chainlog.Event) {
 	g.ts = g.ts.Add(time.Duration(g.rng.IntN(2000)) * time.Millisecond)
 	session := fmt.Sprintf("sess-%04d", g.n/500)
 	*e = chainlog.Event{
-		ID:        "evt_" + uuid.NewString(),
+		ID:        "evt_" + uuid.Must(uuid.NewRandomFromReader(g.ids)).String(),
 		AgentType: agentTypes[g.rng.IntN(len(agentTypes))],
 		NodeID:    g.nodes[g.rng.IntN(len(g.nodes))],
 		AgentID:   "main",
@@ -348,6 +378,9 @@ func (g *generator) next(e *chainlog.Event) {
 		TS:        g.ts.Format("2006-01-02T15:04:05.000Z"),
 		Data: fmt.Appendf(nil, `{"tool":%q,"args":{"path":"src/pkg/file_%d.go","line":%d},"ok":true}`,
 			tools[g.rng.IntN(len(tools))], g.rng.IntN(400), g.rng.IntN(2000)),
+	}
+	if g.realistic {
+		g.nextRealistic(e)
 	}
 }
 

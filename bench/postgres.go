@@ -30,7 +30,7 @@ func postgresMeasures(ctx context.Context, cfg Config, say func(string)) ([]Meas
 			}
 			defer st.Close()
 			var ids []string
-			spent, err := ingestInto(ctx, cfg, st, newGenerator(cfg.Nodes), cfg.Events, &ids)
+			spent, err := ingestInto(ctx, cfg, st, cfg.events(), cfg.Events, &ids)
 			if err != nil {
 				return err
 			}
@@ -95,6 +95,7 @@ func collectorsRun(ctx context.Context, cfg Config, dsn string, n int) (float64,
 		go func() {
 			defer wg.Done()
 			gen := newGeneratorOf(fmt.Sprintf("c%d-node", i), cfg.Nodes, uint64(i+1))
+			gen.realistic = cfg.Payload != PayloadSmall
 			_, errs[i] = ingestInto(ctx, cfg, st, gen, cfg.Events/n, nil)
 		}()
 	}

@@ -126,8 +126,8 @@ func incrementalRun(ctx context.Context, cfg Config, path string, extra int) (fu
 		return 0, 0, err
 	}
 	defer st.Close()
-	gen := newGenerator(cfg.Nodes)
-	gen.n = cfg.Events // other timestamps and sessions than the first events
+	gen := cfg.generated(cfg.Nodes, 2) // other ids than the run's events
+	gen.n = cfg.Events                 // other timestamps and sessions than the first events
 	batch := make([]chainlog.Event, 0, cfg.Batch)
 	for i := 0; i < extra; i++ {
 		var ev chainlog.Event
@@ -182,7 +182,7 @@ func writeNDJSON(path string, cfg Config) error {
 		return err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	gen := newGenerator(cfg.Nodes)
+	gen := cfg.events()
 	var ev chainlog.Event
 	for range cfg.Events {
 		gen.next(&ev)

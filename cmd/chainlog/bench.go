@@ -12,7 +12,7 @@ import (
 )
 
 func runBench(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "bench", "bench [--events N] [--runs R] [--batch B] [--nodes K] [--http-events N] [--http-only] [--dir DIR] [--store postgres://…] [--json]")
+	fs := newFlagSet(e, "bench", "bench [--events N] [--runs R] [--batch B] [--nodes K] [--http-events N] [--http-only] [--dir DIR] [--payload small|realistic] [--events-file FILE] [--store postgres://…] [--json]")
 	var cfg bench.Config
 	fs.IntVar(&cfg.Events, "events", 1_000_000, "events per store")
 	fs.IntVar(&cfg.Runs, "runs", 3, "runs; the median and min-max are reported")
@@ -22,6 +22,8 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the generated stores (default: a temporary directory)")
 	fs.IntVar(&cfg.HTTPEvents, "http-events", 200000, "events posted by each HTTP measurement (a quarter of it for single-event requests); 0 skips them")
 	fs.BoolVar(&cfg.HTTPOnly, "http-only", false, "run only the HTTP measurements: NDJSON batches, single events, and OTLP/HTTP logs against NDJSON in batches of 512")
+	fs.StringVar(&cfg.Payload, "payload", bench.PayloadRealistic, "shape of the generated events: realistic (Claude Code tool calls with usage and model, 400-700 bytes of data) or small (~100 bytes)")
+	fs.StringVar(&cfg.EventsFile, "events-file", "", "measure the events of this NDJSON file, as chainlog export writes it, instead of generated ones (--events is then the file's count)")
 	jsonOut := fs.Bool("json", false, "print the results as JSON")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -37,6 +39,9 @@ func runBench(ctx context.Context, e *env, args []string) int {
 		if err := positive(n.name, int64(n.v), strconv.Itoa(n.v)); err != nil {
 			return usageError(e, fs, "%v", err)
 		}
+	}
+	if cfg.Payload != bench.PayloadSmall && cfg.Payload != bench.PayloadRealistic {
+		return usageError(e, fs, "--payload %q: want small or realistic", cfg.Payload)
 	}
 	if cfg.HTTPEvents < 0 {
 		return usageError(e, fs, "--http-events %d: want 0 (none) or more", cfg.HTTPEvents)
@@ -62,7 +67,10 @@ func runBench(ctx context.Context, e *env, args []string) int {
 
 func printBench(w io.Writer, r *bench.Result) {
 	if r.Events > 0 {
-		fmt.Fprintf(w, "%d events, batches of %d, %d nodes, %d runs\n", r.Events, r.Batch, r.Nodes, r.Runs)
+		fmt.Fprintf(w, "%d events, batches of %d, %d nodes, %d runs, payload %s\n", r.Events, r.Batch, r.Nodes, r.Runs, r.Payload)
+		if r.EventsFile != "" {
+			fmt.Fprintf(w, "events from %s\n", r.EventsFile)
+		}
 	}
 	if r.HTTPEvents > 0 {
 		fmt.Fprintf(w, "%d events posted by each HTTP measurement, %d runs\n", r.HTTPEvents, r.Runs)

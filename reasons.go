@@ -60,4 +60,6 @@ const (
 	ReasonNotLeaf       = "a stamped row is not a leaf of the Merkle tree: it was inserted outside chainlog, and no checkpoint covers it"
 	ReasonUnchainedRow  = "a row without chain columns comes after the store's chains began: pre-chain rows are only those written before integrity was on"
 	ReasonUnstampedLeaf = "a row without chain columns is a leaf of the Merkle tree: its chain columns were erased"
+	ReasonNodeFork      = "fork evidence: the node sent the collector a second history, and is quarantined until an operator resolves it"
+	ReasonBadNodeID     = "a forwarded batch's node_id is not one a node may forward"
 )

@@ -98,7 +98,11 @@ type Report struct {
 	// schema object missing or unknown, an id stored twice, a stamped row
 	// that is not a leaf, a column of the wrong storage class. Nil when
 	// there is none.
-	Store *Break       `json:"store,omitempty"`
+	Store *Break `json:"store,omitempty"`
+	// Forks counts the fork evidence a collector recorded (its nodes
+	// that sent it a second history), resolved or not; an unresolved one
+	// is a break of the store (ReasonNodeFork).
+	Forks int          `json:"forks,omitempty"`
 	Nodes []NodeReport `json:"nodes"`
 }
 

@@ -180,7 +180,34 @@ func VerifyStore(ctx context.Context, src Source, opts VerifyOptions) (*Report, 
 			return nil, err
 		}
 	}
+	if err := checkForks(ctx, src, opts.NodeID, rep); err != nil {
+		return nil, err
+	}
 	return rep, nil
+}
+
+// checkForks counts the fork evidence of a collector's store (a Source
+// that lists forks) in rep, and makes the first unresolved fork a break:
+// the node is quarantined until an operator resolves it.
+func checkForks(ctx context.Context, src Source, nodeID string, rep *Report) error {
+	fl, ok := src.(interface {
+		Forks(ctx context.Context, nodeID string) ([]Fork, error)
+	})
+	if !ok {
+		return nil
+	}
+	forks, err := fl.Forks(ctx, nodeID)
+	if err != nil {
+		return fmt.Errorf("read fork evidence: %w", err)
+	}
+	rep.Forks = len(forks)
+	for i := range forks {
+		if !forks[i].Resolved() {
+			rep.AddStoreBreak(forks[i].Break())
+			break
+		}
+	}
+	return nil
 }
 
 // verifyStore also reports whether two rows' ids may be the same (their

@@ -12,7 +12,8 @@
 // reopen, and two writers on one storage, watcher cursors committed with
 // the events, the tree and its proofs, checkpoints, amendments, read-only
 // refusal, commit order and not-found behaviour, retention (a backend that
-// is a chainlog.Pruner), and VerifyStore finds what each subtest wrote
+// is a chainlog.Pruner), a collector's side of forwarding
+// (chainlog.Replicator), and VerifyStore finds what each subtest wrote
 // VALID.
 package storetest
 
@@ -92,6 +93,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 			tt.fn(t, newBackend(t))
 		})
 	}
+	t.Run("Replicate", func(t *testing.T) { testReplicate(t, newBackend) })
 }
 
 func open(t *testing.T, b Backend) chainlog.Store {

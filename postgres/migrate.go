@@ -21,6 +21,7 @@ type migration struct {
 
 var migrations = []migration{
 	{version: 1, file: "migrations/0001_init.sql"},
+	{version: 2, file: "migrations/0002_forks.sql"},
 }
 
 // SchemaVersion is the schema version this package writes.

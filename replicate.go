@@ -306,3 +306,55 @@ func recordFork(ctx context.Context, tx ReplicaTx, res ReplicateResult, f *Fork,
 	res.Fork = f
 	return res, &ForkError{Fork: *f, Head: res.Head}
 }
+
+// ReplicaAck is a collector's answer on the wire: to a forwarded batch
+// (POST /v1/replicate), and to a node asking where to resume (GET). Seq
+// and Hash are the collector's head for the node; the sender resumes
+// after it. A refused batch says why: Quarantined, Gap, Fork (the
+// evidence just recorded), or Line and Break (a row whose chain does not
+// hold, 1-based).
+type ReplicaAck struct {
+	NodeID      string `json:"node_id"`
+	Seq         int64  `json:"seq"`
+	Hash        string `json:"hash"`
+	Inserted    int    `json:"inserted"`
+	Duplicates  int    `json:"duplicates"`
+	Quarantined bool   `json:"quarantined,omitempty"`
+	Gap         bool   `json:"gap,omitempty"`
+	Fork        *Fork  `json:"fork,omitempty"`
+	Line        int    `json:"line,omitempty"`
+	Break       *Break `json:"break,omitempty"`
+	Error       string `json:"error,omitempty"`
+}
+
+// Ack returns the answer to a Replicate call that returned res and err
+// (nil, or one of its refusals; another error gives ok false).
+func Ack(res ReplicateResult, err error) (ack ReplicaAck, ok bool) {
+	ack = ReplicaAck{NodeID: res.NodeID, Seq: res.Head.Seq, Hash: res.Head.Hash, Inserted: res.Inserted, Duplicates: res.Duplicates}
+	if err == nil {
+		return ack, true
+	}
+	ack.Error = err.Error()
+	var (
+		fe *ForkError
+		qe *QuarantineError
+		ge *GapError
+		ce *ChainError
+	)
+	switch {
+	case errors.As(err, &fe):
+		ack.Fork, ack.Quarantined = &fe.Fork, true
+		ack.Seq, ack.Hash = fe.Head.Seq, fe.Head.Hash
+	case errors.As(err, &qe):
+		ack.Quarantined = true
+		ack.Seq, ack.Hash = qe.Head.Seq, qe.Head.Hash
+	case errors.As(err, &ge):
+		ack.Gap = true
+		ack.Seq, ack.Hash = ge.Head.Seq, ge.Head.Hash
+	case errors.As(err, &ce):
+		ack.Line, ack.Break = ce.Line+1, ce.Break
+	default:
+		return ack, false
+	}
+	return ack, true
+}

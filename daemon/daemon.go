@@ -21,6 +21,7 @@ import (
 	"chainlog"
 	"chainlog/agentsrc"
 	"chainlog/console"
+	"chainlog/forward"
 	"chainlog/publish"
 	"chainlog/retention"
 	"chainlog/server"
@@ -103,6 +104,18 @@ type Config struct {
 
 	// Retain, if set, prunes the oldest events on a schedule.
 	Retain *Retention
+
+	// Collector makes the daemon a fleet's collector: it takes nodes'
+	// forwarded chains at POST /v1/replicate and checks each node's
+	// continuity on arrival (chainlog.Replicate). The store must be a
+	// chainlog.Replicator. RequireNodeBinding refuses a node whose client
+	// certificate is not bound to the node_ids it forwards.
+	Collector          bool
+	RequireNodeBinding bool
+	// Forward, if set, forwards this node's chains to a collector after
+	// they commit (package forward); its Source and Logger are the
+	// daemon's.
+	Forward *forward.Config
 
 	Logger *slog.Logger     // default: discard
 	Now    func() time.Time // the clock; default time.Now
@@ -302,6 +315,25 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if con != nil {
 		scfg.Console = con
 	}
+	if cfg.Collector {
+		rep, ok := st.(server.Replica)
+		if !ok {
+			w.Close()
+			return fmt.Errorf("collector: the store (%T) cannot take forwarded chains", st)
+		}
+		scfg.Replica, scfg.RequireNodeBinding = rep, cfg.RequireNodeBinding
+	}
+	var fw *forward.Forwarder
+	if cfg.Forward != nil {
+		fc := *cfg.Forward
+		fc.Source, fc.Logger, fc.Now = ro, logger.With("component", "forward"), now
+		if fw, err = forward.New(fc); err != nil {
+			w.Close()
+			return err
+		}
+		forwardMetrics(metrics, fw)
+		scfg.Health = func() map[string]any { return map[string]any{"forward": fw.Status()} }
+	}
 	srv = server.New(scfg)
 	hs := d.httpServer(srv)
 	ln, err := d.listen(cfg.Listen)
@@ -327,7 +359,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	logger.Info("chainlog serving", "addr", ln.Addr().String(), "tls", cfg.TLS != nil,
 		"client_certs", cfg.TLS != nil && cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert,
 		"store", cfg.Store, "node_id", cfg.NodeID,
-		"auth", cfg.Token != "", "checkpoints", cfg.Signer != nil)
+		"auth", cfg.Token != "", "checkpoints", cfg.Signer != nil, "collector", cfg.Collector, "forward", cfg.Forward != nil)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}
@@ -362,6 +394,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	if con != nil {
 		bg.Go(func() { con.Run(bgCtx) })
+	}
+	if fw != nil {
+		bg.Go(func() { _ = fw.Run(bgCtx) })
 	}
 	errc := make(chan error, len(serve))
 	for _, f := range serve {

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -29,6 +31,9 @@ type Metrics struct {
 	// (partial_success).
 	otlpRequests                 *prometheus.CounterVec
 	otlpReceived, otlpRejectedRs *prometheus.CounterVec
+	// A collector's: forwarded events by result (inserted, duplicate),
+	// and refused batches by reason (gap, fork, quarantined, chain, error).
+	replicatedEvents, replicateRefused *prometheus.CounterVec
 }
 
 // NewMetrics registers the daemon's metrics in a new registry.
@@ -68,6 +73,14 @@ func NewMetrics() *Metrics {
 	m.otlpRequests = vec("otlp_requests_total", "OTLP export requests, by signal and HTTP status.", "signal", "code")
 	m.otlpReceived = vec("otlp_records_total", "OTLP log records or spans received in bodies that decoded.", "signal")
 	m.otlpRejectedRs = vec("otlp_records_rejected_total", "OTLP log records or spans rejected (partial_success).", "signal")
+	m.replicatedEvents = vec("replicated_events_total", "Forwarded events a collector took, by result (inserted, duplicate).", "result")
+	m.replicateRefused = vec("replicate_refused_total", "Forwarded batches a collector refused, by reason (gap, fork, quarantined, chain, error).", "reason")
+	for _, r := range []string{"inserted", "duplicate"} {
+		m.replicatedEvents.WithLabelValues(r)
+	}
+	for _, r := range []string{"gap", "fork", "quarantined", "chain", "error"} {
+		m.replicateRefused.WithLabelValues(r)
+	}
 	for _, signal := range []string{"logs", "traces"} {
 		m.otlpReceived.WithLabelValues(signal)
 		m.otlpRejectedRs.WithLabelValues(signal)
@@ -138,4 +151,52 @@ func (m *Metrics) verified(r *chainlog.Report, at time.Time) {
 	m.verifyValid.Set(valid)
 	m.verifyTime.Set(float64(at.Unix()))
 	m.verifyChecked.Set(float64(r.Checked))
+}
+
+// replicated counts one Replicate call.
+func (m *Metrics) replicated(res chainlog.ReplicateResult, err error) {
+	if m == nil {
+		return
+	}
+	m.replicatedEvents.WithLabelValues("inserted").Add(float64(res.Inserted))
+	m.replicatedEvents.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+	if err == nil {
+		return
+	}
+	reason := "error"
+	switch {
+	case errors.Is(err, chainlog.ErrForked):
+		reason = "fork"
+	case errors.Is(err, chainlog.ErrQuarantined):
+		reason = "quarantined"
+	case errors.Is(err, chainlog.ErrChainGap):
+		reason = "gap"
+	case errors.Is(err, chainlog.ErrBadChain):
+		reason = "chain"
+	}
+	m.replicateRefused.WithLabelValues(reason).Inc()
+}
+
+// watchForks publishes the number of unresolved forks, read from r at each
+// scrape (-1 when it cannot be read).
+func (m *Metrics) watchForks(r chainlog.Replicator) {
+	if m == nil {
+		return
+	}
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "chainlog", Name: "forks_unresolved",
+		Help: "Nodes' fork evidence not yet resolved by an operator; each such node is quarantined."}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		forks, err := r.Forks(ctx, "")
+		if err != nil {
+			return -1
+		}
+		n := 0
+		for i := range forks {
+			if !forks[i].Resolved() {
+				n++
+			}
+		}
+		return float64(n)
+	}))
 }

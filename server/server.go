@@ -10,6 +10,8 @@
 //	GET  /v1/integrity    the verify-integrity --json report (?node_id=, ?full=1)
 //	POST /v1/logs         OTLP/HTTP logs (otlp.go)
 //	POST /v1/traces       OTLP/HTTP traces (otlp.go)
+//	POST /v1/replicate    a node's forwarded chain, as export writes it (a collector)
+//	GET  /v1/replicate    where a node resumes (?node_id=)
 //	GET  /healthz         liveness
 //	GET  /metrics         Prometheus text format
 package server
@@ -25,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"strconv"
@@ -72,6 +75,16 @@ type Config struct {
 	// Tiles, if set, serves the tree as tlog-tiles: GET /checkpoint and
 	// GET /tile/..., under the same token rule as every other path.
 	Tiles http.Handler
+	// Replica, if set, makes the daemon a collector: POST /v1/replicate
+	// takes nodes' forwarded chains, and GET /v1/replicate tells a node
+	// where to resume.
+	Replica Replica
+	// RequireNodeBinding refuses forwarded batches from a client whose
+	// certificate is not bound to node_ids (see BoundNodes).
+	RequireNodeBinding bool
+	// Health, if set, adds its fields to /healthz's answer (a forwarding
+	// node's lag).
+	Health func() map[string]any
 	// Console, if set, serves every path no endpoint above takes (the
 	// browser console at /). It checks the token itself (a login page
 	// and a cookie, or the bearer token), so requests reach it without.
@@ -124,6 +137,11 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /v1/events", s.getEvents)
 	s.mux.HandleFunc("GET /v1/integrity", s.getIntegrity)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
+	if cfg.Replica != nil {
+		cfg.Metrics.watchForks(cfg.Replica)
+		s.mux.HandleFunc("POST /v1/replicate", s.postReplicate)
+		s.mux.HandleFunc("GET /v1/replicate", s.getReplicate)
+	}
 	if cfg.Tiles != nil {
 		s.mux.Handle("GET /checkpoint", cfg.Tiles)
 		s.mux.Handle("GET /tile/", cfg.Tiles)
@@ -561,7 +579,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 			"queued_events": s.cfg.Writer.Queued()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "queued_events": s.cfg.Writer.Queued()})
+	ans := map[string]any{"status": "ok", "queued_events": s.cfg.Writer.Queued()}
+	if s.cfg.Health != nil {
+		maps.Copy(ans, s.cfg.Health())
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

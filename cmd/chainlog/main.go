@@ -41,6 +41,7 @@ Commands:
   history           show an event and its amendment trail
   amend             change an event's mutable fields, recorded in the trail
   redact            remove personal data from an event's payload, recorded in the trail
+  forks             list a collector's fork evidence, or resolve a quarantined node's
   prune             delete the oldest events under a retention policy, recorded in the trail
   keygen            make the key that signs checkpoints, print its verifier key
   prove             write an offline-verifiable proof that an event is in a checkpoint
@@ -92,6 +93,7 @@ var commands = []command{
 	{"amend", runAmend},
 	{"redact", runRedact},
 	{"prune", runPrune},
+	{"forks", runForks},
 	{"keygen", runKeygen},
 	{"prove", runProve},
 	{"verify-proof", runVerifyProof},

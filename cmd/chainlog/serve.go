@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"chainlog/daemon"
+	"chainlog/forward"
 	"chainlog/postgres"
 	"chainlog/retention"
 	"chainlog/watch"
@@ -45,7 +48,14 @@ type serveConfig struct {
 	cp             checkpointFlags
 	watch          map[string]*string // agentFolder.flag -> DIR to follow
 	tls            serverTLSFlags
-	tlsConfig      *tls.Config // loaded from tls
+	collector      bool
+	requireBinding bool
+	forward        string
+	forwardToken   string
+	forwardTLS     clientTLSFlags
+	forwardBatch   int
+	tlsConfig      *tls.Config  // loaded from tls
+	forwardClient  *http.Client // from forwardTLS
 	retain         string
 	retainEvery    time.Duration
 	retainArchive  string
@@ -92,6 +102,12 @@ func (c *serveConfig) register(fs *flag.FlagSet, e *env) {
 	fs.DurationVar(&c.retainEvery, "retain-every", time.Hour, "how often --retain runs")
 	fs.StringVar(&c.retainArchive, "retain-archive", "", "before each prune, write the pruned events to a new archive under this `DIR`, and verify it (needs a signer key)")
 	fs.BoolVar(&c.retainNoArch, "retain-no-archive", false, "--retain prunes without writing an archive: the pruned events are gone for good")
+	fs.BoolVar(&c.collector, "collector", false, "be a fleet's collector: take nodes' forwarded chains at POST /v1/replicate, each checked on arrival (see docs/scale.md)")
+	fs.BoolVar(&c.requireBinding, "require-node-binding", false, "with --collector: refuse a node whose client certificate is not bound to the node_ids it forwards (URI SANs chainlog-node:NODE_ID)")
+	fs.StringVar(&c.forward, "forward", "", "forward this node's chains, after they commit, to the collector at this `URL` (https://collector:8443)")
+	fs.StringVar(&c.forwardToken, "forward-token", "", "send \"Authorization: Bearer `TOKEN`\" to the --forward collector")
+	fs.IntVar(&c.forwardBatch, "forward-batch", 1000, "events sent to the collector in one request, at most")
+	c.forwardTLS.registerAs(fs, [3]string{"forward-ca", "forward-cert", "forward-key"}, "the --forward collector")
 	c.cp.register(fs, e)
 }
 
@@ -167,6 +183,11 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	}
 	if c.tlsConfig, err = c.tls.config(); err != nil {
 		return usageError(e, fs, "%v", err)
+	}
+	if c.forward != "" {
+		if c.forwardClient, err = c.forwardTLS.client(30 * time.Second); err != nil {
+			return usageError(e, fs, "%v", err)
+		}
 	}
 	cfg := c.daemonConfig(path, logger)
 	cfg.Watch = watched
@@ -246,6 +267,9 @@ func (c *serveConfig) check() error {
 	if err := c.tls.check(); err != nil {
 		return err
 	}
+	if err := c.checkForward(); err != nil {
+		return err
+	}
 	if err := c.checkListen("listen", c.listen); err != nil {
 		return err
 	}
@@ -274,6 +298,33 @@ func (c *serveConfig) checkRetain() error {
 		return errors.New("give --retain-archive DIR or --retain-no-archive, not both")
 	case c.retainArchive == "" && !c.retainNoArch:
 		return errors.New("--retain needs --retain-archive DIR, or --retain-no-archive to prune without keeping the events")
+	}
+	return nil
+}
+
+// checkForward validates the fleet's flags: a collector URL that is
+// http(s)://host:port, and no token in clear to another machine.
+func (c *serveConfig) checkForward() error {
+	if c.requireBinding && !c.collector {
+		return errors.New("--require-node-binding needs --collector")
+	}
+	if c.forward == "" {
+		if c.forwardToken != "" || c.forwardTLS.ca != "" || c.forwardTLS.cert != "" || c.forwardTLS.key != "" {
+			return errors.New("--forward-token, --forward-ca, --forward-cert and --forward-key need --forward URL")
+		}
+		return nil
+	}
+	if err := positive("forward-batch", int64(c.forwardBatch), fmt.Sprint(c.forwardBatch)); err != nil {
+		return err
+	}
+	u, err := url.Parse(c.forward)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--forward %q: want the collector's URL, https://host:port", c.forward)
+	}
+	if u.Scheme == "http" && !c.insecure {
+		if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("--forward %q is plain HTTP to another machine: the events and the token would cross the network in clear; use https:// (and --forward-ca), or --insecure", c.forward)
+		}
 	}
 	return nil
 }
@@ -324,6 +375,10 @@ func (c *serveConfig) daemonConfig(path string, logger *slog.Logger) daemon.Conf
 		cfg.Verifier = c.cp.verifier
 	}
 	cfg.TLS = c.tlsConfig
+	cfg.Collector, cfg.RequireNodeBinding = c.collector, c.requireBinding
+	if c.forward != "" {
+		cfg.Forward = &forward.Config{URL: c.forward, Token: c.forwardToken, Client: c.forwardClient, Batch: c.forwardBatch}
+	}
 	if c.retain != "" {
 		age, _ := retention.ParseAge(c.retain) // check has parsed it
 		cfg.Retain = &daemon.Retention{Age: age, Text: c.retain, Every: c.retainEvery,

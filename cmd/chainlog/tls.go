@@ -70,22 +70,29 @@ func loadCAs(flagName, path string) (*x509.CertPool, error) {
 // (--server).
 type clientTLSFlags struct {
 	ca, cert, key string
+	names         [3]string // the flags' names: CA, certificate, key
 }
 
 func (f *clientTLSFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.ca, "ca", "", "trust the daemon's certificate only if one of the CAs in this `file` (PEM) issued it (default: the system's CAs)")
-	fs.StringVar(&f.cert, "client-cert", "", "present this client certificate `file` (PEM) to a daemon that requires one (serve --client-ca); needs --client-key")
-	fs.StringVar(&f.key, "client-key", "", "the `file` of --client-cert's private key (PEM)")
+	f.registerAs(fs, [3]string{"ca", "client-cert", "client-key"}, "the daemon")
+}
+
+// registerAs registers the flags under names, for a peer called peer.
+func (f *clientTLSFlags) registerAs(fs *flag.FlagSet, names [3]string, peer string) {
+	f.names = names
+	fs.StringVar(&f.ca, names[0], "", "trust "+peer+"'s certificate only if one of the CAs in this `file` (PEM) issued it (default: the system's CAs)")
+	fs.StringVar(&f.cert, names[1], "", "present this client certificate `file` (PEM) to "+peer+", when it requires one (serve --client-ca); needs --"+names[2])
+	fs.StringVar(&f.key, names[2], "", "the `file` of --"+names[1]+"'s private key (PEM)")
 }
 
 // client returns an HTTP client with the flags' TLS settings.
 func (f *clientTLSFlags) client(timeout time.Duration) (*http.Client, error) {
 	if (f.cert == "") != (f.key == "") {
-		return nil, errors.New("--client-cert and --client-key go together")
+		return nil, fmt.Errorf("--%s and --%s go together", f.names[1], f.names[2])
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if f.ca != "" {
-		pool, err := loadCAs("--ca", f.ca)
+		pool, err := loadCAs("--"+f.names[0], f.ca)
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +101,7 @@ func (f *clientTLSFlags) client(timeout time.Duration) (*http.Client, error) {
 	if f.cert != "" {
 		cert, err := tls.LoadX509KeyPair(f.cert, f.key)
 		if err != nil {
-			return nil, fmt.Errorf("--client-cert %s, --client-key %s: %w", f.cert, f.key, err)
+			return nil, fmt.Errorf("--%s %s, --%s %s: %w", f.names[1], f.cert, f.names[2], f.key, err)
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}

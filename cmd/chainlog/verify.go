@@ -155,6 +155,9 @@ func printReport(w io.Writer, r *chainlog.Report, layout sqlite.ChainLayout) {
 	}
 	fmt.Fprintln(w)
 	printTree(w, r.Tree)
+	if r.Forks > 0 {
+		fmt.Fprintf(w, "Forks:     %d fork evidence records from nodes (see chainlog forks)\n", r.Forks)
+	}
 	switch r.Status {
 	case chainlog.StatusValid:
 		fmt.Fprintf(w, "Result:    VALID\n")

@@ -195,8 +195,25 @@ func (m *Monitor) checkAmendments(ctx context.Context, src RangeSource) (Amendme
 		return AmendmentReport{}, fmt.Errorf("read amendment head: %w", err)
 	}
 	upto := int64(1<<63 - 1)
-	if head != nil {
+	switch {
+	case head != nil:
 		upto = head.Seq
+	case m.amend.report.Break == nil:
+		// No head, yet records may follow: records committed after the
+		// head was read (the trail's first), or records whose head was
+		// deleted. The head read again, once a record is seen, tells them
+		// apart; with no record, what commits from now on waits for the
+		// next round.
+		found, again, err := m.headAfterFirstRecord(ctx, src)
+		if err != nil {
+			return AmendmentReport{}, err
+		}
+		switch {
+		case !found:
+			upto = m.amend.lastSeq
+		case again != nil:
+			head, upto = again, again.Seq
+		}
 	}
 	if m.amend.report.Break == nil {
 		err = src.ScanAmendmentRange(ctx, m.amend.lastSeq, upto, func(a *AmendmentScan) error {
@@ -208,6 +225,26 @@ func (m *Monitor) checkAmendments(ctx context.Context, src RangeSource) (Amendme
 		}
 	}
 	return m.amend.Finish(head), nil
+}
+
+// headAfterFirstRecord looks for a record after the last one checked; when
+// there is one, it returns the trail's head read again (nil when there is
+// still none: a trail without its head).
+func (m *Monitor) headAfterFirstRecord(ctx context.Context, src RangeSource) (found bool, head *Head, err error) {
+	err = src.ScanAmendmentRange(ctx, m.amend.lastSeq, 1<<63-1, func(*AmendmentScan) error {
+		found = true
+		return errStopScan
+	})
+	if err != nil && err != errStopScan {
+		return false, nil, fmt.Errorf("scan amendments: %w", err)
+	}
+	if !found {
+		return false, nil, nil
+	}
+	if head, err = src.AmendmentHead(ctx); err != nil {
+		return true, nil, fmt.Errorf("read amendment head: %w", err)
+	}
+	return true, head, nil
 }
 
 // checkAnchors compares the anchors read this round with the trail. The

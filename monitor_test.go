@@ -555,3 +555,26 @@ func TestMonitorPrune(t *testing.T) {
 		t.Fatalf("an unrecorded husk: %s at %v; want INVALID at a10", rep.Status, rep.BrokenAt)
 	}
 }
+
+// TestMonitorTrailBegunDuringCheck: the trail's first record, committed
+// after the check read the trail's head (none yet), is not a trail
+// without its head: the head is read again.
+func TestMonitorTrailBegunDuringCheck(t *testing.T) {
+	src := chainlogtest.NewSource()
+	src.Commit("n1", "a", "b")
+	m := chainlog.NewMonitor()
+	if rep := monCheck(t, m, src); rep.Status != chainlog.StatusValid {
+		t.Fatalf("first check: %s", rep.Status)
+	}
+	src.Hooks["AmendmentHead"] = func() { src.Amend("a", "m2") }
+	rep := monCheck(t, m, src)
+	if rep.Status != chainlog.StatusValid || rep.Amendments.Checked != 1 {
+		t.Fatalf("check while the trail began: %s, %d records checked, break %+v; want VALID with the record", rep.Status, rep.Amendments.Checked, rep.BrokenAt)
+	}
+	// A trail whose head is gone is still a break.
+	src.AmendHead = nil
+	m.Reset()
+	if rep := monCheck(t, m, src); rep.BrokenAt == nil || rep.BrokenAt.Reason != chainlog.ReasonAmendHeadMissing {
+		t.Fatalf("trail without its head: %+v; want %q", rep.BrokenAt, chainlog.ReasonAmendHeadMissing)
+	}
+}

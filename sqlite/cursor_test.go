@@ -10,10 +10,10 @@ import (
 )
 
 // downgradeToV5 turns the store at path (at SchemaVersion, closed) into
-// one as schema version 5 left it: no cursors table.
+// one as schema version 5 left it: no cursors, prune_ranges or forks table.
 func downgradeToV5(t *testing.T, path string) {
 	t.Helper()
-	attack(t, path, rawSQL(`DROP TABLE cursors`), rawSQL(`DROP TABLE prune_ranges`), rawSQL(`PRAGMA user_version = 5`))
+	attack(t, path, rawSQL(`DROP TABLE cursors`), rawSQL(`DROP TABLE prune_ranges`), rawSQL(`DROP TABLE forks`), rawSQL(`PRAGMA user_version = 5`))
 }
 
 // TestMigrateToCursors upgrades a version 5 store: migration 6 adds the

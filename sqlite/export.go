@@ -84,27 +84,33 @@ func (s *Store) ChainEvents(ctx context.Context, nodeID string, fromSeq, toSeq i
 	if !s.hasChain {
 		return nil
 	}
+	return s.withConn(ctx, func(conn *sqlite.Conn) error {
+		return s.chainEvents(conn, nodeID, fromSeq, toSeq, fn)
+	})
+}
+
+// chainEvents is ChainEvents on conn, which the caller holds: a collector's
+// Replicate reads the rows it compares with it, inside its transaction.
+func (s *Store) chainEvents(conn *sqlite.Conn, nodeID string, fromSeq, toSeq int64, fn func(*chainlog.StoredEvent) error) error {
 	q := `SELECT ` + s.storedColumns() + ` FROM events WHERE node_id = ?1 AND chain_seq >= ?2 AND chain_seq <= ?3
 		AND ` + huskCond + ` ORDER BY chain_seq, rowid`
-	return s.withConn(ctx, func(conn *sqlite.Conn) error {
-		stmt, err := conn.Prepare(q)
-		if err != nil {
+	stmt, err := conn.Prepare(q)
+	if err != nil {
+		return err
+	}
+	defer stmt.Reset()
+	stmt.BindText(1, nodeID)
+	stmt.BindInt64(2, fromSeq)
+	stmt.BindInt64(3, toSeq)
+	var e chainlog.StoredEvent
+	for {
+		ok, err := stmt.Step()
+		if err != nil || !ok {
 			return err
 		}
-		defer stmt.Reset()
-		stmt.BindText(1, nodeID)
-		stmt.BindInt64(2, fromSeq)
-		stmt.BindInt64(3, toSeq)
-		var e chainlog.StoredEvent
-		for {
-			ok, err := stmt.Step()
-			if err != nil || !ok {
-				return err
-			}
-			readStored(stmt, &e)
-			if err := fn(&e); err != nil {
-				return err
-			}
+		readStored(stmt, &e)
+		if err := fn(&e); err != nil {
+			return err
 		}
-	})
+	}
 }

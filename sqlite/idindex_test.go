@@ -432,8 +432,8 @@ func testLookupByIDInEachTier(t *testing.T, opts sqlite.Options) {
 }
 
 // downgradeToV4 turns the store at path (at SchemaVersion, closed) into one
-// as schema version 4 left it: the events table keyed by id, no event_ids
-// and no cursors.
+// as schema version 4 left it: the events table keyed by id, no event_ids,
+// no cursors, prune_ranges or forks.
 // Rowids are multiplied by 3 so that they have gaps, in the same order;
 // extraCols are added to the table (with their defaults) and extra runs
 // after it is built.
@@ -463,6 +463,7 @@ func downgradeToV4(t *testing.T, path string, extraCols []string, extra ...rawSt
 		rawSQL(`DROP TABLE event_ids_upto`),
 		rawSQL(`DROP TABLE cursors`),
 		rawSQL(`DROP TABLE prune_ranges`),
+		rawSQL(`DROP TABLE forks`),
 		rawSQL(`ALTER TABLE events_v4 RENAME TO events`),
 		rawSQL(`CREATE UNIQUE INDEX events_node_seq ON events (node_id, chain_seq)`),
 	}

@@ -56,7 +56,30 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event, cur
 		}
 	}
 	var res []chainlog.IngestResult
-	err := s.withConn(ctx, func(conn *sqlite.Conn) error {
+	err := s.writeAppending(ctx, nil, func(conn *sqlite.Conn) (appended, error) {
+		a, err := s.appendTx(conn, groups, cursors, s.timestamp())
+		res = a.res
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	return res, nil
+}
+
+// writeAppending runs tx in one immediate write transaction on the store's
+// connection: the way every write whose events go through appendTx
+// commits (Ingest, a collector's Replicate). The files are checked before
+// it, and again before the commit is acknowledged (see
+// chainlog.ErrFilesReplaced). When another process moved a chain head or
+// the tree (chainlog.ErrConflict), the transaction is rolled back, the
+// heads are read again, and tx runs again from the start. The in-memory
+// heads, tree head and id tail move to what tx appended only after the
+// commit (committed); a tx that appended nothing returns an appended whose
+// res is nil. An error for which keep reports true is committed with what
+// tx wrote, and returned; any other error rolls the transaction back.
+func (s *Store) writeAppending(ctx context.Context, keep func(error) bool, tx func(conn *sqlite.Conn) (appended, error)) error {
+	return s.withConn(ctx, func(conn *sqlite.Conn) error {
 		// Never write to files that are no longer the store (see
 		// chainlog.ErrFilesReplaced), and check again before a commit is
 		// acknowledged.
@@ -64,7 +87,7 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event, cur
 			return err
 		}
 		for attempt := 0; ; attempt++ {
-			a, err := s.ingestTx(conn, groups, cursors)
+			a, err := s.appendingTx(conn, keep, tx)
 			if errors.Is(err, chainlog.ErrConflict) && attempt < maxConflictRetries {
 				if err := s.reloadHeads(conn); err != nil {
 					return err
@@ -72,11 +95,12 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event, cur
 				s.opts.Logger.Warn("chain head moved by another writer; retrying batch", "attempt", attempt+1)
 				continue
 			}
-			if err != nil {
+			if err != nil && (keep == nil || !keep(err)) {
 				return err
 			}
-			res = a.res
-			s.committed(a)
+			if a.res != nil {
+				s.committed(a)
+			}
 			if err := s.files.check(); err != nil {
 				return fmt.Errorf("the batch was committed to a file that is no longer the store, and is not acknowledged: %w", err)
 			}
@@ -87,25 +111,34 @@ func (s *Store) IngestGroups(ctx context.Context, groups [][]chainlog.Event, cur
 					s.opts.Logger.Warn("merging the id index's tail failed; will retry", "err", err)
 				}
 			}
-			return nil
+			return err // nil, or the kept error of a committed transaction
 		}
 	})
-	if err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
-	}
-	return res, nil
 }
 
-func (s *Store) ingestTx(conn *sqlite.Conn, groups [][]chainlog.Event, cursors []chainlog.Cursor) (a appended, err error) {
+// appendingTx runs tx in one immediate transaction, after checking the
+// schema again, and commits it when tx returns nil or an error keep
+// reports true for (then returned after the commit).
+func (s *Store) appendingTx(conn *sqlite.Conn, keep func(error) bool, tx func(conn *sqlite.Conn) (appended, error)) (a appended, err error) {
 	end, err := sqlitex.ImmediateTransaction(conn)
 	if err != nil {
 		return a, err
 	}
-	defer end(&err)
+	var kept error
+	defer func() {
+		end(&err)
+		if err == nil {
+			err = kept
+		}
+	}()
 	if err := s.recheckSchema(conn); err != nil {
 		return a, err
 	}
-	return s.appendTx(conn, groups, cursors, s.timestamp())
+	a, err = tx(conn)
+	if err != nil && keep != nil && keep(err) {
+		kept, err = err, nil
+	}
+	return a, err
 }
 
 // appended is what one appendTx wrote: each group's counts, the chain heads

@@ -29,6 +29,7 @@ var migrations = []migration{
 	{version: 5, file: "migrations/0005_id_index.sql", before: rebuildEventsTable, after: buildIDIndex},
 	{version: cursorsVersion, file: "migrations/0006_cursors.sql"},
 	{version: prunesVersion, file: "migrations/0007_prunes.sql"},
+	{version: forksVersion, file: "migrations/0008_forks.sql"},
 }
 
 // SchemaVersion is the schema version this package writes.

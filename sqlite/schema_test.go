@@ -143,7 +143,7 @@ func TestCheckStoreIntegrityCheck(t *testing.T) {
 	}
 }
 
-// TestSchemaObjectMissing drops each object schema version 6 requires:
+// TestSchemaObjectMissing drops each object the latest schema version requires:
 // verification is INVALID naming it, and a writer refuses the store.
 func TestSchemaObjectMissing(t *testing.T) {
 	t.Parallel()
@@ -167,6 +167,9 @@ func TestSchemaObjectMissing(t *testing.T) {
 		{"table event_ids", []rawStmt{rawSQL(`DROP TABLE event_ids`)}},
 		{"table event_ids_upto", []rawStmt{rawSQL(`DROP TABLE event_ids_upto`)}},
 		{"table cursors", []rawStmt{rawSQL(`DROP TABLE cursors`)}},
+		{"table prune_ranges", []rawStmt{rawSQL(`DROP TABLE prune_ranges`)}},
+		{"table forks", []rawStmt{rawSQL(`DROP TABLE forks`)}},
+		{"index forks_node", []rawStmt{rawSQL(`DROP INDEX forks_node`)}},
 	} {
 		t.Run(tc.object, func(t *testing.T) {
 			t.Parallel()
@@ -263,6 +266,7 @@ func TestSchemaObjectUnknown(t *testing.T) {
 			rawSQL(`CREATE TRIGGER elsewhere AFTER INSERT ON notes BEGIN DELETE FROM chain_heads; END`)}},
 		{"view", "view events_view", []rawStmt{rawSQL(`CREATE VIEW events_view AS SELECT * FROM events`)}},
 		{"index on events", "index events_ts on events", []rawStmt{rawSQL(`CREATE INDEX events_ts ON events (ts)`)}},
+		{"index on forks", "index forks_event on forks", []rawStmt{rawSQL(`CREATE INDEX forks_event ON forks (event_id)`)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -528,6 +532,11 @@ func TestCheckStoreAcceptsChainlogSchemas(t *testing.T) {
 		{"version 5", func(t *testing.T) string {
 			path := schemaStore(t)
 			downgradeToV5(t, path)
+			return path
+		}},
+		{"version 7", func(t *testing.T) string {
+			path := schemaStore(t)
+			downgradeToV7(t, path)
 			return path
 		}},
 	} {

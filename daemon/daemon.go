@@ -326,7 +326,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var fw *forward.Forwarder
 	if cfg.Forward != nil {
 		fc := *cfg.Forward
-		fc.Source, fc.Logger, fc.Now = ro, logger.With("component", "forward"), now
+		src, ok := ro.(forward.Source)
+		if !ok {
+			w.Close()
+			return fmt.Errorf("forward: the store (%T) cannot be read by chain", ro)
+		}
+		fc.Source, fc.Logger, fc.Now = src, logger.With("component", "forward"), now
 		if fw, err = forward.New(fc); err != nil {
 			w.Close()
 			return err

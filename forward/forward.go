@@ -28,11 +28,13 @@ import (
 	"chainlog"
 )
 
-// Source is the node's store, read: its chain heads, and short scans of
-// one chain (a read-only store's RangeSource).
+// Source is the node's store, read: its chain heads, and a run of one
+// chain's events with every column (their commit time among them).
 type Source interface {
 	Heads(ctx context.Context, nodeID string) ([]chainlog.Head, error)
-	ScanChainRange(ctx context.Context, nodeID string, afterSeq, uptoSeq int64, fn func(*chainlog.StoredEvent) error) error
+	// ChainEvents streams nodeID's events with fromSeq <= seq <= toSeq,
+	// in seq order; a pruned event may be left out or given as a husk.
+	ChainEvents(ctx context.Context, nodeID string, fromSeq, toSeq int64, fn func(*chainlog.StoredEvent) error) error
 }
 
 // Config configures a Forwarder.
@@ -213,10 +215,12 @@ func (f *Forwarder) forward(ctx context.Context, h chainlog.Head) (bool, error) 
 	}
 	var body bytes.Buffer
 	var first *chainlog.StoredEvent
-	err := f.cfg.Source.ScanChainRange(ctx, h.NodeID, acked, min(h.Seq, acked+int64(f.cfg.Batch)), func(e *chainlog.StoredEvent) error {
-		if e.EventType == "" && e.TS == "" && e.AgentID == "" {
-			return fmt.Errorf("seq %d was pruned on the node before the collector acknowledged it: the collector's copy of this chain cannot go on; prune a forwarding node only below what it forwarded", e.Seq)
+	want := acked + 1
+	err := f.cfg.Source.ChainEvents(ctx, h.NodeID, want, min(h.Seq, acked+int64(f.cfg.Batch)), func(e *chainlog.StoredEvent) error {
+		if e.Seq != want || (e.EventType == "" && e.TS == "" && e.AgentID == "") {
+			return fmt.Errorf("seq %d was pruned on the node before the collector acknowledged it: the collector's copy of this chain cannot go on; prune a forwarding node only below what it forwarded", want)
 		}
+		want++
 		if first == nil {
 			c := *e
 			first = &c
@@ -229,6 +233,9 @@ func (f *Forwarder) forward(ctx context.Context, h chainlog.Head) (bool, error) 
 		body.WriteByte('\n')
 		return nil
 	})
+	if err == nil && first == nil && h.Seq > acked {
+		err = fmt.Errorf("seq %d was pruned on the node before the collector acknowledged it: the collector's copy of this chain cannot go on; prune a forwarding node only below what it forwarded", want)
+	}
 	if err != nil {
 		f.block(h.NodeID, err.Error())
 		return false, fmt.Errorf("read the node's chain after seq %d: %w", acked, err)

@@ -142,10 +142,5 @@ func openReplica(ctx context.Context, store func() (string, error), write bool) 
 	if err != nil {
 		return nil, nil, err
 	}
-	rep, ok := st.(chainlog.Replicator)
-	if !ok {
-		st.Close()
-		return nil, nil, fmt.Errorf("the store (%T) keeps no fork evidence", st)
-	}
-	return rep, func() { st.Close() }, nil
+	return st, func() { st.Close() }, nil
 }

@@ -25,6 +25,7 @@ type cliStore interface {
 	chainlog.RangeSource
 	chainlog.Amender
 	chainlog.Pruner
+	chainlog.Replicator
 	// Snapshot runs fn with every read seeing one committed state.
 	Snapshot(ctx context.Context, fn func() error) error
 	// Events returns one page of the events q selects (server, evidence).

@@ -151,9 +151,28 @@ func compactJSON(b json.RawMessage) json.RawMessage {
 	if b == nil {
 		return nil
 	}
+	if isCompact(b) {
+		// Nothing to elide: the common case, and a copy is all Compact
+		// would make of it.
+		return bytes.Clone(b)
+	}
 	var buf bytes.Buffer
 	if json.Compact(&buf, b) != nil {
 		return b
 	}
 	return buf.Bytes()
+}
+
+// isCompact reports whether the JSON text b has no space outside its
+// strings, where json.Compact would elide it.
+func isCompact(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i = stringEnd(b, i) - 1
+		case ' ', '\t', '\n', '\r':
+			return false
+		}
+	}
+	return true
 }

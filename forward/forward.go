@@ -208,13 +208,25 @@ func (f *Forwarder) forward(ctx context.Context, h chainlog.Head) (bool, error) 
 		}
 		acked = ack.Seq
 	}
-	if h.Seq <= acked {
+	// The collector's head says how far it holds a chain of this node_id,
+	// not that the chain is this node's (another node may claim the id):
+	// after asking, the first batch begins again with the row at the
+	// collector's head, or at the node's when the collector's is past it,
+	// for the collector to compare with its own (a duplicate, or fork
+	// evidence).
+	after := acked
+	if !known && acked > 0 {
+		after = min(acked, h.Seq) - 1
+	} else if h.Seq <= acked {
 		return false, nil
 	}
 	var body bytes.Buffer
 	var first *chainlog.StoredEvent
-	err := f.cfg.Source.ScanChainRange(ctx, h.NodeID, acked, min(h.Seq, acked+int64(f.cfg.Batch)), func(e *chainlog.StoredEvent) error {
+	err := f.cfg.Source.ScanChainRange(ctx, h.NodeID, after, min(h.Seq, after+int64(f.cfg.Batch)), func(e *chainlog.StoredEvent) error {
 		if e.EventType == "" && e.TS == "" && e.AgentID == "" {
+			if e.Seq <= acked {
+				return nil // pruned after it was forwarded: nothing to compare
+			}
 			return fmt.Errorf("seq %d was pruned on the node before the collector acknowledged it: the collector's copy of this chain cannot go on; prune a forwarding node only below what it forwarded", e.Seq)
 		}
 		if first == nil {

@@ -361,8 +361,8 @@ func postEvents(t *testing.T, d *serveProc, prefix string, n int) {
 // steady stream. The node goes on accepting, with a forward lag; once the
 // server is back the node catches up, with nothing lost or doubled.
 func TestFleetPostgresStopped(t *testing.T) {
-	cluster := pgtest.NewCluster(t)
 	t.Parallel()
+	cluster := pgtest.NewCluster(t)
 	began := time.Now()
 	bin := chainlogBinary(t)
 	env := serveEnv(t)
@@ -473,11 +473,23 @@ func TestFleetCollectorKilled(t *testing.T) {
 	port := freePort(t)
 	col := startCollector(t, bin, env, dsn, port)
 	node := startNode(t, bin, nodeEnv, nodePath, "edge-bulk", col.url, "--forward-batch", "1000")
-	// Kill the collector several times while the backlog drains, each
-	// time a little later after a batch was acknowledged: the next batch
-	// is on its way, or being committed.
+	// Kill the collector again and again while the backlog drains, each
+	// time a little later after a batch was acknowledged, so that the
+	// next batch is on its way or being committed: at least 4 kills, and
+	// until one cut a batch in flight (the node's POST failed with the
+	// connection cut, EOF or reset, rather than refused), 10 at most.
+	failures := func() []string {
+		var out []string
+		for _, l := range strings.Split(node.log.String(), "\n") {
+			if strings.Contains(l, "forwarding to the collector failed") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
 	var kills []int64
-	for k := range 4 {
+	inFlight := 0
+	for k := 0; k < 10 && (k < 4 || inFlight == 0); k++ {
 		last := int64(0)
 		if len(kills) > 0 {
 			last = kills[len(kills)-1]
@@ -488,14 +500,23 @@ func TestFleetCollectorKilled(t *testing.T) {
 			at, err = collectorHead(c, col, "edge-bulk")
 			return err == nil && at.Seq > last
 		})
-		time.Sleep(time.Duration(k*40) * time.Millisecond)
+		time.Sleep(time.Duration(k%4*40) * time.Millisecond)
+		before := len(failures())
 		sigkill(t, col)
 		seq := storeHead(t, dsn, "edge-bulk").Seq
-		t.Logf("kill %d: the collector held seq %d of %d (seq %d acknowledged when the kill was decided)", k, seq, backlog, at.Seq)
 		kills = append(kills, seq)
 		if seq >= backlog {
+			t.Logf("kill %d: the collector held seq %d: the backlog was through", k, seq)
 			break
 		}
+		waitFor(t, 30*time.Second, "the node saw no failure after the kill", func() bool { return len(failures()) > before })
+		first := failures()[before]
+		cut := strings.Contains(first, "EOF") || strings.Contains(first, "connection reset")
+		if cut {
+			inFlight++
+		}
+		t.Logf("kill %d: the collector held seq %d of %d (seq %d acknowledged when the kill was decided); a batch in flight: %v",
+			k, seq, backlog, at.Seq, cut)
 		if k == 0 {
 			// The node goes on accepting while the collector is gone.
 			postEvents(t, node, "during", 100)
@@ -506,16 +527,8 @@ func TestFleetCollectorKilled(t *testing.T) {
 	if kills[0] >= backlog {
 		t.Fatalf("the node forwarded its whole backlog before the first kill: no batch was in flight")
 	}
-	if last := kills[len(kills)-1]; last >= backlog {
+	if kills[len(kills)-1] >= backlog {
 		col = startCollector(t, bin, env, dsn, port)
-	}
-	// A batch in flight when its collector died failed on the node with
-	// the connection cut (EOF, reset), not refused.
-	inFlight := 0
-	for _, l := range strings.Split(node.log.String(), "\n") {
-		if strings.Contains(l, "forwarding to the collector failed") && (strings.Contains(l, "EOF") || strings.Contains(l, "connection reset")) {
-			inFlight++
-		}
 	}
 	t.Logf("%d of %d kills cut a batch in flight", inFlight, len(kills))
 	if inFlight == 0 {

@@ -210,19 +210,35 @@ func (f *Forwarder) forward(ctx context.Context, h chainlog.Head) (bool, error) 
 		}
 		acked = ack.Seq
 	}
-	if h.Seq <= acked {
+	// The collector's head says how far it holds a chain of this node_id,
+	// not that the chain is this node's (another node may claim the id):
+	// after asking, the first batch begins again with the row at the
+	// collector's head, or at the node's when the collector's is past it,
+	// for the collector to compare with its own (a duplicate, or fork
+	// evidence).
+	after := acked
+	if !known && acked > 0 {
+		after = min(acked, h.Seq) - 1
+	} else if h.Seq <= acked {
 		return false, nil
 	}
 	var body bytes.Buffer
 	var first *chainlog.StoredEvent
-	want := acked + 1
-	err := f.cfg.Source.ChainEvents(ctx, h.NodeID, want, min(h.Seq, acked+int64(f.cfg.Batch)), func(e *chainlog.StoredEvent) error {
-		if e.Seq != want || (e.EventType == "" && e.TS == "" && e.AgentID == "") {
-			return fmt.Errorf("seq %d was pruned on the node before the collector acknowledged it: the collector's copy of this chain cannot go on; prune a forwarding node only below what it forwarded", want)
+	want := after + 1
+	err := f.cfg.Source.ChainEvents(ctx, h.NodeID, want, min(h.Seq, after+int64(f.cfg.Batch)), func(e *chainlog.StoredEvent) error {
+		husk := e.EventType == "" && e.TS == "" && e.AgentID == ""
+		switch {
+		case husk && e.Seq <= acked:
+			want = e.Seq + 1
+			return nil // pruned after it was forwarded: nothing to compare
+		case husk, e.Seq != want && e.Seq-1 > acked:
+			// A husk, or rows left out (a store leaves pruned rows out)
+			// that the collector does not hold.
+			return fmt.Errorf("seq %d was pruned on the node before the collector acknowledged it: the collector's copy of this chain cannot go on; prune a forwarding node only below what it forwarded", max(want, acked+1))
 		}
-		want++
-		if first == nil {
-			c := *e
+		want = e.Seq + 1
+		if first == nil && e.Seq > acked {
+			c := *e // the first the collector lacks: the lag counts from its commit
 			first = &c
 		}
 		line, err := e.MarshalJSON()
@@ -240,11 +256,11 @@ func (f *Forwarder) forward(ctx context.Context, h chainlog.Head) (bool, error) 
 		f.block(h.NodeID, err.Error())
 		return false, fmt.Errorf("read the node's chain after seq %d: %w", acked, err)
 	}
-	if first == nil {
+	if body.Len() == 0 {
 		return false, nil
 	}
 	f.mu.Lock()
-	if c.behind.IsZero() {
+	if c.behind.IsZero() && first != nil {
 		if t, err := time.Parse(time.RFC3339Nano, first.CreatedAt); err == nil {
 			c.behind = t
 		} else {

@@ -7,7 +7,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,4 +80,90 @@ func Exec(tb testing.TB, dsn, sql string, args ...any) {
 	if _, err := conn.Exec(ctx, sql, args...); err != nil {
 		tb.Fatalf("%s: %v", sql, err)
 	}
+}
+
+// ClusterEnv, set to 1, lets tests create PostgreSQL clusters of their own
+// (Cluster): they need root and Debian's pg_createcluster.
+const ClusterEnv = "CHAINLOG_TEST_PG_CLUSTER"
+
+// Cluster is a throwaway PostgreSQL 15 cluster that one test owns, so that
+// it may stop the server without disturbing the tests that share Env's.
+type Cluster struct {
+	tb   testing.TB
+	Name string
+	Port string
+	// DSN connects to the cluster's postgres database.
+	DSN string
+}
+
+// NewCluster creates and starts a cluster on a free loopback port, with
+// trust authentication, and drops it when the test ends. It skips the
+// test unless ClusterEnv is 1 and pg_createcluster is on PATH.
+func NewCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	if os.Getenv(ClusterEnv) != "1" {
+		tb.Skipf("%s is not 1: this test creates, stops and drops a PostgreSQL cluster of its own (as root, with pg_createcluster)", ClusterEnv)
+	}
+	if _, err := exec.LookPath("pg_createcluster"); err != nil {
+		tb.Skipf("%s=1 but pg_createcluster is not on PATH: %v", ClusterEnv, err)
+	}
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	c := &Cluster{tb: tb, Name: "chainlog_test_" + hex.EncodeToString(b[:]), Port: port}
+	c.DSN = "postgres://postgres@127.0.0.1:" + port + "/postgres?sslmode=disable"
+	c.run("pg_createcluster", "15", c.Name, "-p", port, "--", "--auth=trust")
+	tb.Cleanup(func() {
+		cmd := exec.Command("pg_dropcluster", "15", c.Name, "--stop")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			tb.Errorf("pg_dropcluster 15 %s --stop: %v\n%s", c.Name, err, out)
+		}
+	})
+	c.Start()
+	return c
+}
+
+func (c *Cluster) run(args ...string) {
+	c.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		c.tb.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// Start starts the cluster and waits until it takes connections.
+func (c *Cluster) Start() {
+	c.tb.Helper()
+	c.run("pg_ctlcluster", "--skip-systemctl-redirect", "15", c.Name, "start")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		conn, err := pgx.Connect(ctx, c.DSN)
+		if err == nil {
+			conn.Close(ctx)
+			cancel()
+			return
+		}
+		cancel()
+		if time.Now().After(deadline) {
+			c.tb.Fatalf("cluster %s on port %s: %v", c.Name, c.Port, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// StopImmediate stops the server at once (-m immediate): every connection
+// is cut, and no checkpoint is written, as in a crash.
+func (c *Cluster) StopImmediate() {
+	c.tb.Helper()
+	c.run("pg_ctlcluster", "--skip-systemctl-redirect", "15", c.Name, "stop", "-m", "immediate")
 }

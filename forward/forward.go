@@ -52,10 +52,11 @@ type Config struct {
 	// caught up; default 200 ms.
 	Poll time.Duration
 	// MinBackoff and MaxBackoff bound the wait after a failed attempt,
-	// doubled at each failure in a row; defaults 100 ms and 30 s.
+	// doubled at each failure in a row; defaults 100 ms and 5 s.
 	MinBackoff, MaxBackoff time.Duration
-	// Quarantine is how long a node the collector quarantined waits
-	// before the forwarder asks again; default 1 minute.
+	// Quarantine is how long a chain the collector quarantined (or that
+	// cannot go on) waits before the forwarder asks again, also after an
+	// operator resolved the fork; default 1 minute.
 	Quarantine time.Duration
 	Logger     *slog.Logger
 	Now        func() time.Time
@@ -103,7 +104,7 @@ func New(cfg Config) (*Forwarder, error) {
 	cfg.Batch = cmp.Or(cfg.Batch, 1000)
 	cfg.Poll = cmp.Or(cfg.Poll, 200*time.Millisecond)
 	cfg.MinBackoff = cmp.Or(cfg.MinBackoff, 100*time.Millisecond)
-	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, 30*time.Second)
+	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, 5*time.Second)
 	cfg.Quarantine = cmp.Or(cfg.Quarantine, time.Minute)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -289,7 +290,9 @@ func (f *Forwarder) took(node string, ack chainlog.ReplicaAck, status *int) erro
 	}
 	switch {
 	case ack.Quarantined:
-		c.resolved = false // ask again after the wait
+		// The collector holds another history of this node_id: none of
+		// this chain counts as acknowledged. Ask again after the wait.
+		c.resolved, c.acked = false, 0
 		c.blocked = f.cfg.Now().Add(f.cfg.Quarantine)
 		c.why = "quarantined by the collector: " + ack.Error
 		f.cfg.Logger.Error("the collector quarantined this node: fork evidence; an operator resolves it with chainlog forks resolve", "node_id", node, "err", ack.Error)

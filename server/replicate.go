@@ -35,6 +35,13 @@ var errForbiddenNode = errors.New("forbidden node_id")
 // counts; 409 for a gap, fork evidence or a quarantined node; 422 for rows
 // whose chain does not hold; 400 for a line that is not an exported row.
 func (s *Server) postReplicate(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Writer != nil {
+		// A halted daemon acknowledges no write, forwarded ones included.
+		if err := s.cfg.Writer.Halted(); err != nil {
+			fail(w, submitFailure(err))
+			return
+		}
+	}
 	body, held, err := s.readBody(w, r)
 	release := s.releaser(held)
 	defer release()

@@ -62,4 +62,5 @@ const (
 	ReasonUnstampedLeaf = "a row without chain columns is a leaf of the Merkle tree: its chain columns were erased"
 	ReasonNodeFork      = "fork evidence: the node sent the collector a second history, and is quarantined until an operator resolves it"
 	ReasonBadNodeID     = "a forwarded batch's node_id is not one a node may forward"
+	ReasonBadData       = "a forwarded event's data is not what a store accepts: a repeated key, a lone surrogate or invalid UTF-8"
 )

@@ -201,6 +201,12 @@ func Replicate(ctx context.Context, tx ReplicaTx, batch []StoredEvent) (Replicat
 		if b := c.Next(e); b != nil {
 			return res, &ChainError{Line: i, Break: b}
 		}
+		if e.Data != nil {
+			// What DecodeEvent refuses in data, a node's store never held.
+			if err := CheckData(e.Data); err != nil {
+				return res, &ChainError{Line: i, Break: &Break{NodeID: node, Seq: e.Seq, EventID: e.ID, Reason: ReasonBadData, Detail: err.Error()}}
+			}
+		}
 	}
 
 	head, err := tx.LockHead(ctx, node)

@@ -1,7 +1,6 @@
 package chainlog
 
 import (
-	"encoding/json"
 	"strings"
 	"unicode/utf8"
 )
@@ -16,7 +15,7 @@ import (
 // Event is the one the slow way returns (FuzzDecodeFast checks this).
 func decodeEventFast(line []byte, defaultNodeID string) (Event, bool) {
 	var ev Event
-	if !utf8.Valid(line) || !json.Valid(line) {
+	if !utf8.Valid(line) || !validJSON(line) {
 		return ev, false
 	}
 	// The line is valid JSON: the scan below need not check syntax.

@@ -83,6 +83,9 @@ type fleetRun struct {
 	lagP50, lagP99, lagMax, lagEvents          float64 // forwarders' Status
 	e2eP50, e2eP99, e2eMax                     float64 // node commit to collector commit
 	backlog, catchUp, committed, verifyMs, wal float64
+	failures                                   float64 // forwarders' failed attempts
+	posts, perPost, postP50, postP99           float64 // POST /v1/replicate: per second, events each, ms
+	tableB, indexB, allB                       float64 // the collector's bytes per event
 	status                                     string
 }
 
@@ -157,6 +160,14 @@ func Fleet(ctx context.Context, cfg FleetConfig) (*FleetResult, error) {
 		newMeasure("catch-up after the nodes stopped", "s", col(func(r fleetRun) float64 { return r.catchUp })),
 		newMeasure("events at the collector", "events", col(func(r fleetRun) float64 { return r.committed })),
 		newMeasure("collector WAL per event (pg_current_wal_lsn, whole server)", "bytes/event", col(func(r fleetRun) float64 { return r.wal })),
+		newMeasure("POST /v1/replicate requests", "requests/s", col(func(r fleetRun) float64 { return r.posts })),
+		newMeasure("POST /v1/replicate events per request", "events", col(func(r fleetRun) float64 { return r.perPost })),
+		newMeasure("POST /v1/replicate time in the handler, p50", "ms", col(func(r fleetRun) float64 { return r.postP50 })),
+		newMeasure("POST /v1/replicate time in the handler, p99", "ms", col(func(r fleetRun) float64 { return r.postP99 })),
+		newMeasure("collector's events table (heap and TOAST)", "bytes/event", col(func(r fleetRun) float64 { return r.tableB })),
+		newMeasure("collector's events indexes", "bytes/event", col(func(r fleetRun) float64 { return r.indexB })),
+		newMeasure("collector's tables and indexes, all", "bytes/event", col(func(r fleetRun) float64 { return r.allB })),
+		newMeasure("forwarders' failed attempts, all nodes", "attempts", col(func(r fleetRun) float64 { return r.failures })),
 		newMeasure("collector verify-integrity afterwards", "ms", col(func(r fleetRun) float64 { return r.verifyMs })),
 	}
 	return res, nil
@@ -210,7 +221,21 @@ func fleetOnce(ctx context.Context, cfg FleetConfig, dir, dsn string, say func(s
 	if err != nil {
 		return r, err
 	}
-	hs := &http.Server{Handler: server.New(server.Config{Replica: coll, Token: token})}
+	srv := server.New(server.Config{Replica: coll, Token: token})
+	var postMu sync.Mutex
+	var postMs []float64 // each POST /v1/replicate's time in the handler
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodPost {
+			srv.ServeHTTP(w, req)
+			return
+		}
+		t := time.Now()
+		srv.ServeHTTP(w, req)
+		d := ms(time.Since(t))
+		postMu.Lock()
+		postMs = append(postMs, d)
+		postMu.Unlock()
+	})}
 	go hs.Serve(ln)
 	defer hs.Close()
 	url := "http://" + ln.Addr().String()
@@ -362,6 +387,12 @@ func fleetOnce(ctx context.Context, cfg FleetConfig, dir, dsn string, say func(s
 	swg.Wait()
 	stopForwarders()
 	fwg.Wait()
+	for _, n := range nodes {
+		if st := n.fw.Status(); st.Failures > 0 {
+			r.failures += float64(st.Failures)
+			say(fmt.Sprintf("node %s: %d failed attempts, the last: %s", n.id, st.Failures, st.LastError))
+		}
+	}
 	if sampleErr != nil {
 		return r, sampleErr
 	}
@@ -370,6 +401,16 @@ func fleetOnce(ctx context.Context, cfg FleetConfig, dir, dsn string, say func(s
 		return r, err
 	}
 	r.wal = float64(walEnd-walStart) / float64(committed)
+	if err := sizes(ctx, dsn, committed, &r, say); err != nil {
+		return r, err
+	}
+	postMu.Lock()
+	if len(postMs) > 0 {
+		r.posts = float64(len(postMs)) / time.Since(start).Seconds()
+		r.perPost = float64(committed) / float64(len(postMs))
+		r.postP50, r.postP99 = newMeasure("", "", postMs).Median, percentile(postMs, 0.99)
+	}
+	postMu.Unlock()
 	s := newMeasure("", "", lagSec)
 	r.lagP50, r.lagP99, r.lagMax, r.lagEvents = s.Median, percentile(lagSec, 0.99), s.Max, float64(lagEvents)
 	e := newMeasure("", "", e2eSec)
@@ -476,4 +517,41 @@ func walLSN(ctx context.Context, dsn string) (int64, error) {
 	var n int64
 	err = conn.QueryRow(ctx, `SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint`).Scan(&n)
 	return n, err
+}
+
+// sizes reads the collector's sizes per event: the events table, its
+// indexes (each one told to say), and every table with its indexes.
+func sizes(ctx context.Context, dsn string, events int64, r *fleetRun, say func(string)) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	var table, index int64
+	if err := conn.QueryRow(ctx, `SELECT pg_table_size('events'), pg_indexes_size('events')`).Scan(&table, &index); err != nil {
+		return err
+	}
+	rows, err := conn.Query(ctx, `SELECT indexrelid::regclass::text, pg_relation_size(indexrelid) FROM pg_index
+		WHERE indrelid = 'events'::regclass ORDER BY 1`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var name string
+		var n int64
+		if err := rows.Scan(&name, &n); err != nil {
+			return err
+		}
+		say(fmt.Sprintf("collector index %s: %.1f bytes/event", name, float64(n)/float64(events)))
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	all, err := tableBytes(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	n := float64(events)
+	r.tableB, r.indexB, r.allB = float64(table)/n, float64(index)/n, float64(all)/n
+	return nil
 }

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"chainlog"
@@ -282,7 +281,6 @@ func fleetOnce(ctx context.Context, cfg FleetConfig, dir, dsn string, say func(s
 	// 100 ms until stop.
 	var lagSec, e2eSec []float64
 	var lagEvents int64
-	var collected atomic.Int64 // events at the collector at the last sample
 	sampleStop := make(chan struct{})
 	var swg sync.WaitGroup
 	var sampleErr error
@@ -309,12 +307,9 @@ func fleetOnce(ctx context.Context, cfg FleetConfig, dir, dsn string, say func(s
 			}
 			now := time.Now()
 			at := map[string]int64{}
-			var total int64
 			for _, h := range heads {
 				at[h.NodeID] = h.Seq
-				total += h.Seq
 			}
-			collected.Store(total)
 			for _, n := range nodes {
 				lag := 0.0
 				if t, ok := n.firstAfter(at[n.id]); ok {

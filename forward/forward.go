@@ -21,6 +21,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -124,7 +125,12 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			return nil
 		}
 		wait := f.cfg.Poll
-		if err != nil {
+		var busy *busyError
+		if errors.As(err, &busy) {
+			// Up, but busy: send again when it asked, jittered, without
+			// counting a failure.
+			wait = busy.wait - time.Duration(rand.Int64N(int64(busy.wait)/4+1))
+		} else if err != nil {
 			fails++
 			wait = backoff(fails, f.cfg.MinBackoff, f.cfg.MaxBackoff)
 			f.mu.Lock()
@@ -197,11 +203,17 @@ func (f *Forwarder) forward(ctx context.Context, h chainlog.Head) (bool, error) 
 	blocked := !c.blocked.IsZero() && f.cfg.Now().Before(c.blocked)
 	known := c.resolved
 	acked := c.acked
+	noLag := c.behind.IsZero()
 	f.mu.Unlock()
 	if blocked {
 		return false, nil
 	}
 	if !known {
+		if noLag && h.Seq > max(acked, 0) {
+			// Until the collector answers, the lag counts from the first
+			// event it is not known to hold.
+			f.behindFrom(ctx, h.NodeID, max(acked, 0)+1)
+		}
 		ack, err := f.ask(ctx, h.NodeID)
 		if err != nil {
 			return false, err
@@ -276,7 +288,29 @@ func (f *Forwarder) forward(ctx context.Context, h chainlog.Head) (bool, error) 
 	if err := f.took(h.NodeID, ack, &status); err != nil {
 		return false, err
 	}
+	if ack.Seq < h.Seq {
+		// Still behind: the lag counts from the commit of the next event
+		// the collector lacks.
+		f.behindFrom(ctx, h.NodeID, ack.Seq+1)
+	}
 	return true, nil
+}
+
+// behindFrom sets node's lag to count from the commit of its event seq.
+func (f *Forwarder) behindFrom(ctx context.Context, node string, seq int64) {
+	var at time.Time
+	_ = f.cfg.Source.ChainEvents(ctx, node, seq, seq, func(e *chainlog.StoredEvent) error {
+		at, _ = time.Parse(time.RFC3339Nano, e.CreatedAt)
+		return nil
+	})
+	if at.IsZero() {
+		return
+	}
+	f.mu.Lock()
+	if c := f.chains[node]; c != nil && c.acked < seq {
+		c.behind = at
+	}
+	f.mu.Unlock()
 }
 
 // took applies the collector's answer for node; status is nil for an
@@ -354,6 +388,15 @@ func (f *Forwarder) post(ctx context.Context, body *bytes.Buffer) (chainlog.Repl
 	return ack, status, err
 }
 
+// busyError is a collector that asked to be sent again shortly (503 with
+// Retry-After): it is up, and not a failure to back off from.
+type busyError struct {
+	msg  string
+	wait time.Duration // its Retry-After
+}
+
+func (e *busyError) Error() string { return "the collector is busy: " + e.msg }
+
 func (f *Forwarder) do(req *http.Request) (chainlog.ReplicaAck, int, error) {
 	var ack chainlog.ReplicaAck
 	if f.cfg.Token != "" {
@@ -364,6 +407,13 @@ func (f *Forwarder) do(req *http.Request) (chainlog.ReplicaAck, int, error) {
 		return ack, 0, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+			_ = json.Unmarshal(b, &ack)
+			return ack, resp.StatusCode, &busyError{msg: ack.Error, wait: time.Duration(secs) * time.Second}
+		}
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return ack, resp.StatusCode, fmt.Errorf("read the collector's answer: %w", err)

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -397,4 +398,58 @@ func TestReplicateEndpointRefusals(t *testing.T) {
 			t.Errorf("%s: %d %s; want %d with %s", tt.name, code, body, tt.code, tt.want)
 		}
 	}
+}
+
+// TestForwardBusyCollector: a collector that answers 503 with Retry-After
+// is up: the forwarder sends again when asked, and counts no failure.
+func TestForwardBusyCollector(t *testing.T) {
+	t.Parallel()
+	c := newCollector(t, nil, nil, false)
+	var busy atomic.Int32
+	busy.Store(3)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && busy.Add(-1) >= 0 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"error":"the daemon holds too many request bytes at once; retry later"}`)
+			return
+		}
+		c.srv.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	n := newNode(t)
+	ingest(t, n.store, "n1", "a", 100)
+	fw := startForwarder(t, forward.Config{URL: front.URL, Token: token, Source: n.ro})
+	caughtUp(t, n, c, "n1")
+	if s := fw.Status(); s.Failures != 0 {
+		t.Errorf("status = %+v; want no failure from a busy collector", s)
+	}
+}
+
+// TestForwardLagSeconds: the lag counts from the commit of the oldest
+// event the collector lacks.
+func TestForwardLagSeconds(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	n := newNode(t)
+	ingest(t, n.store, "n1", "a", 10)
+	fw := startForwarder(t, forward.Config{URL: "http://" + addr, Token: token, Source: n.ro})
+	time.Sleep(1200 * time.Millisecond)
+	// The collector was never reached: the lag is every event, counted
+	// from the first one's commit.
+	if s := fw.Status(); s.LagEvents != 10 || s.LagSeconds < 1 {
+		t.Errorf("status = %+v; want a lag of 10 events and at least 1 s", s)
+	}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the address %s was taken meanwhile: %v", addr, err)
+	}
+	c := newCollector(t, ln, nil, false)
+	caughtUp(t, n, c, "n1")
+	waitFor(t, "no lag", func() bool { s := fw.Status(); return s.LagEvents == 0 && s.LagSeconds == 0 })
 }

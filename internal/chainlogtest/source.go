@@ -29,6 +29,8 @@ type Source struct {
 	TreeRoot  tlog.Hash
 	// CursorRows are the watcher cursors Ingest keeps, in first-write order.
 	CursorRows []chainlog.Cursor
+	// ForkRows are the fork evidence Replicate records, by id.
+	ForkRows []chainlog.Fork
 	tree       chainlog.TreeBuilder
 	hashes     []tlog.Hash // the tree's stored hashes, in tlog's layout
 	hasher     chainlog.Hasher

@@ -31,11 +31,11 @@ type Source struct {
 	CursorRows []chainlog.Cursor
 	// ForkRows are the fork evidence Replicate records, by id.
 	ForkRows []chainlog.Fork
-	tree       chainlog.TreeBuilder
-	hashes     []tlog.Hash // the tree's stored hashes, in tlog's layout
-	hasher     chainlog.Hasher
-	n          int
-	signed     []byte // the latest checkpoint (see Checkpoint)
+	tree     chainlog.TreeBuilder
+	hashes   []tlog.Hash // the tree's stored hashes, in tlog's layout
+	hasher   chainlog.Hasher
+	n        int
+	signed   []byte // the latest checkpoint (see Checkpoint)
 
 	ChainRead, AmendRead, LeafRead int
 	Scans                          []string          // "node after upto" of each ScanChainRange

@@ -227,7 +227,7 @@ func rewindHeads(nodes ...string) []rawStmt {
 	for _, n := range nodes {
 		stmts = append(stmts,
 			rawSQL(`UPDATE chain_heads SET
-				chain_hash = (SELECT chain_hash FROM events WHERE node_id = ?1 ORDER BY chain_seq DESC LIMIT 1),
+				chain_hash = (SELECT lower(hex(chain_hash)) FROM events WHERE node_id = ?1 ORDER BY chain_seq DESC LIMIT 1),
 				seq = (SELECT max(chain_seq) FROM events WHERE node_id = ?1)
 				WHERE node_id = ?1 AND EXISTS (SELECT 1 FROM events WHERE node_id = ?1)`, n),
 			rawSQL(`DELETE FROM chain_heads WHERE node_id = ?1 AND NOT EXISTS (SELECT 1 FROM events WHERE node_id = ?1)`, n))

@@ -37,7 +37,7 @@ func readStored(stmt *sqlite.Stmt, e *chainlog.StoredEvent) {
 	e.SetMutable(m)
 	e.CreatedAt = stmt.ColumnText(12)
 	readChain(stmt, 13, e)
-	e.PayloadDigest = stmt.ColumnText(16)
+	e.PayloadDigest = hashText(stmt, 16)
 	e.LeafIndex = nil
 	if stmt.ColumnType(17) != sqlite.TypeNull {
 		v := stmt.ColumnInt64(17)

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -321,7 +322,8 @@ func attack(t *testing.T, path string, stmts ...rawStmt) {
 }
 
 // rawQuery runs q on path through a read-only zombiezen connection and
-// returns every row's columns as text; NULL is returned as "<NULL>".
+// returns every row's columns as text; NULL is returned as "<NULL>", and a
+// 32-byte blob (a stored hash) as lowercase hex, as lower(hex(x)) shows it.
 func rawQuery(t *testing.T, path, q string, args ...any) [][]string {
 	t.Helper()
 	conn, err := zsqlite.OpenConn(path, zsqlite.OpenReadOnly)
@@ -335,9 +337,14 @@ func rawQuery(t *testing.T, path, q string, args ...any) [][]string {
 		ResultFunc: func(stmt *zsqlite.Stmt) error {
 			var row []string
 			for i := range stmt.ColumnCount() {
-				if stmt.ColumnType(i) == zsqlite.TypeNull {
+				switch {
+				case stmt.ColumnType(i) == zsqlite.TypeNull:
 					row = append(row, "<NULL>")
-				} else {
+				case stmt.ColumnType(i) == zsqlite.TypeBlob && stmt.ColumnLen(i) == 32:
+					b := make([]byte, 32)
+					stmt.ColumnBytes(i, b)
+					row = append(row, hex.EncodeToString(b))
+				default:
 					row = append(row, stmt.ColumnText(i))
 				}
 			}

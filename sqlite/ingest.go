@@ -293,13 +293,9 @@ func insertRow(conn *sqlite.Conn, stmt *sqlite.Stmt, e *chainlog.Event, now stri
 		}
 	} else {
 		stmt.BindInt64(14, st.head.Seq)
-		stmt.BindText(15, st.prev)
-		stmt.BindText(16, st.head.Hash)
-		if st.digest == "" {
-			stmt.BindNull(17)
-		} else {
-			stmt.BindText(17, st.digest)
-		}
+		bindHash(stmt, 15, st.prev)
+		bindHash(stmt, 16, st.head.Hash)
+		bindHash(stmt, 17, st.digest)
 		if st.leaf < 0 {
 			stmt.BindNull(18)
 		} else {

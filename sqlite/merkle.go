@@ -262,7 +262,7 @@ func buildTree(conn *sqlite.Conn) error {
 		WHERE chain_hash IS NOT NULL AND chain_seq IS NOT NULL AND leaf_index IS NULL ORDER BY rowid`,
 		&sqlitex.ExecOptions{ResultFunc: func(stmt *sqlite.Stmt) error {
 			rows = append(rows, row{stmt.ColumnInt64(0), chainlog.Leaf{NodeID: stmt.ColumnText(1),
-				Seq: stmt.ColumnInt64(2), ChainHash: stmt.ColumnText(3), PayloadDigest: stmt.ColumnText(4)}})
+				Seq: stmt.ColumnInt64(2), ChainHash: hashText(stmt, 3), PayloadDigest: hashText(stmt, 4)}})
 			return nil
 		}})
 	if err != nil || len(rows) == 0 {
@@ -355,8 +355,8 @@ func (s *Store) ProveEvent(ctx context.Context, id string, size int64) (chainlog
 				readIdentity(stmt, 0, &e)
 				pe = chainlog.ProvenEvent{ID: e.ID, AgentType: e.AgentType, NodeID: e.NodeID, AgentID: e.AgentID,
 					SessionID: e.SessionID, WorkspaceID: e.WorkspaceID, EventType: e.EventType, TS: e.TS,
-					ChainSeq: stmt.ColumnInt64(8), ChainPrevHash: stmt.ColumnText(9), ChainHash: stmt.ColumnText(10),
-					PayloadDigest: stmt.ColumnText(11)}
+					ChainSeq: stmt.ColumnInt64(8), ChainPrevHash: hashText(stmt, 9), ChainHash: hashText(stmt, 10),
+					PayloadDigest: hashText(stmt, 11)}
 				idx = -2
 				if e.EventType == "" {
 					idx = -3 // a husk
@@ -431,7 +431,7 @@ func (s *Store) ScanLeaves(ctx context.Context, fn func(index int64, l *chainlog
 				return err
 			}
 			l = chainlog.Leaf{NodeID: stmt.ColumnText(1), Seq: stmt.ColumnInt64(2),
-				ChainHash: stmt.ColumnText(3), PayloadDigest: stmt.ColumnText(4)}
+				ChainHash: hashText(stmt, 3), PayloadDigest: hashText(stmt, 4)}
 			if err := fn(stmt.ColumnInt64(0), &l); err != nil {
 				return err
 			}

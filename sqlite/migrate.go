@@ -30,7 +30,12 @@ var migrations = []migration{
 	{version: cursorsVersion, file: "migrations/0006_cursors.sql"},
 	{version: prunesVersion, file: "migrations/0007_prunes.sql"},
 	{version: forksVersion, file: "migrations/0008_forks.sql"},
+	{version: binaryHashesVersion, file: "migrations/0009_binary_hashes.sql"},
 }
+
+// binaryHashesVersion is the schema version from which the events table
+// keeps its hashes as 32-byte blobs (see hashcol.go).
+const binaryHashesVersion = 9
 
 // SchemaVersion is the schema version this package writes.
 var SchemaVersion = migrations[len(migrations)-1].version

@@ -136,7 +136,7 @@ func planNode(conn *sqlite.Conn, h chainlog.Head, done int64, before time.Time) 
 		if err != nil || !ts.Before(before) {
 			break
 		}
-		c.LastSeq, c.Anchor = seq, stmt.ColumnText(2)
+		c.LastSeq, c.Anchor = seq, hashText(stmt, 2)
 	}
 	return c, c.LastSeq >= c.FirstSeq, nil
 }
@@ -287,7 +287,7 @@ func attestedAnchor(conn *sqlite.Conn, node string, seq int64) (string, error) {
 	err := sqlitex.Execute(conn, `SELECT chain_prev_hash FROM events WHERE node_id = ?1 AND chain_seq = ?2`, &sqlitex.ExecOptions{
 		Args: []any{node, seq + 1},
 		ResultFunc: func(stmt *sqlite.Stmt) error {
-			next, found = stmt.ColumnText(0), true
+			next, found = hashText(stmt, 0), true
 			return nil
 		}})
 	if err != nil || found {

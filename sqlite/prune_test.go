@@ -194,7 +194,7 @@ func TestPruneTampering(t *testing.T) {
 				rawSQL(`UPDATE prune_ranges SET seq = -seq`), rawSQL(`UPDATE prune_ranges SET seq = 5 + seq`)}
 		}, chainlog.ReasonAmendPrev, chainlog.ReasonAmendPrev},
 		{"anchor moved", func(t *testing.T, path string) []rawStmt {
-			return []rawStmt{rawSQL(`UPDATE prune_ranges SET last_seq = 9, count = 9, anchor = (SELECT chain_hash FROM events WHERE node_id = 'node-a' AND chain_seq = 9) WHERE node_id = 'node-a'`)}
+			return []rawStmt{rawSQL(`UPDATE prune_ranges SET last_seq = 9, count = 9, anchor = (SELECT lower(hex(chain_hash)) FROM events WHERE node_id = 'node-a' AND chain_seq = 9) WHERE node_id = 'node-a'`)}
 		}, chainlog.ReasonHashMismatch, chainlog.ReasonAmendHash},
 		{"live event turned husk", func(t *testing.T, path string) []rawStmt {
 			return []rawStmt{rawSQL(`UPDATE events SET event_type = '', ts = '', data = NULL WHERE node_id = 'node-a' AND chain_seq = 11`)}

@@ -60,7 +60,7 @@ func queryHeads(conn *sqlite.Conn, q, nodeID string) ([]chainlog.Head, error) {
 			return heads, nil
 		}
 		heads = append(heads, chainlog.Head{
-			NodeID: stmt.ColumnText(0), Hash: stmt.ColumnText(1),
+			NodeID: stmt.ColumnText(0), Hash: hashText(stmt, 1),
 			Seq: stmt.ColumnInt64(2), UpdatedAt: stmt.ColumnText(3),
 		})
 	}
@@ -197,7 +197,7 @@ func (s *Store) ScanAmendments(ctx context.Context, fn func(*chainlog.AmendmentS
 		return sqlitex.Execute(conn, q, &sqlitex.ExecOptions{ResultFunc: func(stmt *sqlite.Stmt) error {
 			a = chainlog.AmendmentScan{}
 			readAmendment(stmt, &a.Amendment)
-			a.ExpectedBefore = stmt.ColumnText(11)
+			a.ExpectedBefore = hashText(stmt, 11)
 			a.EventExists = stmt.ColumnBool(12)
 			readPruneCols(stmt, 13, &a.Amendment)
 			return fn(&a)
@@ -241,8 +241,8 @@ func readIdentity(stmt *sqlite.Stmt, col int, e *chainlog.Event) {
 
 func readChain(stmt *sqlite.Stmt, col int, e *chainlog.StoredEvent) {
 	e.Seq = stmt.ColumnInt64(col)
-	e.PrevHash = stmt.ColumnText(col + 1)
-	e.Hash = stmt.ColumnText(col + 2)
+	e.PrevHash = hashText(stmt, col+1)
+	e.Hash = hashText(stmt, col+2)
 }
 
 func nullableText(stmt *sqlite.Stmt, col int) *string {

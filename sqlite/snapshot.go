@@ -133,7 +133,7 @@ func readChainRow(stmt *sqlite.Stmt, e *chainlog.StoredEvent) {
 	var m chainlog.Mutable
 	readMutableCols(stmt, 11, &m)
 	e.SetMutable(m)
-	e.PayloadDigest = stmt.ColumnText(15)
+	e.PayloadDigest = hashText(stmt, 15)
 	e.LastDigest = stmt.ColumnText(16)
 }
 
@@ -170,7 +170,7 @@ func (s *Store) ScanLeafRange(ctx context.Context, afterLeaf, uptoLeaf int64, fn
 			}
 			s.leafCursor = leafCursor{leaf: idx, rowid: after}
 			l = chainlog.Leaf{NodeID: stmt.ColumnText(1), Seq: stmt.ColumnInt64(2),
-				ChainHash: stmt.ColumnText(3), PayloadDigest: stmt.ColumnText(4)}
+				ChainHash: hashText(stmt, 3), PayloadDigest: hashText(stmt, 4)}
 			return fn(idx, &l)
 		})
 		if err == errDone {
@@ -207,7 +207,7 @@ func (s *Store) ScanAmendmentRange(ctx context.Context, afterSeq, uptoSeq int64,
 		}, func(stmt *sqlite.Stmt) error {
 			a = chainlog.AmendmentScan{}
 			readAmendment(stmt, &a.Amendment)
-			a.ExpectedBefore = stmt.ColumnText(11)
+			a.ExpectedBefore = hashText(stmt, 11)
 			a.EventExists = stmt.ColumnBool(12)
 			readPruneCols(stmt, 13, &a.Amendment)
 			seq = a.Seq

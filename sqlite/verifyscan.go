@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"unsafe"
 
@@ -105,8 +106,8 @@ func readCommitRow(stmt *sqlite.Stmt, r *chainlog.CommitRow) {
 	seqType := stmt.ColumnType(8)
 	r.Irregular = nodeType != sqlite.TypeText || (seqType != sqlite.TypeInteger && seqType != sqlite.TypeNull)
 	r.Seq = stmt.ColumnInt64(8)
-	prevHash := t.text(9)
-	hash := t.text(10)
+	prevHash := t.hash(9)
+	hash := t.hash(10)
 	data, ok := t.nullable(11)
 	if ok {
 		has |= chainlog.HasData
@@ -124,7 +125,7 @@ func readCommitRow(stmt *sqlite.Stmt, r *chainlog.CommitRow) {
 	if ok {
 		has |= chainlog.HasModel
 	}
-	payloadDigest := t.text(15)
+	payloadDigest := t.hash(15)
 	lastDigest := t.text(16) // NULL reads as no bytes, which is ""
 	// Reading a number as an integer converts nothing either: a leaf
 	// index other than 0 is not NULL.
@@ -205,9 +206,9 @@ var commitColumns = [...]struct {
 }{
 	{"id", textOnly}, {"agent_type", textOnly}, {"node_id", textOnly}, {"agent_id", textOnly},
 	{"session_id", textOrNull}, {"workspace_id", textOrNull}, {"event_type", textOnly}, {"ts", textOnly},
-	{"chain_seq", intOrNull}, {"chain_prev_hash", textOrNull}, {"chain_hash", textOrNull},
+	{"chain_seq", intOrNull}, {"chain_prev_hash", hashOrNull}, {"chain_hash", hashOrNull},
 	{"data", textOrNull}, {"cost_usd", realOrNull}, {"token_count", intOrNull}, {"model", textOrNull},
-	{"payload_digest", textOrNull}, {"last amendment digest_after", textOrNull}, {"leaf_index", intOrNull},
+	{"payload_digest", hashOrNull}, {"last amendment digest_after", textOrNull}, {"leaf_index", intOrNull},
 }
 
 const (
@@ -216,14 +217,22 @@ const (
 	intOrNull  = 1<<sqlite.TypeInteger | 1<<sqlite.TypeNull
 	// cost_usd has REAL affinity, which stores a whole number as a REAL.
 	realOrNull = 1<<sqlite.TypeFloat | 1<<sqlite.TypeNull
+	// A hash is a 32-byte blob, or text (see hashcol.go).
+	hashOrNull = textOrNull | 1<<sqlite.TypeBlob
 )
 
 // storageFault names the first column of the row stmt is on whose storage
 // class its schema does not allow, or is "" when there is none.
 func storageFault(stmt *sqlite.Stmt) string {
 	for col, c := range commitColumns {
-		if t := stmt.ColumnType(col); c.allowed&(1<<t) == 0 {
+		t := stmt.ColumnType(col)
+		if c.allowed&(1<<t) == 0 {
 			return c.name + " holds " + typeName(t)
+		}
+		if t == sqlite.TypeBlob && c.allowed == hashOrNull {
+			if n := stmt.ColumnLen(col); n != hashLen {
+				return fmt.Sprintf("%s holds a blob of %d bytes, not a %d-byte hash", c.name, n, hashLen)
+			}
 		}
 	}
 	return ""

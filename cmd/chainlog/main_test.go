@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -68,7 +69,9 @@ func defaultParallel(n int) {
 //	                           a Go panic (which also exits 2) always fails
 //	sqlexec DB SQL...          run each SQL statement on the SQLite file DB
 //	                           (never created), printing result rows to
-//	                           stdout with columns separated by |
+//	                           stdout with columns separated by |; a
+//	                           32-byte blob (a stored hash) prints as
+//	                           lowercase hex, as lower(hex(x)) shows it
 //	subst FILE OLD NEW         replace every OLD in FILE by NEW; both are
 //	                           Go string escapes, so NEW may be '\xff'
 //	ndjsoncmp A B [FIELD|-FIELD...]
@@ -157,9 +160,14 @@ func cmdSQLExec(ts *testscript.TestScript, neg bool, args []string) {
 			ResultFunc: func(stmt *sqlite.Stmt) error {
 				cols := make([]string, stmt.ColumnCount())
 				for i := range cols {
-					if stmt.ColumnType(i) == sqlite.TypeNull {
+					switch {
+					case stmt.ColumnType(i) == sqlite.TypeNull:
 						cols[i] = "NULL"
-					} else {
+					case stmt.ColumnType(i) == sqlite.TypeBlob && stmt.ColumnLen(i) == 32:
+						b := make([]byte, 32)
+						stmt.ColumnBytes(i, b)
+						cols[i] = hex.EncodeToString(b)
+					default:
 						cols[i] = stmt.ColumnText(i)
 					}
 				}

@@ -197,11 +197,17 @@ const chunkLines = 256
 // readChunks reads r's lines into chunks sent on out, passing lines over
 // the length limit to tooLong, adds the other lines to seen, and moves bar.
 func readChunks(ctx context.Context, r *chainlog.Reader, out chan<- *lineChunk, tooLong func(*chainlog.LineError), seen *lineDigest, bar *progress) error {
-	ch := &lineChunk{}
+	// Each chunk is allocated at the size of the last one, a little more,
+	// rather than grown line by line: growing it was 5% of an ingest's
+	// CPU, spent in the reader that every worker waits on.
+	newChunk := func(data int) *lineChunk {
+		return &lineChunk{data: make([]byte, 0, data), ends: make([]int, 0, chunkLines), lineNos: make([]int, 0, chunkLines)}
+	}
+	ch := newChunk(64 << 10)
 	send := func() error {
 		select {
 		case out <- ch:
-			ch = &lineChunk{}
+			ch = newChunk(len(ch.data) + len(ch.data)/8)
 			bar.set(r.BytesRead())
 			return nil
 		case <-ctx.Done():

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"encoding/hex"
-	"unsafe"
 
 	"zombiezen.com/go/sqlite"
 )
@@ -38,17 +37,29 @@ func hashBytes(h string) (b [hashLen]byte, ok bool) {
 	if len(h) != 2*hashLen {
 		return b, false
 	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return b, false
-		}
+	bad := byte(0)
+	for i := range b {
+		hi, lo := lowerHex[h[2*i]], lowerHex[h[2*i+1]]
+		bad |= hi | lo
+		b[i] = hi<<4 | lo&0x0f
 	}
-	if _, err := hex.Decode(b[:], unsafe.Slice(unsafe.StringData(h), len(h))); err != nil {
-		return b, false
-	}
-	return b, true
+	return b, bad&0x10 == 0
 }
+
+// lowerHex maps a lowercase hex digit to its value and any other byte to
+// 0x10, one decoding and checking pass for hashBytes.
+var lowerHex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0x10
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()
 
 // bindHash binds h to parameter i: as a 32-byte blob when it is a hash's
 // lowercase hex, as text otherwise, and as NULL when it is "".

@@ -81,15 +81,7 @@ func hashText(stmt *sqlite.Stmt, col int) string {
 	if stmt.ColumnType(col) != sqlite.TypeBlob {
 		return stmt.ColumnText(col)
 	}
-	var raw [hashLen]byte
-	n := stmt.ColumnLen(col)
-	if n == hashLen {
-		stmt.ColumnBytes(col, raw[:])
-		return hex.EncodeToString(raw[:])
-	}
-	b := make([]byte, n)
-	stmt.ColumnBytes(col, b)
-	return hex.EncodeToString(b)
+	return string(appendBlobHex(make([]byte, 0, 2*hashLen), stmt, col))
 }
 
 // hash appends column col to the reader's buffer as hashText reads it,
@@ -98,14 +90,18 @@ func (t *textReader) hash(col int) span {
 	if t.stmt.ColumnType(col) != sqlite.TypeBlob {
 		return t.text(col)
 	}
-	n := t.stmt.ColumnLen(col)
+	off := len(t.buf)
+	t.buf = appendBlobHex(t.buf, t.stmt, col)
+	return span{off, len(t.buf)}
+}
+
+// appendBlobHex appends blob column col to dst as lowercase hex.
+func appendBlobHex(dst []byte, stmt *sqlite.Stmt, col int) []byte {
 	var raw [hashLen]byte
 	src := raw[:]
-	if n != hashLen {
+	if n := stmt.ColumnLen(col); n != hashLen {
 		src = make([]byte, n)
 	}
-	t.stmt.ColumnBytes(col, src)
-	off := len(t.buf)
-	t.buf = hex.AppendEncode(t.buf, src)
-	return span{off, len(t.buf)}
+	stmt.ColumnBytes(col, src)
+	return hex.AppendEncode(dst, src)
 }

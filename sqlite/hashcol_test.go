@@ -15,19 +15,6 @@ func hashStore(t *testing.T) string {
 	return buildStore(t, sqlite.Options{}, mkEvents(t, "node-a", 0, 6), mkEvents(t, "node-b", 0, 4))
 }
 
-// verifyFull verifies the store at path read-only, with the tree and the
-// store checks, as verify-integrity does.
-func verifyFull(t *testing.T, path string) *chainlog.Report {
-	t.Helper()
-	st := openRO(t, path)
-	defer st.Close()
-	rep, err := chainlog.VerifyStore(t.Context(), st, chainlog.VerifyOptions{Walk: true})
-	if err != nil {
-		t.Fatalf("VerifyStore: %v", err)
-	}
-	return rep
-}
-
 // TestHashesStoredAsBlobs: chainlog writes the three hashes of a row as
 // 32-byte blobs, and reads them back as the hex the chain rule uses.
 func TestHashesStoredAsBlobs(t *testing.T) {
@@ -38,7 +25,7 @@ func TestHashesStoredAsBlobs(t *testing.T) {
 			t.Errorf("%s: %s rows not a 32-byte blob", col, got)
 		}
 	}
-	if rep := verifyFull(t, path); rep.Status != chainlog.StatusValid {
+	if rep := verifyStorePath(t, path, "", nil); rep.Status != chainlog.StatusValid {
 		t.Fatalf("status %s: %v", rep.Status, rep.BrokenAt)
 	}
 	for _, r := range chainOf(t, path, "node-a") {
@@ -77,7 +64,7 @@ func TestHashStorageForms(t *testing.T) {
 			t.Parallel()
 			path := hashStore(t)
 			attack(t, path, rawSQL(`UPDATE events SET `+tc.set+` WHERE `+row))
-			rep := verifyFull(t, path)
+			rep := verifyStorePath(t, path, "", nil)
 			if tc.valid {
 				if rep.Status != chainlog.StatusValid {
 					t.Fatalf("status %s: %v; want valid", rep.Status, rep.BrokenAt)
@@ -118,7 +105,7 @@ func TestMigrateHexHashes(t *testing.T) {
 				t.Fatalf("%s rows hold text before the upgrade; want 10", got)
 			}
 			check := func(when string) {
-				rep := verifyFull(t, path)
+				rep := verifyStorePath(t, path, "", nil)
 				if !tampered {
 					if rep.Status != chainlog.StatusValid {
 						t.Fatalf("%s: status %s: %v", when, rep.Status, rep.BrokenAt)

@@ -88,6 +88,12 @@ func TestReplicateCopyKilled(t *testing.T) {
 
 	stop := make(chan struct{})
 	var kills atomic.Int64
+	// calls counts the Replicate calls; the killer spares the attempt
+	// right after one it cut, so that every batch gets through however
+	// slow a COPY is (under the race detector, slower than the killer's
+	// pause).
+	var calls, spared atomic.Int64
+	spared.Store(-1)
 	var wg sync.WaitGroup
 	var killErr error
 	stopKiller := sync.OnceFunc(func() {
@@ -102,6 +108,15 @@ func TestReplicateCopyKilled(t *testing.T) {
 				return
 			default:
 			}
+			if calls.Load() == spared.Load() {
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Millisecond):
+				}
+				continue
+			}
+			tried := calls.Load()
 			var n int64
 			err := killer.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
 				WHERE query ILIKE 'COPY%' AND state = 'active' AND application_name = $1 AND pid <> pg_backend_pid()`, app).Scan(&n)
@@ -112,6 +127,9 @@ func TestReplicateCopyKilled(t *testing.T) {
 				return
 			}
 			kills.Add(n)
+			if n > 0 {
+				spared.Store(tried + 1)
+			}
 			pause := 200 * time.Microsecond
 			if n > 0 {
 				// Let the retry through, most of the time.
@@ -144,6 +162,7 @@ func TestReplicateCopyKilled(t *testing.T) {
 			if attempt == 50 {
 				t.Fatalf("batch %d: 50 attempts failed", i)
 			}
+			calls.Add(1)
 			res, err := st.Replicate(ctx, batch)
 			if err != nil {
 				if ctx.Err() != nil {

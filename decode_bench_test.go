@@ -5,15 +5,24 @@ import (
 	"testing"
 )
 
-// BenchmarkDecodeEvent decodes a typical agent event line, as ingest and
-// the daemon do for every event.
+// BenchmarkDecodeEvent decodes typical agent event lines, as ingest and
+// the daemon do for every event: a small one, and a tool call shaped as
+// the transcript mapper stores it, with usage, the model and escapes.
 func BenchmarkDecodeEvent(b *testing.B) {
-	line := []byte(`{"id":"evt_8d0f4c52-52a4-4e4b-9d7e-3f0c2f8f7a11","agent_type":"claude_code","node_id":"node-01","agent_id":"main","session_id":"sess-0042","event_type":"tool_call","ts":"2026-01-01T00:00:42.000Z","data":{"tool":"bash","args":{"path":"src/pkg/file_12.go","line":1234},"ok":true}}`)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := DecodeEvent(line, ""); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct{ name, line string }{
+		{"small", `{"id":"evt_8d0f4c52-52a4-4e4b-9d7e-3f0c2f8f7a11","agent_type":"claude_code","node_id":"node-01","agent_id":"main","session_id":"sess-0042","event_type":"tool_call","ts":"2026-01-01T00:00:42.000Z","data":{"tool":"bash","args":{"path":"src/pkg/file_12.go","line":1234},"ok":true}}`},
+		{"tool_call", `{"agent_id":"main","agent_type":"claude_code","data":{"message_id":"msg_01IOpkjuPB0FmJ6UjsPTwmZX","model":"claude-sonnet-4-20250514","request_id":"req_01151JziUi3oowBxfcSw4gHX","tool_use":{"id":"toolu_01qdY7huQRkwshEk9PttoAHD","input":{"-n":true,"output_mode":"content","path":"/home/dev/src/project/sqlite/ingest.go","pattern":"func \\(s \\*Store\\) [A-Z]\\w+"},"name":"Grep","type":"tool_use"},"usage":{"cache_creation_input_tokens":3973,"cache_read_input_tokens":136898,"input_tokens":7,"output_tokens":584}},"event_type":"tool_use","id":"evt_dbe5882e-2579-4834-b2c1-bfc525454add","node_id":"node-02","session_id":"sess-0000","ts":"2026-01-01T00:00:01.755Z","cost_usd":0.0123,"token_count":591,"model":"claude-sonnet-4-20250514"}`},
+	} {
+		line := []byte(bc.line)
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(line)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := DecodeEvent(line, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

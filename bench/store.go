@@ -150,28 +150,44 @@ func incrementalRun(ctx context.Context, cfg Config, path string, extra int) (fu
 	return full, ms(time.Since(start)), nil
 }
 
-// cliIngestRun writes events generated events to an NDJSON file and times
-// `chainlog ingest` of it into a new store, in a child process, as a user
-// runs it: a validation pass over the file, then the commits. It returns
-// events per second. It needs the running binary to be chainlog.
-func cliIngestRun(ctx context.Context, cfg Config, dir string) (float64, error) {
+// cliIngestRuns writes the run's generated events to an NDJSON file and
+// times `chainlog ingest` of it into a new store, in a child process, as a
+// user runs it: a validation pass over the file, then the commits. It
+// times it with everything on and with integrity off
+// (CHAINLOG_INTEGRITY=off), first is which goes first, and returns events
+// per second for each. It needs the running binary to be chainlog.
+func cliIngestRuns(ctx context.Context, cfg Config, dir string, first bool) (on, off float64, err error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	input := filepath.Join(dir, "events.ndjson")
 	defer os.Remove(input)
 	if err := writeNDJSON(input, cfg); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	path := filepath.Join(dir, "cli.db")
-	defer removeStore(path)
-	cmd := exec.CommandContext(ctx, exe, "ingest", "--store", path, input)
-	start := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("chainlog ingest in a child process: %v: %s", err, out)
+	run := func(integrity string) (float64, error) {
+		path := filepath.Join(dir, "cli.db")
+		defer removeStore(path)
+		cmd := exec.CommandContext(ctx, exe, "ingest", "--store", path, input)
+		cmd.Env = append(os.Environ(), "CHAINLOG_INTEGRITY="+integrity)
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("chainlog ingest in a child process, CHAINLOG_INTEGRITY=%s: %v: %s", integrity, err, out)
+		}
+		return float64(cfg.Events) / time.Since(start).Seconds(), nil
 	}
-	return float64(cfg.Events) / time.Since(start).Seconds(), nil
+	for _, on1 := range []bool{first, !first} {
+		if on1 {
+			on, err = run("on")
+		} else {
+			off, err = run("off")
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	return on, off, nil
 }
 
 // writeNDJSON writes cfg.Events generated events to path, one JSON object

@@ -94,6 +94,8 @@ func (c *ingestCmd) run(ctx context.Context, name string) int {
 		return fail(c.env, "ingest", err)
 	}
 	defer cleanup()
+	// Both passes decode every line into events that live for one batch.
+	defer streamGC()()
 	var sum ingestSummary
 	if !c.skipInvalid {
 		// Validate everything first: a bad line rejects the whole input and

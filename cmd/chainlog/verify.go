@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"strings"
 
 	"chainlog"
@@ -68,13 +67,8 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 	}
 	// The one pass reads rows into reused buffers, but the node-ordered
 	// walk it falls back to on a tampered store allocates every row's
-	// column strings and keeps almost none: with the default GOGC the heap
-	// goal is a few MB and the collector runs about a hundred times per
-	// million events. A larger goal (still flat in the number of events)
-	// saves most of those runs.
-	if os.Getenv("GOGC") == "" {
-		defer debug.SetGCPercent(debug.SetGCPercent(verifyGCPercent))
-	}
+	// column strings and keeps almost none.
+	defer streamGC()()
 	// One read snapshot: a daemon may be writing to the store meanwhile,
 	// and heads, rows, trail and tree must all be read at one point.
 	var rep *chainlog.Report
@@ -101,10 +95,6 @@ func runVerify(ctx context.Context, e *env, args []string) int {
 	}
 	return exitOK
 }
-
-// verifyGCPercent is the GC percent verify-integrity runs with unless GOGC
-// is set.
-const verifyGCPercent = 400
 
 // verifyFailed reports a store that could not be verified at all. With
 // --json the error is still a report object, with status "error".

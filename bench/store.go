@@ -154,9 +154,10 @@ func incrementalRun(ctx context.Context, cfg Config, path string, extra int) (fu
 // times `chainlog ingest` of it into a new store, in a child process, as a
 // user runs it: a validation pass over the file, then the commits. It
 // times it with everything on and with integrity off
-// (CHAINLOG_INTEGRITY=off), first is which goes first, and returns events
-// per second for each. It needs the running binary to be chainlog.
-func cliIngestRuns(ctx context.Context, cfg Config, dir string, first bool) (on, off float64, err error) {
+// (CHAINLOG_INTEGRITY=off), everything on first when onFirst is set, and
+// returns events per second for each. It needs the running binary to be
+// chainlog.
+func cliIngestRuns(ctx context.Context, cfg Config, dir string, onFirst bool) (on, off float64, err error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return 0, 0, err
@@ -177,8 +178,8 @@ func cliIngestRuns(ctx context.Context, cfg Config, dir string, first bool) (on,
 		}
 		return float64(cfg.Events) / time.Since(start).Seconds(), nil
 	}
-	for _, on1 := range []bool{first, !first} {
-		if on1 {
+	for _, isOn := range []bool{onFirst, !onFirst} {
+		if isOn {
 			on, err = run("on")
 		} else {
 			off, err = run("off")

@@ -153,3 +153,36 @@ func TestMigrateHexHashes(t *testing.T) {
 		})
 	}
 }
+
+// TestHeadHeldAsBlob: a chain head is kept as hex text, but one set to
+// its hash's blob (as an UPDATE copying events.chain_hash writes it) is
+// the same hash, as it is in the events table: verify-integrity reads it
+// so, and the next writer moves the head from it instead of taking it for
+// another writer's move and giving up.
+func TestHeadHeldAsBlob(t *testing.T) {
+	path := hashStore(t)
+	attack(t, path, rawSQL(`UPDATE chain_heads SET chain_hash =
+		(SELECT chain_hash FROM events WHERE node_id = 'node-a' ORDER BY chain_seq DESC LIMIT 1)
+		WHERE node_id = 'node-a'`))
+	if got := rawValue(t, path, `SELECT typeof(chain_hash) FROM chain_heads WHERE node_id = 'node-a'`); got != "blob" {
+		t.Fatalf("the head holds %s; want the blob the attack wrote", got)
+	}
+	if rep := verifyStorePath(t, path, "", nil); rep.Status != chainlog.StatusValid {
+		t.Fatalf("status %s: %v; want valid", rep.Status, rep.BrokenAt)
+	}
+	st := openStore(t, path, sqlite.Options{Now: testClock()})
+	res, err := st.Ingest(t.Context(), mkEvents(t, "node-a", 6, 8))
+	closeStore(t, st)
+	if err != nil {
+		t.Fatalf("Ingest after the head was set to a blob: %v", err)
+	}
+	if res.Inserted != 2 {
+		t.Fatalf("inserted %d; want 2", res.Inserted)
+	}
+	if got := rawValue(t, path, `SELECT typeof(chain_hash) FROM chain_heads WHERE node_id = 'node-a'`); got != "text" {
+		t.Errorf("the moved head holds %s; want text", got)
+	}
+	if rep := verifyStorePath(t, path, "", nil); rep.Status != chainlog.StatusValid || rep.Nodes[0].Checked != 8 {
+		t.Fatalf("status %s, %+v: %v; want valid with node-a's 8 rows", rep.Status, rep.Nodes, rep.BrokenAt)
+	}
+}

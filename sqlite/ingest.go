@@ -322,7 +322,9 @@ func bindNullableText(stmt *sqlite.Stmt, i int, s *string) {
 }
 
 // casHead moves node's head from old to next, failing with ErrConflict when
-// the stored head is not old.
+// the stored head is not old. A head is written as hex text; one held as
+// its hash's 32-byte blob (set outside chainlog) is read as that hash (see
+// queryHeads), so it is compared as one too.
 func casHead(conn *sqlite.Conn, old, next chainlog.Head) error {
 	var was []any
 	if old.Seq != 0 {
@@ -332,7 +334,8 @@ func casHead(conn *sqlite.Conn, old, next chainlog.Head) error {
 		`INSERT INTO chain_heads (node_id, chain_hash, seq, updated_at)
 			VALUES (?1, ?2, ?3, ?4) ON CONFLICT (node_id) DO NOTHING`,
 		`UPDATE chain_heads SET chain_hash = ?2, seq = ?3, updated_at = ?4
-			WHERE node_id = ?1 AND chain_hash = ?5 AND seq = ?6`,
+			WHERE node_id = ?1 AND seq = ?6 AND (chain_hash = ?5
+				OR typeof(chain_hash) = 'blob' AND lower(hex(chain_hash)) = ?5)`,
 		[]any{next.NodeID, next.Hash, next.Seq, next.UpdatedAt}, was)
 }
 

@@ -17,8 +17,8 @@ import (
 const commitCols = 18
 
 // readCommitRowText is readCommitRow as it was written with ColumnText,
-// one Go string per text column: the reference the buffered decoding must
-// agree with.
+// one Go string per text column (and hashText for a hash, which may be a
+// blob): the reference the buffered decoding must agree with.
 func readCommitRowText(stmt *sqlite.Stmt, r *chainlog.CommitRow) {
 	r.Fault = storageFault(stmt)
 	var has chainlog.RowHas
@@ -41,8 +41,8 @@ func readCommitRowText(stmt *sqlite.Stmt, r *chainlog.CommitRow) {
 	seqType := stmt.ColumnType(8)
 	r.Irregular = nodeType != sqlite.TypeText || (seqType != sqlite.TypeInteger && seqType != sqlite.TypeNull)
 	r.Seq = stmt.ColumnInt64(8)
-	r.PrevHash = stmt.ColumnText(9)
-	r.Hash = stmt.ColumnText(10)
+	r.PrevHash = hashText(stmt, 9)
+	r.Hash = hashText(stmt, 10)
 	r.Data = nil
 	if stmt.ColumnType(11) != sqlite.TypeNull {
 		r.Data = []byte(stmt.ColumnText(11))
@@ -61,7 +61,7 @@ func readCommitRowText(stmt *sqlite.Stmt, r *chainlog.CommitRow) {
 		r.Model = stmt.ColumnText(14)
 		has |= chainlog.HasModel
 	}
-	r.PayloadDigest = stmt.ColumnText(15)
+	r.PayloadDigest = hashText(stmt, 15)
 	r.LastDigest = ""
 	if stmt.ColumnType(16) != sqlite.TypeNull {
 		r.LastDigest = stmt.ColumnText(16)

@@ -67,18 +67,6 @@ func ParseAnchor(e *Event) (seq int64, hash string, ok bool) {
 	return seq, hash, true
 }
 
-func isHex64(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // CheckUserNodeID refuses a node_id that only the store may write: one
 // that starts with ReservedNodePrefix. DecodeEvent applies it, and so do
 // the stores' Ingest, so that no one but the amendment path writes an

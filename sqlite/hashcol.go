@@ -1,7 +1,10 @@
 package sqlite
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
+
+	"chainlog"
 
 	"zombiezen.com/go/sqlite"
 )
@@ -26,40 +29,7 @@ import (
 // chainlog uses.
 
 // hashLen is the length of a stored hash blob.
-const hashLen = 32
-
-// hashBytes returns the 32 bytes that h spells when h is 64 characters of
-// lowercase hex, the only form chainlog's hashes take. Anything else,
-// upper-case hex included, is not a hash's canonical text: converting it
-// would turn a value that matches no recomputed hash into one that
-// matches.
-func hashBytes(h string) (b [hashLen]byte, ok bool) {
-	if len(h) != 2*hashLen {
-		return b, false
-	}
-	bad := byte(0)
-	for i := range b {
-		hi, lo := lowerHex[h[2*i]], lowerHex[h[2*i+1]]
-		bad |= hi | lo
-		b[i] = hi<<4 | lo&0x0f
-	}
-	return b, bad&0x10 == 0
-}
-
-// lowerHex maps a lowercase hex digit to its value and any other byte to
-// 0x10, one decoding and checking pass for hashBytes.
-var lowerHex = func() (t [256]byte) {
-	for i := range t {
-		t[i] = 0x10
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = byte(c - '0')
-	}
-	for c := 'a'; c <= 'f'; c++ {
-		t[c] = byte(c - 'a' + 10)
-	}
-	return t
-}()
+const hashLen = sha256.Size
 
 // bindHash binds h to parameter i: as a 32-byte blob when it is a hash's
 // lowercase hex, as text otherwise, and as NULL when it is "".
@@ -68,7 +38,7 @@ func bindHash(stmt *sqlite.Stmt, i int, h string) {
 		stmt.BindNull(i)
 		return
 	}
-	if b, ok := hashBytes(h); ok {
+	if b, ok := chainlog.ParseHash(h); ok {
 		stmt.BindBytes(i, b[:])
 		return
 	}

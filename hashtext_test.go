@@ -1,14 +1,16 @@
-package sqlite
+package chainlog_test
 
 import (
 	"encoding/hex"
 	"strings"
 	"testing"
+
+	"chainlog"
 )
 
-// TestHashBytes: hashBytes takes exactly 64 characters of lowercase hex,
+// TestParseHash: ParseHash takes exactly 64 characters of lowercase hex,
 // as encoding/hex decodes them, and nothing else.
-func TestHashBytes(t *testing.T) {
+func TestParseHash(t *testing.T) {
 	good := strings.Repeat("0123456789abcdef", 4)
 	for _, tc := range []struct {
 		in string
@@ -26,35 +28,35 @@ func TestHashBytes(t *testing.T) {
 		{good[:62] + "\x000", false},
 		{good[:62] + "é", false},
 	} {
-		b, ok := hashBytes(tc.in)
+		b, ok := chainlog.ParseHash(tc.in)
 		if ok != tc.ok {
-			t.Errorf("hashBytes(%q) ok = %v; want %v", tc.in, ok, tc.ok)
+			t.Errorf("ParseHash(%q) ok = %v; want %v", tc.in, ok, tc.ok)
 			continue
 		}
 		if ok {
 			want, err := hex.DecodeString(tc.in)
 			if err != nil || string(want) != string(b[:]) {
-				t.Errorf("hashBytes(%q) = %x; want %x", tc.in, b, want)
+				t.Errorf("ParseHash(%q) = %x; want %x", tc.in, b, want)
 			}
 		}
 	}
 }
 
-// FuzzHashBytes holds hashBytes to encoding/hex on lowercase input, and
+// FuzzParseHash holds ParseHash to encoding/hex on lowercase input, and
 // to refusing anything else.
-func FuzzHashBytes(f *testing.F) {
+func FuzzParseHash(f *testing.F) {
 	f.Add(strings.Repeat("0123456789abcdef", 4))
 	f.Add(strings.Repeat("A", 64))
 	f.Fuzz(func(t *testing.T, s string) {
-		b, ok := hashBytes(s)
+		b, ok := chainlog.ParseHash(s)
 		canonical := len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
 		if ok != canonical {
-			t.Fatalf("hashBytes(%q) ok = %v; want %v", s, ok, canonical)
+			t.Fatalf("ParseHash(%q) ok = %v; want %v", s, ok, canonical)
 		}
 		if ok {
 			want, _ := hex.DecodeString(s)
 			if string(want) != string(b[:]) {
-				t.Fatalf("hashBytes(%q) = %x; want %x", s, b, want)
+				t.Fatalf("ParseHash(%q) = %x; want %x", s, b, want)
 			}
 			if hex.EncodeToString(b[:]) != s {
 				t.Fatalf("round trip of %q gave %x", s, b)
